@@ -1,0 +1,337 @@
+//! Command-line interface: parses arguments, runs the chosen command, and maps the outcome to
+//! an exit code (0 ok, 1 differences with --exit-code, 2 usage or unreadable input, 3 failed builds).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::diff::Report;
+use crate::engine::{self, DiffError, DiffOptions};
+use crate::kustomize::KustomizeCommand;
+use crate::report::{self, Format};
+
+pub const EXIT_DIFFERENCES: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_BUILD_FAILED: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitops-promote",
+    version,
+    about = "Render kustomize overlays at two git refs and show what the cluster would receive",
+    after_help = "Exit codes: 0 success, 1 differences found (with --exit-code), 2 usage error or \
+                  unreadable repository/ref, 3 one or more overlays failed to build."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the overlays a change affects at both refs and print per-resource diffs.
+    Diff(DiffArgs),
+    /// Create a small GitOps repository in a temporary directory and diff its two branches.
+    Demo(DemoArgs),
+    /// Measure the diff against building every root naively, on a generated repository.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Base ref: a branch, tag, sha or anything git resolves (e.g. master, origin/master).
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// Head ref (e.g. develop).
+    #[arg(long, value_name = "REF")]
+    pub head: String,
+    /// The git repository (any directory inside it).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// Compare merge-base(base, head) with head, like `git diff base...head`.
+    #[arg(long)]
+    pub merge_base: bool,
+    /// Only overlays whose directory matches this glob (repeatable), e.g. 'overlays/*'.
+    #[arg(long = "path", value_name = "GLOB")]
+    pub paths: Vec<String>,
+    /// Render every overlay at both refs, not only those the change affects.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo repository in this directory (created if missing, must be empty).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit with 1 when anything differs, like `git diff --exit-code`.
+    #[arg(long)]
+    pub exit_code: bool,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Kustomize command, run as `CMD [build args] DIR` [default: `kustomize build` if on PATH,
+    /// else `kubectl kustomize`].
+    #[arg(long, value_name = "CMD")]
+    pub kustomize: Option<String>,
+    /// Extra argument for every build (repeatable), e.g. --build-arg=--enable-helm.
+    #[arg(long = "build-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub build_args: Vec<String>,
+    /// Parallel builds [default: number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Seconds one build may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Build overlays that use remote bases (fetches them over the network).
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// Entry point for the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            code = run(cli) => code,
+            _ = tokio::signal::ctrl_c() => {
+                // Returning drops the running command: temporary trees are removed and
+                // kustomize children are killed on the way out.
+                eprintln!("interrupted");
+                ExitCode::from(EXIT_INTERRUPTED)
+            }
+        }
+    })
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Diff(args) => run_diff(args).await,
+        Command::Demo(args) => run_demo(args).await,
+        Command::Bench(args) => match crate::bench::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+async fn run_diff(args: DiffArgs) -> ExitCode {
+    let options = match diff_options(&args.build, &args.output, args.repo, args.base, args.head) {
+        Ok(mut options) => {
+            options.merge_base = args.merge_base;
+            options.paths = args.paths;
+            options.all = args.all;
+            options
+        }
+        Err(code) => return code,
+    };
+    finish(engine::run(&options).await, &args.output)
+}
+
+async fn run_demo(args: DemoArgs) -> ExitCode {
+    let (dir, _guard) = match demo_dir(args.keep.as_deref()) {
+        Ok(found) => found,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = crate::demo::create_demo_repo(&dir) {
+        return fail(&e.context(format!("creating the demo repository in {}", dir.display())));
+    }
+    let kept = if args.keep.is_some() {
+        "kept"
+    } else {
+        "removed on exit; --keep DIR keeps it"
+    };
+    eprintln!(
+        "Demo repository: {} ({kept}). Running: gitops-promote diff --base {} --head {}\n",
+        dir.display(),
+        crate::demo::DEMO_BASE,
+        crate::demo::DEMO_HEAD
+    );
+    let options = match diff_options(
+        &args.build,
+        &args.output,
+        dir.clone(),
+        crate::demo::DEMO_BASE.to_string(),
+        crate::demo::DEMO_HEAD.to_string(),
+    ) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    finish(engine::run(&options).await, &args.output)
+}
+
+fn demo_dir(keep: Option<&Path>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let empty = std::fs::read_dir(dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .next()
+                .is_none();
+            anyhow::ensure!(empty, "{} is not empty", dir.display());
+            Ok((dir.to_path_buf(), None))
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("gitops-promote-demo-")
+                .tempdir()
+                .context("creating a temporary directory for the demo")?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+fn diff_options(
+    build: &BuildArgs,
+    output: &OutputArgs,
+    repo: PathBuf,
+    base: String,
+    head: String,
+) -> Result<DiffOptions, ExitCode> {
+    let kustomize = match &build.kustomize {
+        Some(cmd) => {
+            KustomizeCommand::parse(cmd).map_err(|e| usage(&format!("--kustomize: {e}")))?
+        }
+        None => KustomizeCommand::detect(),
+    };
+    let jobs = build.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    Ok(DiffOptions {
+        repo,
+        base,
+        head,
+        merge_base: false,
+        paths: Vec::new(),
+        all: false,
+        kustomize,
+        build_args: build.build_args.clone(),
+        jobs,
+        timeout: Duration::from_secs(build.timeout),
+        allow_remote: build.allow_remote,
+        progress: !output.quiet,
+    })
+}
+
+fn finish(result: Result<Report, DiffError>, output: &OutputArgs) -> ExitCode {
+    let report = match result {
+        Ok(report) => report,
+        Err(DiffError::Other(e)) => return fail(&e),
+        Err(e) => return fail(&anyhow::Error::new(e)),
+    };
+    let color = output.output.is_none()
+        && output.format == Format::Text
+        && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+    let rendered = report::render(&report, output.format, color);
+    let written = match &output.output {
+        Some(path) => write_atomically(path, &rendered),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(rendered.as_bytes())
+                .and_then(|()| stdout.flush())
+                .or_else(ignore_broken_pipe)
+                .context("writing to stdout")
+        }
+    };
+    if let Err(e) = written {
+        return fail(&e);
+    }
+    if report.has_errors() {
+        let failed: Vec<&str> = report
+            .overlays
+            .iter()
+            .filter(|o| o.error.is_some())
+            .map(|o| o.path.as_str())
+            .collect();
+        eprintln!(
+            "error: {} overlay(s) failed to build: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+        return ExitCode::from(EXIT_BUILD_FAILED);
+    }
+    if output.exit_code && report.has_changes() {
+        return ExitCode::from(EXIT_DIFFERENCES);
+    }
+    ExitCode::SUCCESS
+}
+
+fn ignore_broken_pipe(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Writes the whole report or nothing: a reader never sees half a file.
+fn write_atomically(path: &Path, content: &str) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    file.write_all(content.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Prints the error chain as one sentence chain; never a backtrace, whatever RUST_BACKTRACE says.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let label = if color {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
+    eprintln!("{label}: {error:#}");
+    ExitCode::from(EXIT_USAGE)
+}

@@ -1,0 +1,370 @@
+//! Pairs one overlay's resources at base and head (hash-suffix renames included) and produces a
+//! unified diff per changed resource, plus the report model every renderer reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+
+use crate::manifest::{Resource, ResourceKey, redact_secret_pair, to_yaml};
+
+/// How long one resource's diff may take; a pathological pair falls back to a coarser diff
+/// rather than stalling the run.
+const DIFF_DEADLINE: Duration = Duration::from_secs(5);
+/// Lines of context around each change, as `diff -u`.
+const CONTEXT_LINES: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Added,
+    Modified,
+    Removed,
+}
+
+/// One resource that differs between base and head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDiff {
+    /// The head's key, or the base's for a removed resource.
+    pub key: ResourceKey,
+    pub api_version: String,
+    pub change: Change,
+    /// The base's name when a generated ConfigMap/Secret changed only its hash suffix.
+    pub previous_name: Option<String>,
+    /// Unified diff hunks (no file header), Secrets already redacted.
+    pub diff: String,
+    pub lines_added: usize,
+    pub lines_removed: usize,
+}
+
+/// Counts per change kind, for headers and summary tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub added: usize,
+    pub modified: usize,
+    pub removed: usize,
+}
+
+impl Counts {
+    pub fn of(resources: &[ResourceDiff]) -> Counts {
+        let mut counts = Counts::default();
+        for r in resources {
+            match r.change {
+                Change::Added => counts.added += 1,
+                Change::Modified => counts.modified += 1,
+                Change::Removed => counts.removed += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlayStatus {
+    Changed,
+    Unchanged,
+    Added,
+    Removed,
+    Error,
+}
+
+/// The result for one overlay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverlayDiff {
+    pub path: String,
+    pub status: OverlayStatus,
+    pub error: Option<String>,
+    pub remote: Vec<String>,
+    pub resources: Vec<ResourceDiff>,
+}
+
+impl OverlayDiff {
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.resources)
+    }
+}
+
+/// A compared revision: what the user typed and the commit it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub name: String,
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// Kustomization directories found (union of both refs).
+    pub roots: usize,
+    /// Overlays considered.
+    pub overlays: usize,
+    /// Overlays the change touches (or all with `--all`).
+    pub affected: usize,
+    /// Kustomize invocations.
+    pub builds: usize,
+    pub seconds: f64,
+    /// This process's peak resident memory, where the OS tells it.
+    pub peak_rss_kb: Option<u64>,
+}
+
+/// Everything a renderer needs; produced once per run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub base: Revision,
+    pub head: Revision,
+    /// The base is the merge base of the given refs.
+    pub merge_base: bool,
+    pub overlays: Vec<OverlayDiff>,
+    pub stats: Stats,
+}
+
+impl Report {
+    pub fn has_changes(&self) -> bool {
+        self.overlays.iter().any(|o| !o.resources.is_empty())
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.overlays
+            .iter()
+            .any(|o| o.status == OverlayStatus::Error)
+    }
+}
+
+/// Diffs one overlay's rendered resources. Either side may be empty (an added or removed
+/// overlay). The result is ordered by resource key.
+pub fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
+    let mut base: BTreeMap<ResourceKey, Resource> =
+        base.into_iter().map(|r| (r.key.clone(), r)).collect();
+    let mut head: BTreeMap<ResourceKey, Resource> =
+        head.into_iter().map(|r| (r.key.clone(), r)).collect();
+    let mut diffs = Vec::new();
+
+    let common: Vec<ResourceKey> = base
+        .keys()
+        .filter(|k| head.contains_key(*k))
+        .cloned()
+        .collect();
+    for key in common {
+        let (b, h) = (base.remove(&key).unwrap(), head.remove(&key).unwrap());
+        diffs.extend(modified(b, h));
+    }
+    for (b, h) in pair_generated_names(&mut base, &mut head) {
+        diffs.extend(modified(b, h));
+    }
+    diffs.extend(base.into_values().map(|r| one_sided(r, Change::Removed)));
+    diffs.extend(head.into_values().map(|r| one_sided(r, Change::Added)));
+    diffs.sort_by(|a, b| a.key.cmp(&b.key).then(a.change.cmp(&b.change)));
+    diffs
+}
+
+/// kustomize appends `-` and ten characters of this alphabet to generated ConfigMap and Secret
+/// names; a content change changes only that suffix.
+fn name_stem(resource: &Resource) -> Option<&str> {
+    const HASH_ALPHABET: &str = "bcdfghkmt2456789";
+    if !resource.key.group.is_empty()
+        || !matches!(resource.key.kind.as_str(), "ConfigMap" | "Secret")
+    {
+        return None;
+    }
+    let (stem, suffix) = resource.key.name.rsplit_once('-')?;
+    (suffix.len() == 10 && suffix.chars().all(|c| HASH_ALPHABET.contains(c))).then_some(stem)
+}
+
+/// Takes the unmatched generated resources whose names differ only in the hash suffix out of
+/// both maps, as (base, head) pairs.
+fn pair_generated_names(
+    base: &mut BTreeMap<ResourceKey, Resource>,
+    head: &mut BTreeMap<ResourceKey, Resource>,
+) -> Vec<(Resource, Resource)> {
+    let stem_key = |r: &Resource| {
+        name_stem(r).map(|stem| {
+            (
+                r.key.kind.clone(),
+                r.key.namespace.clone(),
+                stem.to_string(),
+            )
+        })
+    };
+    let mut by_stem: BTreeMap<_, (Vec<ResourceKey>, Vec<ResourceKey>)> = BTreeMap::new();
+    for r in base.values() {
+        if let Some(stem) = stem_key(r) {
+            by_stem.entry(stem).or_default().0.push(r.key.clone());
+        }
+    }
+    for r in head.values() {
+        if let Some(stem) = stem_key(r) {
+            by_stem.entry(stem).or_default().1.push(r.key.clone());
+        }
+    }
+    let mut pairs = Vec::new();
+    for (old, new) in by_stem.into_values() {
+        // Several generations of one name at once (rare: `behavior: create` twice) cannot be
+        // paired reliably; they stay added and removed.
+        if let ([old], [new]) = (old.as_slice(), new.as_slice()) {
+            pairs.push((base.remove(old).unwrap(), head.remove(new).unwrap()));
+        }
+    }
+    pairs
+}
+
+fn modified(mut base: Resource, mut head: Resource) -> Option<ResourceDiff> {
+    if base.body == head.body {
+        return None;
+    }
+    if head.is_secret() || base.is_secret() {
+        redact_secret_pair(
+            base.is_secret().then_some(&mut base.body),
+            head.is_secret().then_some(&mut head.body),
+        );
+    }
+    let (old, new) = (to_yaml(&base.body), to_yaml(&head.body));
+    let previous_name = (base.key.name != head.key.name).then(|| base.key.name.clone());
+    Some(build_diff(
+        head.key,
+        head.api_version,
+        Change::Modified,
+        previous_name,
+        &old,
+        &new,
+    ))
+}
+
+fn one_sided(mut resource: Resource, change: Change) -> ResourceDiff {
+    if resource.is_secret() {
+        match change {
+            Change::Removed => redact_secret_pair(Some(&mut resource.body), None),
+            _ => redact_secret_pair(None, Some(&mut resource.body)),
+        }
+    }
+    let yaml = to_yaml(&resource.body);
+    let (old, new) = match change {
+        Change::Removed => (yaml.as_str(), ""),
+        _ => ("", yaml.as_str()),
+    };
+    build_diff(resource.key, resource.api_version, change, None, old, new)
+}
+
+fn build_diff(
+    key: ResourceKey,
+    api_version: String,
+    change: Change,
+    previous_name: Option<String>,
+    old: &str,
+    new: &str,
+) -> ResourceDiff {
+    let text = TextDiff::configure()
+        .timeout(DIFF_DEADLINE)
+        .diff_lines(old, new);
+    let (mut lines_added, mut lines_removed) = (0, 0);
+    for change in text.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Insert => lines_added += 1,
+            ChangeTag::Delete => lines_removed += 1,
+            ChangeTag::Equal => {}
+        }
+    }
+    let diff = text
+        .unified_diff()
+        .context_radius(CONTEXT_LINES)
+        .to_string();
+    ResourceDiff {
+        key,
+        api_version,
+        change,
+        previous_name,
+        diff,
+        lines_added,
+        lines_removed,
+    }
+}
+
+/// Overlays present at either ref, in order; a convenience for callers building the report.
+pub fn union(a: &BTreeSet<String>, b: &BTreeSet<String>) -> BTreeSet<String> {
+    a.union(b).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse_resources;
+
+    fn resources(yaml: &str) -> Vec<Resource> {
+        parse_resources(yaml).unwrap()
+    }
+
+    const CONFIG_OLD: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config-7t2h5g9m2f\n  namespace: shop\ndata:\n  LOG_LEVEL: info\n";
+    const CONFIG_NEW: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config-b8mk4c6d6h\n  namespace: shop\ndata:\n  LOG_LEVEL: debug\n";
+
+    #[test]
+    fn a_hash_suffix_rename_is_one_modified_resource() {
+        let diffs = diff_resources(resources(CONFIG_OLD), resources(CONFIG_NEW));
+        assert_eq!(diffs.len(), 1);
+        let d = &diffs[0];
+        assert_eq!(d.change, Change::Modified);
+        assert_eq!(d.key.name, "web-config-b8mk4c6d6h");
+        assert_eq!(d.previous_name.as_deref(), Some("web-config-7t2h5g9m2f"));
+        expect_test::expect![[r#"
+            @@ -1,7 +1,7 @@
+             apiVersion: v1
+             kind: ConfigMap
+             metadata:
+            -  name: web-config-7t2h5g9m2f
+            +  name: web-config-b8mk4c6d6h
+               namespace: shop
+             data:
+            -  LOG_LEVEL: info
+            +  LOG_LEVEL: debug
+        "#]]
+        .assert_eq(&d.diff);
+        assert_eq!((d.lines_added, d.lines_removed), (2, 2));
+    }
+
+    #[test]
+    fn names_that_merely_look_hashed_pair_only_for_generated_kinds() {
+        let old = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-7t2h5g9m2f\n";
+        let new = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-b8mk4c6d6h\n";
+        let diffs = diff_resources(resources(old), resources(new));
+        let changes: Vec<Change> = diffs.iter().map(|d| d.change).collect();
+        assert_eq!(changes, [Change::Removed, Change::Added]);
+    }
+
+    #[test]
+    fn identical_resources_produce_nothing_and_one_sided_ones_are_whole() {
+        let diffs = diff_resources(resources(CONFIG_OLD), resources(CONFIG_OLD));
+        assert!(diffs.is_empty());
+        let diffs = diff_resources(Vec::new(), resources(CONFIG_OLD));
+        assert_eq!(diffs[0].change, Change::Added);
+        assert!(
+            diffs[0]
+                .diff
+                .starts_with("@@ -0,0 +1,7 @@\n+apiVersion: v1\n")
+        );
+        assert_eq!(diffs[0].lines_removed, 0);
+    }
+
+    #[test]
+    fn secret_values_never_reach_the_diff() {
+        let old = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-2c8hmt4bk6\ndata:\n  password: aHVudGVyMg==\n  user: YWRtaW4=\n";
+        let new = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-f7b2c9g4m6\ndata:\n  password: czNjcjN0\n  user: YWRtaW4=\n";
+        let diffs = diff_resources(resources(old), resources(new));
+        assert_eq!(diffs.len(), 1);
+        let text = &diffs[0].diff;
+        for secret in [
+            "aHVudGVyMg==",
+            "hunter2",
+            "czNjcjN0",
+            "s3cr3t",
+            "YWRtaW4=",
+            "admin",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+        assert!(
+            text.contains("-  password: <redacted: previous value>"),
+            "{text}"
+        );
+        assert!(text.contains("+  password: <redacted: changed>"), "{text}");
+        assert!(text.contains("   user: <redacted: unchanged>"), "{text}");
+    }
+}

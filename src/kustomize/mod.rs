@@ -1,0 +1,8 @@
+//! Everything kustomize: which directories are kustomizations, what each one reads, and running
+//! the real kustomize on them.
+
+pub mod build;
+pub mod graph;
+
+pub use build::{BuildFailure, BuildJob, Builder, KustomizeCommand};
+pub use graph::{Closure, Graph, KUSTOMIZATION_FILES};

@@ -1,0 +1,12 @@
+//! gitops-promote: render kustomize overlays at two refs and show what the cluster would receive.
+//! The binary in `main.rs` only parses arguments and calls into these modules.
+
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod diff;
+pub mod engine;
+pub mod git;
+pub mod kustomize;
+pub mod manifest;
+pub mod report;

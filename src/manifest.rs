@@ -1,0 +1,342 @@
+//! Turns kustomize's multi-document output into resources keyed by (group, kind, namespace,
+//! name), normalises them, and replaces Secret values by key-level markers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Dropped everywhere: it repeats the whole object, Secret values included.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Identifies a resource the way the API server does; the version is not part of it, so a move
+/// from `v1beta1` to `v1` is a modification, not a replacement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ResourceKey {
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.kind)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, "{ns}/")?;
+        }
+        f.write_str(&self.name)
+    }
+}
+
+/// One rendered Kubernetes object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub key: ResourceKey,
+    pub api_version: String,
+    pub body: Value,
+}
+
+impl Resource {
+    pub fn is_secret(&self) -> bool {
+        self.key.group.is_empty() && self.key.kind == "Secret"
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("kustomize output is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("document {index} of the kustomize output is not a Kubernetes object: {reason}")]
+    NotAnObject { index: usize, reason: String },
+}
+
+/// Splits kustomize's output into resources, normalised and sorted by key.
+pub fn parse_resources(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
+    let documents: Vec<Value> = serde_saphyr::from_multiple(yaml)
+        // The parser's message can quote the offending line, which may hold a Secret value.
+        .map_err(|e| ManifestError::Yaml(location_only(&e.to_string())))?;
+    let mut resources = Vec::new();
+    for (index, doc) in documents.into_iter().enumerate() {
+        match doc {
+            Value::Null => continue,
+            Value::Object(map) => resources.push(resource(index + 1, map)?),
+            _ => {
+                return Err(ManifestError::NotAnObject {
+                    index: index + 1,
+                    reason: "it is not a mapping".to_string(),
+                });
+            }
+        }
+    }
+    resources.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(resources)
+}
+
+fn location_only(message: &str) -> String {
+    message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn resource(index: usize, mut map: Map<String, Value>) -> Result<Resource, ManifestError> {
+    let text = |map: &Map<String, Value>, field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ManifestError::NotAnObject {
+                index,
+                reason: format!("`{field}` is missing"),
+            })
+    };
+    let api_version = text(&map, "apiVersion")?;
+    let kind = text(&map, "kind")?;
+    let metadata = map.get("metadata").and_then(Value::as_object);
+    let name = metadata
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ManifestError::NotAnObject {
+            index,
+            reason: "`metadata.name` is missing".to_string(),
+        })?
+        .to_string();
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let group = match api_version.split_once('/') {
+        Some((group, _)) => group.to_string(),
+        None => String::new(),
+    };
+    drop_last_applied(&mut map);
+    Ok(Resource {
+        key: ResourceKey {
+            group,
+            kind,
+            namespace,
+            name,
+        },
+        api_version,
+        body: Value::Object(map),
+    })
+}
+
+fn drop_last_applied(map: &mut Map<String, Value>) {
+    let Some(Value::Object(metadata)) = map.get_mut("metadata") else {
+        return;
+    };
+    let Some(Value::Object(annotations)) = metadata.get_mut("annotations") else {
+        return;
+    };
+    annotations.shift_remove(LAST_APPLIED);
+    if annotations.is_empty() {
+        metadata.shift_remove("annotations");
+    }
+}
+
+/// Marker texts for redacted Secret values, chosen so a changed key still shows as a changed line.
+pub mod marker {
+    pub const UNCHANGED: &str = "<redacted: unchanged>";
+    pub const ADDED: &str = "<redacted: added>";
+    pub const REMOVED: &str = "<redacted: removed>";
+    pub const CHANGED: &str = "<redacted: changed>";
+    pub const PREVIOUS: &str = "<redacted: previous value>";
+    pub const WHOLE: &str = "<redacted>";
+    pub const ALL: [&str; 6] = [UNCHANGED, ADDED, REMOVED, CHANGED, PREVIOUS, WHOLE];
+}
+
+/// Replaces every value under `data` and `stringData` of a Secret pair by a marker that says
+/// how the key changed. Either side may be absent (an added or removed Secret).
+pub fn redact_secret_pair(base: Option<&mut Value>, head: Option<&mut Value>) {
+    let base_values = base.as_deref().map(effective_values).unwrap_or_default();
+    let head_values = head.as_deref().map(effective_values).unwrap_or_default();
+    let has_base = base.is_some();
+    let has_head = head.is_some();
+    if let Some(base) = base {
+        redact(base, |key| match head_values.get(key) {
+            _ if !has_head => marker::REMOVED,
+            None => marker::REMOVED,
+            Some(v) if base_values.get(key) == Some(v) => marker::UNCHANGED,
+            Some(_) => marker::PREVIOUS,
+        });
+    }
+    if let Some(head) = head {
+        redact(head, |key| match base_values.get(key) {
+            _ if !has_base => marker::ADDED,
+            None => marker::ADDED,
+            Some(v) if head_values.get(key) == Some(v) => marker::UNCHANGED,
+            Some(_) => marker::CHANGED,
+        });
+    }
+}
+
+/// A Secret's value per key as the API server stores it: `stringData` wins over `data`.
+/// Values are only compared, never shown.
+fn effective_values(secret: &Value) -> BTreeMap<String, Vec<u8>> {
+    use base64::Engine;
+    let mut values = BTreeMap::new();
+    for field in ["data", "stringData"] {
+        if let Some(Value::Object(map)) = secret.get(field) {
+            for (key, value) in map {
+                let value = match (field, value) {
+                    ("data", Value::String(b64)) => base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .unwrap_or_else(|_| b64.clone().into_bytes()),
+                    (_, Value::String(text)) => text.clone().into_bytes(),
+                    (_, other) => other.to_string().into_bytes(),
+                };
+                values.insert(key.clone(), value);
+            }
+        }
+    }
+    values
+}
+
+fn redact(secret: &mut Value, marker_for: impl Fn(&str) -> &'static str) {
+    for field in ["data", "stringData"] {
+        match secret.get_mut(field) {
+            Some(Value::Object(map)) => {
+                for (key, value) in map.iter_mut() {
+                    *value = Value::String(marker_for(key).to_string());
+                }
+            }
+            // Not a map: nothing key-level to show, but never the content.
+            Some(other) if !other.is_null() => *other = Value::String(marker::WHOLE.to_string()),
+            _ => {}
+        }
+    }
+}
+
+/// Renders a resource as YAML for diffing: block style, multi-line strings as literal blocks,
+/// long lines never folded (folding would turn a one-word change into a paragraph change).
+pub fn to_yaml(body: &Value) -> String {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX / 2;
+    options.min_fold_chars = usize::MAX / 2;
+    let yaml = serde_saphyr::to_string_with_options(body, options)
+        .unwrap_or_else(|e| format!("# cannot render this resource as YAML: {e}\n"));
+    // The serializer must quote markers (they hold `: `); unquoted they read as the notes they are.
+    marker::ALL.iter().fold(yaml, |yaml, m| {
+        yaml.replace(&format!("\"{m}\""), m)
+            .replace(&format!("'{m}'"), m)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = r#"apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  ports:
+  - port: 80
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"secret":"hunter2"}'
+  name: web
+  namespace: shop
+spec:
+  replicas: 2
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+"#;
+
+    #[test]
+    fn documents_become_sorted_keyed_resources() {
+        let resources = parse_resources(OUTPUT).unwrap();
+        let keys: Vec<String> = resources
+            .iter()
+            .map(|r| format!("{}|{}", r.key.group, r.key))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "|Service shop/web",
+                "apps|Deployment shop/web",
+                "rbac.authorization.k8s.io|ClusterRole reader"
+            ]
+        );
+        let deployment = &resources[1];
+        assert_eq!(deployment.api_version, "apps/v1");
+        assert!(deployment.body["metadata"].get("annotations").is_none());
+        assert!(!to_yaml(&deployment.body).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_document_without_a_name_is_an_error_naming_it() {
+        let err = parse_resources("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "document 1 of the kustomize output is not a Kubernetes object: `metadata.name` is missing"
+        );
+    }
+
+    #[test]
+    fn secret_values_become_markers_that_tell_the_change() {
+        let mut base = serde_json::json!({
+            "kind": "Secret",
+            "data": {"same": "c2FtZQ==", "old": "b2xk", "gone": "Z29uZQ=="},
+            "stringData": {"plain": "was"}
+        });
+        let mut head = serde_json::json!({
+            "kind": "Secret",
+            "data": {"same": "c2FtZQ==", "old": "bmV3", "new": "bmV3"},
+            "stringData": {"plain": "is"}
+        });
+        redact_secret_pair(Some(&mut base), Some(&mut head));
+        assert_eq!(
+            base,
+            serde_json::json!({"kind": "Secret",
+                "data": {"same": marker::UNCHANGED, "old": marker::PREVIOUS, "gone": marker::REMOVED},
+                "stringData": {"plain": marker::PREVIOUS}})
+        );
+        assert_eq!(
+            head,
+            serde_json::json!({"kind": "Secret",
+                "data": {"same": marker::UNCHANGED, "old": marker::CHANGED, "new": marker::ADDED},
+                "stringData": {"plain": marker::CHANGED}})
+        );
+    }
+
+    #[test]
+    fn data_and_string_data_compare_by_decoded_value() {
+        let mut base = serde_json::json!({"data": {"k": "cGFzcw=="}});
+        let mut head = serde_json::json!({"stringData": {"k": "pass"}});
+        redact_secret_pair(Some(&mut base), Some(&mut head));
+        assert_eq!(head["stringData"]["k"], marker::UNCHANGED);
+        let mut added = serde_json::json!({"data": {"k": "cGFzcw=="}, "stringData": "oops"});
+        redact_secret_pair(None, Some(&mut added));
+        assert_eq!(
+            added,
+            serde_json::json!({"data": {"k": marker::ADDED}, "stringData": "<redacted>"})
+        );
+    }
+
+    #[test]
+    fn yaml_keeps_multi_line_strings_as_blocks_and_long_lines_whole() {
+        let long = "word ".repeat(40);
+        let body = serde_json::json!({"data": {"conf": "a: 1\nb: 2\n", "long": long.trim(), "flag": "true"}});
+        let yaml = to_yaml(&body);
+        assert!(yaml.contains("conf: |\n    a: 1\n    b: 2\n"), "{yaml}");
+        assert!(yaml.contains(&format!("long: {}\n", long.trim())), "{yaml}");
+        assert!(
+            yaml.contains("flag: 'true'") || yaml.contains("flag: \"true\""),
+            "{yaml}"
+        );
+    }
+}

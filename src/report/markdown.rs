@@ -1,0 +1,175 @@
+//! GitHub-flavoured markdown: a summary table a reviewer reads in seconds, then one collapsible
+//! section per overlay with a fenced diff per resource.
+
+use std::fmt::Write;
+
+use crate::diff::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
+use crate::engine::short;
+
+pub fn render(report: &Report) -> String {
+    let mut out = summary(report);
+    for overlay in report
+        .overlays
+        .iter()
+        .filter(|o| o.status != OverlayStatus::Unchanged)
+    {
+        out.push('\n');
+        out.push_str(&overlay_section(overlay));
+    }
+    out
+}
+
+/// The heading, the comparison line and the table of overlays that are not unchanged.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let (base, head) = (&report.base, &report.head);
+    let _ = writeln!(
+        out,
+        "### Rendered manifests: `{}` → `{}`\n",
+        base.name, head.name
+    );
+    let how = if report.merge_base {
+        ", from their merge base"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "Compared `{}` (`{}`) with `{}` (`{}`){how}.\n",
+        base.name,
+        short(&base.sha),
+        head.name,
+        short(&head.sha)
+    );
+    let shown: Vec<&OverlayDiff> = report
+        .overlays
+        .iter()
+        .filter(|o| o.status != OverlayStatus::Unchanged)
+        .collect();
+    let unchanged = report.overlays.len() - shown.len();
+    if shown.is_empty() {
+        let _ = writeln!(
+            out,
+            "No rendered changes in {} overlay(s).",
+            report.overlays.len()
+        );
+        return out;
+    }
+    out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
+    out.push_str("| --- | ---: | ---: | ---: | --- |\n");
+    for overlay in &shown {
+        let c = overlay.counts();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            overlay.path,
+            c.added,
+            c.modified,
+            c.removed,
+            status_label(overlay.status)
+        );
+    }
+    if unchanged > 0 {
+        let _ = writeln!(out, "\n{unchanged} other overlay(s) unchanged.");
+    }
+    out
+}
+
+fn status_label(status: OverlayStatus) -> &'static str {
+    match status {
+        OverlayStatus::Changed => "changed",
+        OverlayStatus::Unchanged => "unchanged",
+        OverlayStatus::Added => "new overlay",
+        OverlayStatus::Removed => "overlay removed",
+        OverlayStatus::Error => "⚠️ error",
+    }
+}
+
+/// One `<details>` block; self-contained so a caller may split a long report between sections.
+pub fn overlay_section(overlay: &OverlayDiff) -> String {
+    let mut out = String::new();
+    let c = overlay.counts();
+    let open = if overlay.status == OverlayStatus::Error {
+        " open"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "<details{open}>\n<summary><code>{}</code>: +{} ~{} −{}</summary>\n",
+        escape_html(&overlay.path),
+        c.added,
+        c.modified,
+        c.removed
+    );
+    if !overlay.remote.is_empty() {
+        let list: Vec<String> = overlay.remote.iter().map(|r| format!("`{r}`")).collect();
+        let _ = writeln!(out, "Remote bases: {}\n", list.join(", "));
+    }
+    if let Some(error) = &overlay.error {
+        out.push_str("**Build failed:**\n\n");
+        out.push_str(&fenced("text", error));
+        out.push('\n');
+    }
+    for resource in &overlay.resources {
+        out.push_str(&resource_section(resource));
+        out.push('\n');
+    }
+    out.push_str("</details>\n");
+    out
+}
+
+pub fn resource_section(resource: &ResourceDiff) -> String {
+    let change = match resource.change {
+        Change::Added => "added",
+        Change::Modified => "modified",
+        Change::Removed => "removed",
+    };
+    let namespace = resource
+        .key
+        .namespace
+        .as_ref()
+        .map(|ns| format!("{ns}/"))
+        .unwrap_or_default();
+    let was = resource
+        .previous_name
+        .as_ref()
+        .map(|p| format!(", was `{p}`"))
+        .unwrap_or_default();
+    format!(
+        "**{}** `{namespace}{}` ({change}{was})\n\n{}",
+        resource.key.kind,
+        resource.key.name,
+        fenced("diff", &resource.diff)
+    )
+}
+
+/// A code block whose fence is longer than any backtick run inside, so content can never close
+/// it early.
+pub fn fenced(language: &str, content: &str) -> String {
+    let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let newline = if content.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}{language}\n{content}{newline}{fence}\n")
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_outgrow_any_backtick_run_inside() {
+        assert_eq!(fenced("diff", "+a\n"), "```diff\n+a\n```\n");
+        assert_eq!(
+            fenced("diff", "+x: ```` code\n"),
+            "`````diff\n+x: ```` code\n`````\n"
+        );
+        assert_eq!(fenced("text", "no newline"), "```text\nno newline\n```\n");
+    }
+}
