@@ -59,13 +59,15 @@ pub fn summary(report: &Report) -> String {
     out.push_str("| --- | ---: | ---: | ---: | --- |\n");
     for overlay in &shown {
         let c = overlay.counts();
+        let counts = if overlay.status == OverlayStatus::Error {
+            "— | — | —".to_string()
+        } else {
+            format!("{} | {} | {}", c.added, c.modified, c.removed)
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} |",
+            "| `{}` | {counts} | {} |",
             overlay.path,
-            c.added,
-            c.modified,
-            c.removed,
             status_label(overlay.status)
         );
     }
@@ -94,13 +96,15 @@ pub fn overlay_section(overlay: &OverlayDiff) -> String {
     } else {
         ""
     };
+    let what = if overlay.status == OverlayStatus::Error {
+        "build failed".to_string()
+    } else {
+        format!("+{} ~{} −{}", c.added, c.modified, c.removed)
+    };
     let _ = writeln!(
         out,
-        "<details{open}>\n<summary><code>{}</code>: +{} ~{} −{}</summary>\n",
+        "<details{open}>\n<summary><code>{}</code>: {what}</summary>\n",
         escape_html(&overlay.path),
-        c.added,
-        c.modified,
-        c.removed
     );
     if !overlay.remote.is_empty() {
         let list: Vec<String> = overlay.remote.iter().map(|r| format!("`{r}`")).collect();

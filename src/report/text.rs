@@ -77,7 +77,7 @@ fn overlay_header(overlay: &OverlayDiff) -> String {
     let status = match overlay.status {
         OverlayStatus::Added => " (new overlay)",
         OverlayStatus::Removed => " (overlay removed)",
-        OverlayStatus::Error => " (error)",
+        OverlayStatus::Error => return format!("=== {}: build failed", overlay.path),
         _ => "",
     };
     format!(
