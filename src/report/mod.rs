@@ -103,7 +103,10 @@ data:
                 OverlayDiff {
                     path: "overlays/broken".into(),
                     status: OverlayStatus::Error,
-                    error: Some("at develop (8426902): Error: accumulating resources from 'missing.yaml'".into()),
+                    error: Some(
+                        "at develop (8426902): Error: accumulating resources from 'missing.yaml'"
+                            .into(),
+                    ),
                     remote: Vec::new(),
                     resources: Vec::new(),
                 },
@@ -135,12 +138,20 @@ data:
 
     #[test]
     fn markdown_report() {
-        expect_test::expect_file!["snapshots/report.md"].assert_eq(&render(&sample(), Format::Markdown, false));
+        expect_test::expect_file!["snapshots/report.md"].assert_eq(&render(
+            &sample(),
+            Format::Markdown,
+            false,
+        ));
     }
 
     #[test]
     fn text_report() {
-        expect_test::expect_file!["snapshots/report.txt"].assert_eq(&render(&sample(), Format::Text, false));
+        expect_test::expect_file!["snapshots/report.txt"].assert_eq(&render(
+            &sample(),
+            Format::Text,
+            false,
+        ));
     }
 
     #[test]
@@ -157,9 +168,17 @@ data:
             serde_json::from_str(&render(&sample(), Format::Json, false)).unwrap();
         assert_eq!(value["base"], "1a356d0f00000000000000000000000000000000");
         assert_eq!(value["overlays"][0]["status"], "error");
-        assert!(value["overlays"][0]["error"].as_str().unwrap().contains("missing.yaml"));
+        assert!(
+            value["overlays"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("missing.yaml")
+        );
         let production = &value["overlays"][1];
-        assert_eq!(production["counts"], serde_json::json!({"added": 1, "modified": 2, "removed": 0}));
+        assert_eq!(
+            production["counts"],
+            serde_json::json!({"added": 1, "modified": 2, "removed": 0})
+        );
         let resources = production["resources"].as_array().unwrap();
         let secret = resources.iter().find(|r| r["kind"] == "Secret").unwrap();
         assert_eq!(secret["kind"], "Secret");
