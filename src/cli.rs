@@ -40,6 +40,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure the diff against building every root naively, on a generated repository.
     Bench(crate::bench::BenchArgs),
+    /// The GitHub Actions entry: reads INPUT_*, GITHUB_* and the event payload, then comments
+    /// the rendered diff on the pull request.
+    Action,
 }
 
 #[derive(Debug, Args)]
@@ -144,11 +147,25 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Diff(args) => run_diff(args).await,
-        Command::Demo(args) => run_demo(args).await,
-        Command::Bench(args) => match crate::bench::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e),
+        Command::Action => match crate::action::run().await {
+            Ok(crate::action::Outcome::Success) => ExitCode::SUCCESS,
+            Ok(crate::action::Outcome::Failed) => ExitCode::FAILURE,
+            Err(e) => {
+                // An annotation makes the cause visible on the run's summary page, not only in the log.
+                crate::gha::Runner::from_env()
+                    .error(crate::gha::Annotation::message(format!("{e:#}")));
+                fail(&e)
+            }
         },
+        Command::Demo(args) => run_demo(args).await,
+        // The benchmark blocks for minutes; off the async threads, Ctrl-C still ends it.
+        Command::Bench(args) => {
+            match tokio::task::spawn_blocking(move || crate::bench::run(&args)).await {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => fail(&e),
+                Err(e) => fail(&anyhow::Error::new(e).context("the benchmark stopped")),
+            }
+        }
     }
 }
 

@@ -87,13 +87,21 @@ fn parent_and_name(path: &str) -> Option<(&str, &str)> {
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub roots: BTreeMap<String, Root>,
+    /// Symlinks of the snapshot (path → target text): kustomize follows them, so must we.
+    links: BTreeMap<String, String>,
 }
 
 impl Graph {
     /// Reads and parses every kustomization of the snapshot.
     pub fn load(repo: &Repo, snapshot: &Snapshot) -> anyhow::Result<Graph> {
         let mut roots = BTreeMap::new();
+        let mut links = BTreeMap::new();
         for (path, entry) in &snapshot.files {
+            if entry.is_symlink() {
+                let target = repo.read_blob(entry.oid)?;
+                links.insert(path.clone(), String::from_utf8_lossy(&target).into_owned());
+                continue;
+            }
             let (dir, name) = parent_and_name(path).expect("paths are never empty");
             let Some(rank) = KUSTOMIZATION_FILES.iter().position(|f| *f == name) else {
                 continue;
@@ -110,7 +118,7 @@ impl Graph {
             let content = repo.read_blob(entry.oid)?;
             roots.insert(dir.to_string(), parse_root(dir, path, &content));
         }
-        Ok(Graph { roots })
+        Ok(Graph { roots, links })
     }
 
     /// Root directories referenced by another root.
@@ -119,7 +127,7 @@ impl Graph {
         for root in self.roots.values() {
             let Ok(refs) = &root.refs else { continue };
             for entry in &refs.entries {
-                if let Some(path) = join_relative(&root.dir, entry)
+                if let Some((path, _)) = self.locate(&root.dir, entry)
                     && path != root.dir
                     && self.roots.contains_key(&path)
                 {
@@ -179,7 +187,11 @@ impl Graph {
             Err(reason) => closure.unparseable.push(format!("{}: {reason}", root.file)),
             Ok(refs) => {
                 for entry in &refs.entries {
-                    match join_relative(dir, entry) {
+                    let located = self.locate(dir, entry).map(|(path, links)| {
+                        closure.files.extend(links);
+                        path
+                    });
+                    match located {
                         Some(path) if self.roots.contains_key(&path) && path != dir => {
                             let inner = self.closure_of(snapshot, &path, memo, visiting);
                             merge(&mut closure, &inner);
@@ -201,12 +213,14 @@ impl Graph {
                     }
                 }
                 for file in &refs.files {
-                    if let Some(path) = join_relative(dir, file) {
+                    if let Some((path, links)) = self.locate(dir, file) {
+                        closure.files.extend(links);
                         closure.files.insert(path);
                     }
                 }
                 for sub in &refs.dirs {
-                    if let Some(path) = join_relative(dir, sub) {
+                    if let Some((path, links)) = self.locate(dir, sub) {
+                        closure.files.extend(links);
                         closure.dirs.insert(path);
                     }
                 }
@@ -216,6 +230,39 @@ impl Graph {
         let closure = Rc::new(closure);
         memo.insert(dir.to_string(), closure.clone());
         closure
+    }
+}
+
+impl Graph {
+    /// Where a path named in the kustomization at `dir` really is, following the snapshot's
+    /// symlinks like the file system would, plus the links passed on the way (changing one
+    /// changes the build). `None` when the path leaves the repository.
+    fn locate(&self, dir: &str, relative: &str) -> Option<(String, Vec<String>)> {
+        const MAX_HOPS: usize = 40;
+        let mut path = join_relative(dir, relative)?;
+        let mut passed = Vec::new();
+        for _ in 0..MAX_HOPS {
+            let parts: Vec<&str> = path.split('/').collect();
+            let hop = (1..=parts.len()).find_map(|n| {
+                let prefix = parts[..n].join("/");
+                self.links.get(&prefix).map(|target| (prefix, target, n))
+            });
+            let Some((link, target, n)) = hop else {
+                return Some((path, passed));
+            };
+            let (parent, _) = parent_and_name(&link)?;
+            let resolved = join_relative(parent, target)?;
+            let rest = parts[n..].join("/");
+            passed.push(link);
+            path = if rest.is_empty() {
+                resolved
+            } else if resolved == "." {
+                rest
+            } else {
+                format!("{resolved}/{rest}")
+            };
+        }
+        None
     }
 }
 
