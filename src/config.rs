@@ -1,0 +1,828 @@
+//! The action's inputs (`INPUT_*`) and the runner's environment (`GITHUB_*`, `RUNNER_TEMP`), read
+//! once and validated into typed values whose errors name the input or variable at fault.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{Context, anyhow, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Every input the binary reads, in the dash form `action.yml` declares them.
+pub const INPUT_NAMES: &[&str] = &[
+    "allow-remote",
+    "build-args",
+    "comment-id",
+    "comment-mode",
+    "comment-on-no-changes",
+    "fail-on-error",
+    "github-token",
+    "hide-outdated",
+    "jobs",
+    "kustomize",
+    "max-comments",
+    "paths",
+    "summary",
+    "timeout",
+    "working-directory",
+];
+
+const DEFAULT_API_URL: &str = "https://api.github.com";
+const DEFAULT_SERVER_URL: &str = "https://github.com";
+const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
+const DEFAULT_COMMENT_ID: &str = "default";
+const DEFAULT_MAX_COMMENTS: usize = 3;
+/// A long report is split over numbered comments; more than this floods the PR.
+const MAX_COMMENTS_LIMIT: usize = 10;
+const DEFAULT_TIMEOUT_SECS: u64 = 120;
+/// The comment id ends up in a hidden HTML marker and in search queries; keep it short.
+const COMMENT_ID_MAX_LEN: usize = 64;
+
+/// A repository as `owner/name`, checked against GitHub's naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepoSlug {
+    full: String,
+    slash: usize,
+}
+
+impl RepoSlug {
+    pub fn owner(&self) -> &str {
+        &self.full[..self.slash]
+    }
+
+    pub fn name(&self) -> &str {
+        &self.full[self.slash + 1..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+}
+
+/// Reads as the `owner/name` string wherever a `&str` is expected.
+impl std::ops::Deref for RepoSlug {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.full
+    }
+}
+
+impl fmt::Display for RepoSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+impl FromStr for RepoSlug {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let invalid = || anyhow!("{s:?} is not a repository in the form owner/name");
+        let (owner, name) = s.split_once('/').ok_or_else(invalid)?;
+        // Owners are letters, digits and `-`; managed (EMU) accounts add an `_shortcode` suffix.
+        let owner_ok = !owner.is_empty()
+            && owner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let name_ok = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !owner_ok || !name_ok {
+            return Err(invalid());
+        }
+        Ok(RepoSlug {
+            full: s.to_owned(),
+            slash: owner.len(),
+        })
+    }
+}
+
+/// What the runner tells every step about the job, from `GITHUB_*` and `RUNNER_TEMP`.
+///
+/// The required variables are those the runner always sets and a run cannot do without; the
+/// others have defaults or are absent on some events. Empty variables count as unset: the runner sets `GITHUB_HEAD_REF`/`GITHUB_BASE_REF` to "" on
+/// events other than pull requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerEnv {
+    pub event_name: String,
+    pub event_path: PathBuf,
+    pub repository: RepoSlug,
+    /// REST base URL without a trailing slash; differs from the default on GitHub Enterprise.
+    pub api_url: String,
+    pub server_url: String,
+    pub graphql_url: String,
+    pub workspace: PathBuf,
+    /// The commit the run is for; for `pull_request` the test-merge commit.
+    pub sha: String,
+    pub output: Option<PathBuf>,
+    pub step_summary: Option<PathBuf>,
+    /// Identifies the run in links to its log and job summary.
+    pub run_id: u64,
+    pub run_attempt: Option<u32>,
+    pub ref_: Option<String>,
+    pub head_ref: Option<String>,
+    pub base_ref: Option<String>,
+    pub actor: Option<String>,
+    pub runner_temp: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct RawRunnerEnv {
+    event_name: Option<String>,
+    event_path: Option<String>,
+    repository: Option<String>,
+    api_url: Option<String>,
+    server_url: Option<String>,
+    graphql_url: Option<String>,
+    workspace: Option<String>,
+    sha: Option<String>,
+    output: Option<String>,
+    step_summary: Option<String>,
+    run_id: Option<String>,
+    run_attempt: Option<String>,
+    #[serde(rename = "ref")]
+    ref_: Option<String>,
+    head_ref: Option<String>,
+    base_ref: Option<String>,
+    actor: Option<String>,
+}
+
+impl RunnerEnv {
+    pub fn from_env() -> anyhow::Result<Self> {
+        RunnerEnv::from_iter(env_vars(&["GITHUB_", "RUNNER_"])?)
+    }
+
+    /// Reads the variables from `vars` instead of the process environment.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "named after envy::from_iter; fallible, so it cannot be FromIterator"
+    )]
+    pub fn from_iter(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        // A map, so a variable given twice takes its last value instead of failing as a
+        // duplicate field.
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        let runner_temp = vars
+            .get("RUNNER_TEMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let raw: RawRunnerEnv = envy::prefixed("GITHUB_")
+            .from_iter(vars)
+            .context("cannot read the GITHUB_* environment variables")?;
+
+        let required = |value: Option<String>, var: &str| {
+            value.ok_or_else(|| {
+                anyhow!("environment variable {var} is not set; is this running in GitHub Actions?")
+            })
+        };
+        let repository = required(raw.repository, "GITHUB_REPOSITORY")?;
+        let repository = repository
+            .parse()
+            .context("invalid environment variable GITHUB_REPOSITORY")?;
+        Ok(RunnerEnv {
+            event_name: required(raw.event_name, "GITHUB_EVENT_NAME")?,
+            event_path: required(raw.event_path, "GITHUB_EVENT_PATH")?.into(),
+            repository,
+            api_url: url(raw.api_url, DEFAULT_API_URL, "GITHUB_API_URL")?,
+            server_url: url(raw.server_url, DEFAULT_SERVER_URL, "GITHUB_SERVER_URL")?,
+            graphql_url: url(raw.graphql_url, DEFAULT_GRAPHQL_URL, "GITHUB_GRAPHQL_URL")?,
+            workspace: required(raw.workspace, "GITHUB_WORKSPACE")?.into(),
+            sha: required(raw.sha, "GITHUB_SHA")?,
+            output: raw.output.map(PathBuf::from),
+            step_summary: raw.step_summary.map(PathBuf::from),
+            run_id: number_var(&required(raw.run_id, "GITHUB_RUN_ID")?, "GITHUB_RUN_ID")?,
+            run_attempt: raw
+                .run_attempt
+                .map(|v| number_var(&v, "GITHUB_RUN_ATTEMPT"))
+                .transpose()?,
+            ref_: raw.ref_,
+            head_ref: raw.head_ref,
+            base_ref: raw.base_ref,
+            actor: raw.actor,
+            runner_temp,
+        })
+    }
+}
+
+fn url(value: Option<String>, default: &str, var: &str) -> anyhow::Result<String> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    let value = value.trim().trim_end_matches('/');
+    if !(value.starts_with("https://") || value.starts_with("http://")) {
+        bail!("environment variable {var} must be an http(s) URL (got '{value}')");
+    }
+    Ok(value.to_owned())
+}
+
+fn number_var<T: FromStr>(value: &str, var: &str) -> anyhow::Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("environment variable {var} must be a number (got '{value}')"))
+}
+
+/// How the sticky PR comment is maintained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommentMode {
+    /// Edit our existing comment in place, so the PR keeps one comment.
+    #[default]
+    Update,
+    /// Delete the old comment and post a new one, so the latest diff sits at the bottom.
+    Recreate,
+    /// Post nothing; outputs and the job summary still carry the report.
+    Off,
+}
+
+impl FromStr for CommentMode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "update" => Ok(CommentMode::Update),
+            "recreate" => Ok(CommentMode::Recreate),
+            "off" => Ok(CommentMode::Off),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The action's `with:` inputs, validated.
+///
+/// Inputs arrive as `INPUT_<NAME>` with the name upper-cased and dashes turned into underscores
+/// (`INPUT_GITHUB_TOKEN`); the runner's own dash spelling (`INPUT_GITHUB-TOKEN`, as JavaScript
+/// and Docker actions get it) is accepted too. Values are trimmed like `@actions/core` does, and
+/// an empty value means "not set", because GitHub passes an input the workflow omits as "".
+///
+/// `Debug` is safe to log: the token prints as `[REDACTED]`.
+#[derive(Debug, Clone)]
+pub struct ActionInputs {
+    pub github_token: SecretString,
+    pub working_directory: PathBuf,
+    /// Globs limiting which overlays are considered; empty means all.
+    pub paths: Vec<String>,
+    /// The kustomize (or kubectl) binary to run instead of the one found on `PATH`.
+    pub kustomize: Option<String>,
+    /// Extra arguments for every build.
+    pub build_args: Vec<String>,
+    pub comment_mode: CommentMode,
+    /// Tells apart several runs commenting on one PR (e.g. one per cluster).
+    pub comment_id: String,
+    pub max_comments: usize,
+    pub hide_outdated: bool,
+    pub comment_on_no_changes: bool,
+    pub fail_on_error: bool,
+    pub summary: bool,
+    /// Per-build timeout in seconds.
+    pub timeout: u64,
+    /// Parallel builds; `None` means one per CPU.
+    pub jobs: Option<usize>,
+    /// Whether remote bases (URLs in `resources`) may be fetched while building.
+    pub allow_remote: bool,
+}
+
+/// The inputs as strings, before validation. Not `Debug`: it holds the token in the clear.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+struct RawInputs {
+    allow_remote: Option<String>,
+    build_args: Option<String>,
+    comment_id: Option<String>,
+    comment_mode: Option<String>,
+    comment_on_no_changes: Option<String>,
+    fail_on_error: Option<String>,
+    github_token: Option<String>,
+    hide_outdated: Option<String>,
+    jobs: Option<String>,
+    kustomize: Option<String>,
+    max_comments: Option<String>,
+    paths: Option<String>,
+    summary: Option<String>,
+    timeout: Option<String>,
+    working_directory: Option<String>,
+}
+
+impl ActionInputs {
+    pub fn from_env() -> anyhow::Result<Self> {
+        ActionInputs::from_iter(env_vars(&["INPUT_"])?)
+    }
+
+    /// Reads the inputs from `vars` (`INPUT_*` pairs; others are ignored).
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "named after envy::from_iter; fallible, so it cannot be FromIterator"
+    )]
+    pub fn from_iter(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+        for (key, value) in vars {
+            let value = value.trim();
+            if value.is_empty() || !key.starts_with("INPUT_") {
+                continue;
+            }
+            let canonical = key.replace('-', "_");
+            // If both spellings are set, the underscore one (the one we document) wins.
+            if canonical == key || !inputs.contains_key(&canonical) {
+                inputs.insert(canonical, value.to_owned());
+            }
+        }
+        let raw: RawInputs = envy::prefixed("INPUT_")
+            .from_iter(inputs)
+            .context("cannot read the action inputs (INPUT_* environment variables)")?;
+        ActionInputs::validate(raw)
+    }
+
+    fn validate(raw: RawInputs) -> anyhow::Result<Self> {
+        let github_token = raw
+            .github_token
+            .map(SecretString::from)
+            .ok_or_else(|| anyhow!("input `github-token` is required"))?;
+        let comment_id = raw
+            .comment_id
+            .unwrap_or_else(|| DEFAULT_COMMENT_ID.to_owned());
+        if comment_id.len() > COMMENT_ID_MAX_LEN
+            || !comment_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            bail!(
+                "input `comment-id` may only contain letters, digits, `.`, `_` and `-`, at most \
+                 {COMMENT_ID_MAX_LEN} characters (got '{comment_id}')"
+            );
+        }
+        let max_comments = match raw.max_comments {
+            None => DEFAULT_MAX_COMMENTS,
+            Some(v) => match v.parse() {
+                Ok(n) if (1..=MAX_COMMENTS_LIMIT).contains(&n) => n,
+                _ => bail!(
+                    "input `max-comments` must be a whole number from 1 to {MAX_COMMENTS_LIMIT} \
+                     (got '{v}')"
+                ),
+            },
+        };
+        Ok(ActionInputs {
+            github_token,
+            working_directory: raw
+                .working_directory
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+            paths: raw.paths.as_deref().map(split_list).unwrap_or_default(),
+            kustomize: raw.kustomize,
+            build_args: raw
+                .build_args
+                .as_deref()
+                .map(split_args)
+                .transpose()?
+                .unwrap_or_default(),
+            comment_mode: match raw.comment_mode {
+                None => CommentMode::default(),
+                Some(v) => v.parse().map_err(|()| {
+                    anyhow!("input `comment-mode` must be update, recreate or off (got '{v}')")
+                })?,
+            },
+            comment_id,
+            max_comments,
+            hide_outdated: boolean(raw.hide_outdated, "hide-outdated", false)?,
+            comment_on_no_changes: boolean(
+                raw.comment_on_no_changes,
+                "comment-on-no-changes",
+                false,
+            )?,
+            fail_on_error: boolean(raw.fail_on_error, "fail-on-error", true)?,
+            summary: boolean(raw.summary, "summary", true)?,
+            timeout: positive(raw.timeout, "timeout", "seconds")?.unwrap_or(DEFAULT_TIMEOUT_SECS),
+            jobs: positive(raw.jobs, "jobs", "builds")?,
+            allow_remote: boolean(raw.allow_remote, "allow-remote", false)?,
+        })
+    }
+}
+
+/// The same spellings `@actions/core`'s `getBooleanInput` accepts, and no others, so a typo such
+/// as `yes` fails the step instead of silently meaning false.
+fn boolean(value: Option<String>, input: &str, default: bool) -> anyhow::Result<bool> {
+    match value.as_deref() {
+        None => Ok(default),
+        Some("true" | "True" | "TRUE") => Ok(true),
+        Some("false" | "False" | "FALSE") => Ok(false),
+        Some(other) => bail!("input `{input}` must be true or false (got '{other}')"),
+    }
+}
+
+fn positive<T>(value: Option<String>, input: &str, unit: &str) -> anyhow::Result<Option<T>>
+where
+    T: FromStr + PartialOrd + From<u8>,
+{
+    value
+        .map(|v| match v.parse::<T>() {
+            Ok(n) if n >= T::from(1) => Ok(n),
+            _ => Err(anyhow!(
+                "input `{input}` must be a positive whole number of {unit} (got '{v}')"
+            )),
+        })
+        .transpose()
+}
+
+/// Globs separated by newlines or commas (YAML block scalars and one-liners both read naturally);
+/// a glob cannot usefully contain either.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Each line is split like a POSIX shell would, so both one argument per line and several on one
+/// line (`--enable-helm --load-restrictor LoadRestrictionsNone`) work, and quotes keep spaces.
+/// Nothing is expanded: no variables, globs or command substitution.
+fn split_args(value: &str) -> anyhow::Result<Vec<String>> {
+    let mut args = Vec::new();
+    for (index, line) in value.lines().enumerate() {
+        let words = shlex::split(line).ok_or_else(|| {
+            anyhow!(
+                "input `build-args` line {} has an unmatched quote or a trailing backslash: {line}",
+                index + 1
+            )
+        })?;
+        args.extend(words);
+    }
+    Ok(args)
+}
+
+/// The environment variables with the given prefixes. Unlike `std::env::vars`, a variable that
+/// is not UTF-8 is an error naming it instead of a panic.
+fn env_vars(prefixes: &[&str]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if !prefixes.iter().any(|p| key.starts_with(p)) {
+            continue;
+        }
+        let value = value
+            .into_string()
+            .map_err(|_| anyhow!("environment variable {key} is not valid UTF-8"))?;
+        vars.push((key.to_owned(), value));
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    const TOKEN: &str = "ghs_16C7e42F292c6912E7710c838347Ae178B4a";
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn inputs(pairs: &[(&str, &str)]) -> anyhow::Result<ActionInputs> {
+        let mut all = vars(&[("INPUT_GITHUB_TOKEN", TOKEN)]);
+        all.extend(vars(pairs));
+        ActionInputs::from_iter(all)
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        format!("{:#}", inputs(pairs).unwrap_err())
+    }
+
+    #[test]
+    fn defaults() {
+        let i = inputs(&[]).unwrap();
+        assert_eq!(i.github_token.expose_secret(), TOKEN);
+        assert_eq!(i.working_directory, PathBuf::from("."));
+        assert!(i.paths.is_empty());
+        assert_eq!(i.kustomize, None);
+        assert!(i.build_args.is_empty());
+        assert_eq!(i.comment_mode, CommentMode::Update);
+        assert_eq!(i.comment_id, "default");
+        assert_eq!(i.max_comments, 3);
+        assert!(!i.hide_outdated);
+        assert!(!i.comment_on_no_changes);
+        assert!(i.fail_on_error);
+        assert!(i.summary);
+        assert_eq!(i.timeout, 120);
+        assert_eq!(i.jobs, None);
+        assert!(!i.allow_remote);
+    }
+
+    #[test]
+    fn empty_strings_are_unset() {
+        let all: Vec<(&str, &str)> = INPUT_NAMES
+            .iter()
+            .filter(|n| **n != "github-token")
+            .map(|n| (*n, ""))
+            .collect();
+        let keys: Vec<String> = all
+            .iter()
+            .map(|(n, _)| format!("INPUT_{}", n.to_uppercase().replace('-', "_")))
+            .collect();
+        let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "  ")).collect();
+        let i = inputs(&pairs).unwrap();
+        assert_eq!(i.max_comments, 3);
+        assert!(i.fail_on_error);
+        assert_eq!(i.comment_id, "default");
+
+        let err = format!(
+            "{:#}",
+            ActionInputs::from_iter(vars(&[("INPUT_GITHUB_TOKEN", "")])).unwrap_err()
+        );
+        assert_eq!(err, "input `github-token` is required");
+    }
+
+    #[test]
+    fn every_value_is_read() {
+        let i = inputs(&[
+            ("INPUT_WORKING_DIRECTORY", "gitops"),
+            (
+                "INPUT_PATHS",
+                "overlays/prod/**\n  overlays/staging/*, apps/*\n\n",
+            ),
+            ("INPUT_KUSTOMIZE", "kubectl kustomize"),
+            (
+                "INPUT_BUILD_ARGS",
+                "--enable-helm\n--load-restrictor LoadRestrictionsNone\n--helm-command 'my helm'",
+            ),
+            ("INPUT_COMMENT_MODE", "Recreate"),
+            ("INPUT_COMMENT_ID", "prod-eu.1_a"),
+            ("INPUT_MAX_COMMENTS", "10"),
+            ("INPUT_HIDE_OUTDATED", "TRUE"),
+            ("INPUT_COMMENT_ON_NO_CHANGES", "True"),
+            ("INPUT_FAIL_ON_ERROR", "false"),
+            ("INPUT_SUMMARY", "FALSE"),
+            ("INPUT_TIMEOUT", " 300 "),
+            ("INPUT_JOBS", "4"),
+            ("INPUT_ALLOW_REMOTE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(i.working_directory, PathBuf::from("gitops"));
+        assert_eq!(
+            i.paths,
+            ["overlays/prod/**", "overlays/staging/*", "apps/*"]
+        );
+        assert_eq!(i.kustomize.as_deref(), Some("kubectl kustomize"));
+        assert_eq!(
+            i.build_args,
+            [
+                "--enable-helm",
+                "--load-restrictor",
+                "LoadRestrictionsNone",
+                "--helm-command",
+                "my helm"
+            ]
+        );
+        assert_eq!(i.comment_mode, CommentMode::Recreate);
+        assert_eq!(i.comment_id, "prod-eu.1_a");
+        assert_eq!(i.max_comments, 10);
+        assert!(i.hide_outdated && i.comment_on_no_changes && i.allow_remote);
+        assert!(!i.fail_on_error && !i.summary);
+        assert_eq!(i.timeout, 300);
+        assert_eq!(i.jobs, Some(4));
+    }
+
+    #[test]
+    fn the_runners_dash_spelling_is_accepted() {
+        let i = ActionInputs::from_iter(vars(&[
+            ("INPUT_GITHUB-TOKEN", TOKEN),
+            ("INPUT_FAIL-ON-ERROR", "false"),
+            ("INPUT_MAX_COMMENTS", "5"),
+            ("INPUT_MAX-COMMENTS", "7"),
+        ]))
+        .unwrap();
+        assert!(!i.fail_on_error);
+        assert_eq!(i.max_comments, 5);
+    }
+
+    #[test]
+    fn bad_values_name_their_input() {
+        let cases = [
+            (
+                "INPUT_FAIL_ON_ERROR",
+                "yes",
+                "input `fail-on-error` must be true or false (got 'yes')",
+            ),
+            (
+                "INPUT_HIDE_OUTDATED",
+                "1",
+                "input `hide-outdated` must be true or false (got '1')",
+            ),
+            (
+                "INPUT_COMMENT_ON_NO_CHANGES",
+                "tRuE",
+                "input `comment-on-no-changes` must be true or false (got 'tRuE')",
+            ),
+            (
+                "INPUT_SUMMARY",
+                "on",
+                "input `summary` must be true or false (got 'on')",
+            ),
+            (
+                "INPUT_ALLOW_REMOTE",
+                "no",
+                "input `allow-remote` must be true or false (got 'no')",
+            ),
+            (
+                "INPUT_MAX_COMMENTS",
+                "0",
+                "input `max-comments` must be a whole number from 1 to 10 (got '0')",
+            ),
+            (
+                "INPUT_MAX_COMMENTS",
+                "11",
+                "input `max-comments` must be a whole number from 1 to 10 (got '11')",
+            ),
+            (
+                "INPUT_TIMEOUT",
+                "2m",
+                "input `timeout` must be a positive whole number of seconds (got '2m')",
+            ),
+            (
+                "INPUT_TIMEOUT",
+                "0",
+                "input `timeout` must be a positive whole number of seconds (got '0')",
+            ),
+            (
+                "INPUT_JOBS",
+                "-1",
+                "input `jobs` must be a positive whole number of builds (got '-1')",
+            ),
+            (
+                "INPUT_COMMENT_MODE",
+                "sticky",
+                "input `comment-mode` must be update, recreate or off (got 'sticky')",
+            ),
+            (
+                "INPUT_COMMENT_ID",
+                "prod -->",
+                "input `comment-id` may only contain letters, digits, `.`, `_` and `-`, at most \
+                 64 characters (got 'prod -->')",
+            ),
+            (
+                "INPUT_BUILD_ARGS",
+                "--enable-helm\n--helm-command 'my helm",
+                "input `build-args` line 2 has an unmatched quote or a trailing backslash: \
+                 --helm-command 'my helm",
+            ),
+        ];
+        for (key, value, expected) in cases {
+            assert_eq!(error(&[(key, value)]), expected, "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_token() {
+        let i = inputs(&[]).unwrap();
+        let debug = format!("{i:?} {i:#?}");
+        assert!(!debug.contains(TOKEN), "{debug}");
+        assert!(!debug.contains("ghs_"), "{debug}");
+        assert!(debug.contains("REDACTED"));
+    }
+
+    #[test]
+    fn paths_split_on_newlines_and_commas() {
+        assert_eq!(split_list("a\nb"), ["a", "b"]);
+        assert_eq!(split_list("a, b,,c ,"), ["a", "b", "c"]);
+        assert_eq!(split_list("\r\n overlays/*/prod \r\n"), ["overlays/*/prod"]);
+        assert!(split_list(" , \n").is_empty());
+    }
+
+    /// `INPUT_NAMES` is what a test compares with `action.yml`; it must match what is read.
+    #[test]
+    fn input_names_match_the_inputs_read() {
+        let all: Vec<(String, String)> = INPUT_NAMES
+            .iter()
+            .map(|n| {
+                (
+                    format!("INPUT_{}", n.to_uppercase().replace('-', "_")),
+                    "x".to_owned(),
+                )
+            })
+            .collect();
+        let raw: RawInputs = envy::prefixed("INPUT_").from_iter(all).unwrap();
+        let json = serde_json::to_value(&raw).unwrap();
+        let fields = json.as_object().unwrap();
+        let mut read: Vec<String> = fields.keys().map(|k| k.replace('_', "-")).collect();
+        read.sort();
+        assert_eq!(read, INPUT_NAMES);
+        assert!(fields.values().all(|v| v == "x"), "{json}");
+    }
+
+    fn runner_vars() -> Vec<(String, String)> {
+        vars(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            (
+                "GITHUB_EVENT_PATH",
+                "/home/runner/work/_temp/_github_workflow/event.json",
+            ),
+            ("GITHUB_REPOSITORY", "acme/gitops"),
+            ("GITHUB_WORKSPACE", "/home/runner/work/gitops/gitops"),
+            ("GITHUB_SHA", "ffac537e6cbbf934b08745a378932722df287a53"),
+            ("GITHUB_REF", "refs/pull/42/merge"),
+            ("GITHUB_HEAD_REF", "feature/replicas"),
+            ("GITHUB_BASE_REF", "develop"),
+            ("GITHUB_RUN_ID", "1658821493"),
+            ("GITHUB_RUN_ATTEMPT", "2"),
+            ("GITHUB_ACTOR", "octocat"),
+            (
+                "GITHUB_OUTPUT",
+                "/home/runner/work/_temp/_runner_file_commands/set_output_1",
+            ),
+            ("GITHUB_STEP_SUMMARY", ""),
+            ("RUNNER_TEMP", "/home/runner/work/_temp"),
+            ("PATH", "/usr/bin"),
+        ])
+    }
+
+    #[test]
+    fn runner_env_reads_the_documented_variables() {
+        let env = RunnerEnv::from_iter(runner_vars()).unwrap();
+        assert_eq!(env.event_name, "pull_request");
+        assert_eq!(env.repository.owner(), "acme");
+        assert_eq!(env.repository.name(), "gitops");
+        assert_eq!(env.repository.to_string(), "acme/gitops");
+        assert_eq!(env.api_url, "https://api.github.com");
+        assert_eq!(env.server_url, "https://github.com");
+        assert_eq!(env.graphql_url, "https://api.github.com/graphql");
+        assert_eq!(env.ref_.as_deref(), Some("refs/pull/42/merge"));
+        assert_eq!(env.base_ref.as_deref(), Some("develop"));
+        assert_eq!(env.sha, "ffac537e6cbbf934b08745a378932722df287a53");
+        assert_eq!(env.run_id, 1_658_821_493);
+        assert_eq!(env.run_attempt, Some(2));
+        assert_eq!(env.step_summary, None);
+        assert_eq!(env.runner_temp, PathBuf::from("/home/runner/work/_temp"));
+    }
+
+    #[test]
+    fn runner_env_takes_enterprise_urls() {
+        let mut v = runner_vars();
+        v.extend(vars(&[
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
+            ("GITHUB_GRAPHQL_URL", "https://ghe.example.com/api/graphql"),
+            ("GITHUB_SERVER_URL", "https://ghe.example.com"),
+        ]));
+        let env = RunnerEnv::from_iter(v).unwrap();
+        assert_eq!(env.api_url, "https://ghe.example.com/api/v3");
+        assert_eq!(env.server_url, "https://ghe.example.com");
+    }
+
+    #[test]
+    fn runner_env_errors_name_the_variable() {
+        for var in [
+            "GITHUB_EVENT_NAME",
+            "GITHUB_EVENT_PATH",
+            "GITHUB_REPOSITORY",
+            "GITHUB_WORKSPACE",
+            "GITHUB_SHA",
+            "GITHUB_RUN_ID",
+        ] {
+            let v: Vec<_> = runner_vars()
+                .into_iter()
+                .filter(|(k, _)| k != var)
+                .collect();
+            let err = format!("{:#}", RunnerEnv::from_iter(v).unwrap_err());
+            assert_eq!(
+                err,
+                format!(
+                    "environment variable {var} is not set; is this running in GitHub Actions?"
+                )
+            );
+        }
+        let bad = |key: &str, value: &str| {
+            let mut v = runner_vars();
+            v.push((key.to_owned(), value.to_owned()));
+            format!("{:#}", RunnerEnv::from_iter(v).unwrap_err())
+        };
+        assert_eq!(
+            bad("GITHUB_REPOSITORY", "acme"),
+            "invalid environment variable GITHUB_REPOSITORY: \"acme\" is not a repository in the \
+             form owner/name"
+        );
+        assert_eq!(
+            bad("GITHUB_RUN_ID", "abc"),
+            "environment variable GITHUB_RUN_ID must be a number (got 'abc')"
+        );
+        assert_eq!(
+            bad("GITHUB_API_URL", "api.github.com"),
+            "environment variable GITHUB_API_URL must be an http(s) URL (got 'api.github.com')"
+        );
+    }
+
+    #[test]
+    fn repo_slugs_follow_githubs_rules() {
+        for good in ["acme/gitops", "a-b/c.d_e", "user_emu/repo"] {
+            assert!(good.parse::<RepoSlug>().is_ok(), "{good}");
+        }
+        for bad in ["", "acme", "/x", "x/", "a/b/c", "a b/c", "a/..", "a/."] {
+            assert!(bad.parse::<RepoSlug>().is_err(), "{bad}");
+        }
+    }
+}
