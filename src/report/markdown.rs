@@ -6,21 +6,35 @@ use std::fmt::Write;
 use crate::diff::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
 use crate::engine::short;
 
+/// Ends every overlay section; a section split between comments ends each piece with it.
+pub const OVERLAY_CLOSE: &str = "</details>\n";
+
 pub fn render(report: &Report) -> String {
     let mut out = summary(report);
-    for overlay in report
-        .overlays
-        .iter()
-        .filter(|o| o.status != OverlayStatus::Unchanged)
-    {
+    for overlay in shown(report) {
         out.push('\n');
         out.push_str(&overlay_section(overlay));
     }
     out
 }
 
+/// The overlays a report lists and details: every one that is not unchanged, in report order.
+pub fn shown(report: &Report) -> impl Iterator<Item = &OverlayDiff> {
+    report
+        .overlays
+        .iter()
+        .filter(|o| o.status != OverlayStatus::Unchanged)
+}
+
 /// The heading, the comparison line and the table of overlays that are not unchanged.
 pub fn summary(report: &Report) -> String {
+    let listed: Vec<&OverlayDiff> = shown(report).collect();
+    summary_listing(report, &listed)
+}
+
+/// The summary with a table row for `listed` only (shown overlays, in report order); a line
+/// counts the shown overlays left out, so a summary that must shrink still says what it omits.
+pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
     let mut out = String::new();
     let (base, head) = (&report.base, &report.head);
     let _ = writeln!(
@@ -41,11 +55,7 @@ pub fn summary(report: &Report) -> String {
         head.name,
         short(&head.sha)
     );
-    let shown: Vec<&OverlayDiff> = report
-        .overlays
-        .iter()
-        .filter(|o| o.status != OverlayStatus::Unchanged)
-        .collect();
+    let shown: Vec<&OverlayDiff> = shown(report).collect();
     let unchanged = report.overlays.len() - shown.len();
     if shown.is_empty() {
         let _ = writeln!(
@@ -55,9 +65,11 @@ pub fn summary(report: &Report) -> String {
         );
         return out;
     }
-    out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
-    out.push_str("| --- | ---: | ---: | ---: | --- |\n");
-    for overlay in &shown {
+    if !listed.is_empty() {
+        out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
+        out.push_str("| --- | ---: | ---: | ---: | --- |\n");
+    }
+    for overlay in listed {
         let c = overlay.counts();
         let counts = if overlay.status == OverlayStatus::Error {
             "— | — | —".to_string()
@@ -69,6 +81,23 @@ pub fn summary(report: &Report) -> String {
             "| `{}` | {counts} | {} |",
             overlay.path,
             status_label(overlay.status)
+        );
+    }
+    let failed = |list: &[&OverlayDiff]| {
+        list.iter()
+            .filter(|o| o.status == OverlayStatus::Error)
+            .count()
+    };
+    let left_out = shown.len().saturating_sub(listed.len());
+    if left_out > 0 {
+        let failed = match failed(&shown).saturating_sub(failed(listed)) {
+            0 => String::new(),
+            n => format!(", {n} of them failed to build"),
+        };
+        let more = if listed.is_empty() { "" } else { " more" };
+        let _ = writeln!(
+            out,
+            "\n{left_out}{more} overlay(s) with changes not listed here{failed}."
         );
     }
     if unchanged > 0 {
@@ -89,6 +118,21 @@ fn status_label(status: OverlayStatus) -> &'static str {
 
 /// One `<details>` block; self-contained so a caller may split a long report between sections.
 pub fn overlay_section(overlay: &OverlayDiff) -> String {
+    let mut out = overlay_heading(overlay, false);
+    if let Some(error) = &overlay.error {
+        out.push_str(&build_error(error));
+    }
+    for resource in &overlay.resources {
+        out.push_str(&resource_section(resource));
+        out.push('\n');
+    }
+    out.push_str(OVERLAY_CLOSE);
+    out
+}
+
+/// Opens an overlay's `<details>` block. A `continued` block carries on one closed at the end of
+/// an earlier comment, so it says so and does not repeat the remote bases.
+pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
     let mut out = String::new();
     let c = overlay.counts();
     let open = if overlay.status == OverlayStatus::Error {
@@ -101,29 +145,30 @@ pub fn overlay_section(overlay: &OverlayDiff) -> String {
     } else {
         format!("+{} ~{} −{}", c.added, c.modified, c.removed)
     };
+    let more = if continued { " (continued)" } else { "" };
     let _ = writeln!(
         out,
-        "<details{open}>\n<summary><code>{}</code>: {what}</summary>\n",
+        "<details{open}>\n<summary><code>{}</code>: {what}{more}</summary>\n",
         escape_html(&overlay.path),
     );
-    if !overlay.remote.is_empty() {
+    if !overlay.remote.is_empty() && !continued {
         let list: Vec<String> = overlay.remote.iter().map(|r| format!("`{r}`")).collect();
         let _ = writeln!(out, "Remote bases: {}\n", list.join(", "));
     }
-    if let Some(error) = &overlay.error {
-        out.push_str("**Build failed:**\n\n");
-        out.push_str(&fenced("text", error));
-        out.push('\n');
-    }
-    for resource in &overlay.resources {
-        out.push_str(&resource_section(resource));
-        out.push('\n');
-    }
-    out.push_str("</details>\n");
     out
 }
 
+/// Why an overlay has no diff: the build's error output.
+pub fn build_error(error: &str) -> String {
+    format!("**Build failed:**\n\n{}\n", fenced("text", error))
+}
+
 pub fn resource_section(resource: &ResourceDiff) -> String {
+    resource_section_showing(resource, &resource.diff)
+}
+
+/// A resource's section showing `diff` in place of its whole diff, for a caller that shortened it.
+pub fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> String {
     let change = match resource.change {
         Change::Added => "added",
         Change::Modified => "modified",
@@ -144,7 +189,7 @@ pub fn resource_section(resource: &ResourceDiff) -> String {
         "**{}** `{namespace}{}` ({change}{was})\n\n{}",
         resource.key.kind,
         resource.key.name,
-        fenced("diff", &resource.diff)
+        fenced("diff", diff)
     )
 }
 

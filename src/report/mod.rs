@@ -1,6 +1,7 @@
 //! Renders a `Report` for people (coloured text, GitHub markdown) and for machines (JSON).
 //! Renderers are pure: they never call git, kustomize or the network.
 
+pub mod budget;
 pub mod json;
 pub mod markdown;
 pub mod text;
