@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context;
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Why a repository or a revision could not be read; the CLI maps these to exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +180,74 @@ impl Repo {
             .find_blob(oid)
             .with_context(|| format!("reading blob {oid}"))?;
         Ok(blob.content().to_vec())
+    }
+
+    /// Fetches `refspecs` from `url` into this repository's object database and refs, shallowly
+    /// when `depth` is given. The token goes through libgit2's credential callback (as user
+    /// `x-access-token`), so it is never part of a URL, a config file or an error message.
+    pub fn fetch(
+        &self,
+        url: &str,
+        token: Option<&SecretString>,
+        refspecs: &[String],
+        depth: Option<i32>,
+    ) -> Result<(), GitError> {
+        let mut callbacks = git2::RemoteCallbacks::new();
+        let mut asked = false;
+        let token = token.map(|t| t.expose_secret().to_string());
+        callbacks.credentials(move |_url, _user, _allowed| {
+            // libgit2 asks again after a rejection; a second answer would loop forever.
+            if asked {
+                return Err(git2::Error::from_str("the token was rejected"));
+            }
+            asked = true;
+            match &token {
+                Some(token) => git2::Cred::userpass_plaintext("x-access-token", token),
+                None => Err(git2::Error::from_str("no token to authenticate with")),
+            }
+        });
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        options.download_tags(git2::AutotagOption::None);
+        if let Some(depth) = depth {
+            options.depth(depth);
+        }
+        let mut remote = self
+            .inner
+            .remote_anonymous(url)
+            .map_err(|e| GitError::Read {
+                what: format!("the remote {url}"),
+                repo: self.path.clone(),
+                message: e.message().to_string(),
+            })?;
+        remote
+            .fetch(refspecs, Some(&mut options), None)
+            .map_err(|e| GitError::Read {
+                what: format!("{} from {url}", refspecs.join(" ")),
+                repo: self.path.clone(),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// The commit a full ref name points to, if it exists.
+    pub fn find_ref(&self, name: &str) -> Option<Oid> {
+        self.inner
+            .find_reference(name)
+            .ok()
+            .and_then(|r| r.peel_to_commit().ok())
+            .map(|c| c.id())
+    }
+
+    /// The first parent of a commit (the base side of a merge).
+    pub fn first_parent(&self, commit: Oid) -> Result<Oid, GitError> {
+        self.inner
+            .find_commit(commit)
+            .and_then(|c| c.parent_id(0))
+            .map_err(|e| GitError::Read {
+                what: format!("the first parent of {commit}"),
+                repo: self.path.clone(),
+                message: e.message().to_string(),
+            })
     }
 
     /// Writes every file of `snapshot` under `dest` (which must exist and be empty), keeping the

@@ -1,12 +1,18 @@
 //! gitops-promote: render kustomize overlays at two refs and show what the cluster would receive.
 //! The binary in `main.rs` only parses arguments and calls into these modules.
 
+pub mod action;
 pub mod bench;
 pub mod cli;
+pub mod comment;
+pub mod config;
 pub mod demo;
 pub mod diff;
 pub mod engine;
+pub mod event;
+pub mod gha;
 pub mod git;
+pub mod github;
 pub mod kustomize;
 pub mod manifest;
 pub mod report;

@@ -1,0 +1,447 @@
+//! `gitops-promote action`: the GitHub Actions entry. Reads the runner's environment, inputs and
+//! event, renders the PR's diff and publishes it as a sticky comment, job summary and outputs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::comment::{self, Action, Existing, Marker, Mode};
+use crate::config::{ActionInputs, CommentMode, RunnerEnv};
+use crate::diff::{OverlayStatus, Report};
+use crate::engine::{self, DiffOptions, short};
+use crate::event::{self, Event, PullRequestEvent};
+use crate::gha::{Annotation, Runner};
+use crate::git::Repo;
+use crate::github::{ApiError, GitHub, RetryPolicy};
+use crate::kustomize::{KUSTOMIZATION_FILES, KustomizeCommand};
+use crate::report::budget::{self, Budget, COMMENT_LIMIT};
+use crate::report::{json, markdown};
+
+/// GitHub shows at most this many error annotations per step; more would only be noise.
+const MAX_ANNOTATIONS: usize = 10;
+
+/// How the step ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Builds failed and `fail-on-error` is set.
+    Failed,
+}
+
+/// Everything a run needs from the runner, resolved once.
+struct Run {
+    env: RunnerEnv,
+    inputs: ActionInputs,
+    runner: Runner,
+}
+
+pub async fn run() -> anyhow::Result<Outcome> {
+    let runner = Runner::from_env();
+    let inputs = ActionInputs::from_env().context("reading the action's inputs")?;
+    runner.mask(inputs.github_token.expose_secret());
+    let env = RunnerEnv::from_env().context("reading the runner's environment")?;
+    let event = event::load(&env.event_name, &env.event_path)?;
+    let ctx = Run {
+        env,
+        inputs,
+        runner,
+    };
+    match event {
+        Event::PullRequest(pr) if pr.should_run() => pull_request(&ctx, &pr).await,
+        Event::PullRequest(pr) => {
+            ctx.runner.info(&format!(
+                "Nothing to do for pull_request action '{}': only opened, synchronize, reopened, \
+                 ready_for_review and a base-branch edit change what the PR deploys.",
+                pr.action
+            ));
+            Ok(Outcome::Success)
+        }
+        _ => {
+            ctx.runner.notice(Annotation::message(format!(
+                "gitops-promote has nothing to do on '{}' events; run it on pull_request.",
+                ctx.env.event_name
+            )));
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// The pair of commits a PR run compares, and how they were chosen.
+struct Comparison {
+    base: git2::Oid,
+    head: git2::Oid,
+    base_label: String,
+    head_label: String,
+    /// Set when GitHub had no test-merge commit and the merge base was used instead.
+    note: Option<String>,
+}
+
+async fn pull_request(ctx: &Run, event: &PullRequestEvent) -> anyhow::Result<Outcome> {
+    let pr = &event.pull_request;
+    let number = event.number;
+    let repo_dir = ctx.env.workspace.join(&ctx.inputs.working_directory);
+    let repo = Repo::open(&repo_dir)?;
+
+    ctx.runner.group(&format!("Fetching PR #{number}"));
+    let comparison = fetch_and_choose(ctx, &repo, event);
+    ctx.runner.end_group();
+    let comparison = comparison?;
+
+    let options = diff_options(ctx, repo.path(), &comparison);
+    ctx.runner.group("Rendering overlays");
+    let mut report = engine::run(&options).await?;
+    ctx.runner.end_group();
+    report.base.name = comparison.base_label.clone();
+    report.head.name = comparison.head_label.clone();
+
+    let full_markdown = with_note(&markdown::render(&report), comparison.note.as_deref());
+    let report_file = write_reports(ctx, number, &full_markdown, &report)?;
+    if ctx.inputs.summary {
+        ctx.runner.append_summary(&full_markdown)?;
+    }
+    annotate_errors(ctx, &report);
+
+    let comment_url = match ctx.inputs.comment_mode {
+        CommentMode::Off => None,
+        CommentMode::Update | CommentMode::Recreate => {
+            publish(
+                ctx,
+                number,
+                &pr.head.sha,
+                &report,
+                comparison.note.as_deref(),
+            )
+            .await?
+        }
+    };
+
+    let affected: Vec<&str> = report
+        .overlays
+        .iter()
+        .filter(|o| o.status != OverlayStatus::Unchanged)
+        .map(|o| o.path.as_str())
+        .collect();
+    ctx.runner
+        .set_output("has-changes", &report.has_changes().to_string())?;
+    ctx.runner
+        .set_output("affected-overlays", &serde_json::to_string(&affected)?)?;
+    ctx.runner
+        .set_output("report-file", &report_file.to_string_lossy())?;
+    ctx.runner
+        .set_output("comment-url", comment_url.as_deref().unwrap_or(""))?;
+
+    if report.has_errors() && ctx.inputs.fail_on_error {
+        ctx.runner
+            .info("Failing the step: some overlays did not build (fail-on-error: true).");
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Fetches what actions/checkout left out and decides what to compare: the test-merge commit
+/// against its first parent (the base exactly as GitHub merged it), else merge base vs head.
+fn fetch_and_choose(
+    ctx: &Run,
+    repo: &Repo,
+    event: &PullRequestEvent,
+) -> anyhow::Result<Comparison> {
+    let pr = &event.pull_request;
+    let n = event.number;
+    let url = format!(
+        "{}/{}.git",
+        ctx.env.server_url.trim_end_matches('/'),
+        ctx.env.repository
+    );
+    let token = Some(&ctx.inputs.github_token);
+    let ns = format!("refs/gitops-promote/pull/{n}");
+    let merge_ref = format!("{ns}/merge");
+    // Depth 2 brings the merge commit and both parents' trees: all a diff needs.
+    let merge_fetch = repo.fetch(
+        &url,
+        token,
+        &[format!("+refs/pull/{n}/merge:{merge_ref}")],
+        Some(2),
+    );
+    if let Err(e) = &merge_fetch {
+        ctx.runner
+            .info(&format!("No test-merge commit fetched: {e}"));
+    }
+    let merge = repo.find_ref(&merge_ref).filter(|oid| is_merge(repo, *oid));
+    if let Some(merge) = merge {
+        if merge.to_string() != ctx.env.sha {
+            ctx.runner.info(&format!(
+                "refs/pull/{n}/merge is {} while this run was triggered for {}; comparing the newer merge.",
+                short(&merge.to_string()),
+                short(&ctx.env.sha)
+            ));
+        }
+        return Ok(Comparison {
+            base: repo.first_parent(merge)?,
+            head: merge,
+            base_label: pr.base.ref_.clone(),
+            head_label: format!("#{n} merged into {}", pr.base.ref_),
+            note: None,
+        });
+    }
+
+    // No merge commit: GitHub could not merge the PR (conflicts). Compare like `git diff A...B`.
+    let base_ref = format!("{ns}/base");
+    let head_ref = format!("{ns}/head");
+    let refspecs = [
+        format!("+refs/heads/{}:{base_ref}", pr.base.ref_),
+        format!("+refs/pull/{n}/head:{head_ref}"),
+    ];
+    let mut merge_base = None;
+    for depth in [Some(50), Some(i32::MAX)] {
+        repo.fetch(&url, token, &refspecs, depth)?;
+        let (base, head) = (repo.find_ref(&base_ref), repo.find_ref(&head_ref));
+        let (Some(base), Some(head)) = (base, head) else {
+            anyhow::bail!(
+                "fetching {} from {url} did not create the refs",
+                refspecs.join(" ")
+            );
+        };
+        if let Ok(found) = repo.merge_base(base, head) {
+            merge_base = Some((found, head));
+            break;
+        }
+    }
+    let (base, head) = merge_base.ok_or_else(|| {
+        anyhow::anyhow!(
+            "PR #{n}: no merge commit and no merge base between {} and the PR head",
+            pr.base.ref_
+        )
+    })?;
+    Ok(Comparison {
+        base,
+        head,
+        base_label: format!("merge base with {}", pr.base.ref_),
+        head_label: format!("#{n} head"),
+        note: Some(format!(
+            "> [!NOTE]\n> GitHub has no test-merge commit for this PR (it likely has conflicts with \
+             `{}`), so this compares the PR head with its merge base. Changes that reached `{}` \
+             since then are not taken into account.",
+            pr.base.ref_, pr.base.ref_
+        )),
+    })
+}
+
+fn is_merge(repo: &Repo, oid: git2::Oid) -> bool {
+    repo.git2()
+        .find_commit(oid)
+        .is_ok_and(|c| c.parent_count() == 2)
+}
+
+fn diff_options(ctx: &Run, repo: &Path, comparison: &Comparison) -> DiffOptions {
+    let inputs = &ctx.inputs;
+    let kustomize = inputs
+        .kustomize
+        .as_deref()
+        .map(KustomizeCommand::parse)
+        .transpose()
+        .unwrap_or_else(|e| {
+            ctx.runner.warning(Annotation::message(format!(
+                "input `kustomize`: {e}; using the default"
+            )));
+            None
+        })
+        .unwrap_or_else(KustomizeCommand::detect);
+    DiffOptions {
+        repo: repo.to_path_buf(),
+        base: comparison.base.to_string(),
+        head: comparison.head.to_string(),
+        merge_base: false,
+        paths: inputs.paths.clone(),
+        all: false,
+        kustomize,
+        build_args: inputs.build_args.clone(),
+        jobs: inputs.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        timeout: Duration::from_secs(inputs.timeout),
+        allow_remote: inputs.allow_remote,
+        progress: false,
+    }
+}
+
+fn with_note(markdown: &str, note: Option<&str>) -> String {
+    match note {
+        Some(note) => format!("{note}\n\n{markdown}"),
+        None => markdown.to_string(),
+    }
+}
+
+/// Writes the markdown and JSON reports under RUNNER_TEMP; returns the markdown file's path.
+fn write_reports(
+    ctx: &Run,
+    number: u64,
+    markdown: &str,
+    report: &Report,
+) -> anyhow::Result<PathBuf> {
+    let dir = ctx.env.runner_temp.join("gitops-promote");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stem = format!("pr-{number}-{}", ctx.inputs.comment_id);
+    let md = dir.join(format!("{stem}.md"));
+    std::fs::write(&md, markdown).with_context(|| format!("writing {}", md.display()))?;
+    let js = dir.join(format!("{stem}.json"));
+    std::fs::write(&js, json::render(report))
+        .with_context(|| format!("writing {}", js.display()))?;
+    Ok(md)
+}
+
+fn annotate_errors(ctx: &Run, report: &Report) {
+    let failed: Vec<_> = report
+        .overlays
+        .iter()
+        .filter(|o| o.status == OverlayStatus::Error)
+        .collect();
+    for overlay in failed.iter().take(MAX_ANNOTATIONS) {
+        let file = format!("{}/{}", overlay.path, KUSTOMIZATION_FILES[0]);
+        let message: String = overlay
+            .error
+            .as_deref()
+            .unwrap_or("build failed")
+            .chars()
+            .take(2_000)
+            .collect();
+        ctx.runner.error(Annotation {
+            title: Some(format!("kustomize build failed: {}", overlay.path)),
+            file: Some(file),
+            line: None,
+            message,
+        });
+    }
+    if failed.len() > MAX_ANNOTATIONS {
+        ctx.runner.error(Annotation::message(format!(
+            "… and {} more overlays failed to build; see the job summary",
+            failed.len() - MAX_ANNOTATIONS
+        )));
+    }
+}
+
+/// Upserts the sticky comment. Returns the URL of its first part, if one exists afterwards.
+async fn publish(
+    ctx: &Run,
+    number: u64,
+    head_sha: &str,
+    report: &Report,
+    note: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let github = GitHub::new(
+        &ctx.env.api_url,
+        &ctx.env.graphql_url,
+        &ctx.env.repository,
+        &ctx.inputs.github_token,
+        RetryPolicy::default(),
+    )?;
+    // A newer push starts a newer run; its result must not be overwritten by this older one.
+    let current = github.pull(number).await?;
+    if current.head.sha != head_sha {
+        ctx.runner.notice(Annotation::message(format!(
+            "PR #{number} moved on to {} since this run started ({}); leaving the comment to the newer run.",
+            short(&current.head.sha),
+            short(head_sha)
+        )));
+        return Ok(None);
+    }
+    let existing: Vec<Existing> = github
+        .comments(number)
+        .await?
+        .into_iter()
+        .map(|c| Existing {
+            id: c.id,
+            node_id: c.node_id,
+            body: c.body.unwrap_or_default(),
+            html_url: c.html_url,
+        })
+        .collect();
+    let id = &ctx.inputs.comment_id;
+    let ours = comment::ours(&existing, id);
+    if !report.has_changes()
+        && !report.has_errors()
+        && ours.is_empty()
+        && !ctx.inputs.comment_on_no_changes
+    {
+        ctx.runner
+            .info("No rendered changes and no earlier comment: not commenting.");
+        return Ok(None);
+    }
+
+    let hint = format!(
+        "Full report: [job summary]({}/{}/actions/runs/{}) (and the `report-file` output).",
+        ctx.env.server_url.trim_end_matches('/'),
+        ctx.env.repository,
+        ctx.env.run_id
+    );
+    let fitted = budget::fit(
+        report,
+        &Budget {
+            limit: COMMENT_LIMIT,
+            reserve: Marker::reserve(),
+            max_parts: ctx.inputs.max_comments,
+        },
+        note,
+        &hint,
+    );
+    let bodies = comment::with_markers(&fitted.parts, id, head_sha);
+    let mode = match ctx.inputs.comment_mode {
+        CommentMode::Recreate => Mode::Recreate {
+            hide_outdated: ctx.inputs.hide_outdated,
+        },
+        _ => Mode::Update,
+    };
+    let mut first_url = None;
+    for action in comment::plan(&existing, id, &bodies, mode) {
+        let result = apply(&github, number, &action, &existing).await;
+        match result {
+            Ok(Some(url)) if first_url.is_none() => first_url = Some(url),
+            Ok(_) => {}
+            Err(e) if e.is_forbidden() => {
+                ctx.runner.warning(Annotation::message(format!(
+                    "Cannot comment on PR #{number} with this token ({e}). PRs from forks get a \
+                     read-only GITHUB_TOKEN; the report is in the job summary. See the README for \
+                     commenting on fork PRs with a workflow_run workflow."
+                )));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(first_url)
+}
+
+/// Performs one planned call; returns the URL of the comment when it is part 1.
+async fn apply(
+    github: &GitHub,
+    number: u64,
+    action: &Action,
+    existing: &[Existing],
+) -> Result<Option<String>, ApiError> {
+    match action {
+        Action::Create { part, body } => {
+            let created = github.create_comment(number, body).await?;
+            Ok((*part == 1).then_some(created.html_url))
+        }
+        Action::Update { id, part, body } => {
+            let updated = github.update_comment(*id, body).await?;
+            Ok((*part == 1).then_some(updated.html_url))
+        }
+        Action::Keep { id, part } => Ok((*part == 1)
+            .then(|| {
+                existing
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .map(|c| c.html_url.clone())
+            })
+            .flatten()),
+        Action::Delete { id } => github.delete_comment(*id).await.map(|()| None),
+        Action::Retire { id, node_id, body } => {
+            github.update_comment(*id, body).await?;
+            github.minimize_comment(node_id).await.map(|()| None)
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! `gitops-promote action` on `pull_request`, end to end: the real binary with a runner's
+//! environment and event payload, a workspace shaped like actions/checkout leaves it, the real
+//! kustomize, and a loopback GitHub (REST, GraphQL, git smart-HTTP) checked against GitHub's spec.
+
+mod common;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use common::GitRepo;
+use serde_json::json;
+use support::{BOT_LOGIN, FakeComment, FakeGitHub, FakePull};
+use tempfile::TempDir;
+
+const TOKEN: &str = "ghs_TestInstallationToken0123456789abcdef";
+const REPO: &str = "acme/manifests";
+const PR: u64 = 7;
+
+/// A PR from `feature` into `master` on a GitOps repository, served by the fake GitHub, and a
+/// runner about to handle its `pull_request` event.
+struct Scenario {
+    fake: FakeGitHub,
+    repo: GitRepo,
+    head: String,
+    merge: Option<String>,
+    base: String,
+    runner: TempDir,
+    workspace: TempDir,
+    inputs: Vec<(String, String)>,
+}
+
+impl Scenario {
+    /// `change` edits the work tree of `feature` (branched from `master`) before it is committed.
+    fn new(change: impl FnOnce(&GitRepo)) -> Scenario {
+        Scenario::build(change, true)
+    }
+
+    fn build(change: impl FnOnce(&GitRepo), with_merge: bool) -> Scenario {
+        let repo = GitRepo::base_and_two_overlays();
+        repo.checkout("master");
+        let base = repo.sha("master");
+        repo.git(&["checkout", "-q", "-b", "feature"]);
+        change(&repo);
+        let head = repo.commit("the change under review");
+        repo.git(&["update-ref", &format!("refs/pull/{PR}/head"), &head]);
+        let merge = with_merge.then(|| {
+            repo.git(&["checkout", "-q", "--detach", "master"]);
+            repo.git(&[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                "Merge feature into master",
+                "feature",
+            ]);
+            let merge = repo.sha("HEAD");
+            repo.git(&["update-ref", &format!("refs/pull/{PR}/merge"), &merge]);
+            repo.git(&["checkout", "-q", "feature"]);
+            merge
+        });
+        let runner = tempfile::Builder::new()
+            .prefix("gitops-promote-runner-")
+            .tempdir()
+            .unwrap();
+        let bare = runner.path().join("served.git");
+        git(
+            runner.path(),
+            &[
+                "clone",
+                "-q",
+                "--mirror",
+                &repo.path().to_string_lossy(),
+                "served.git",
+            ],
+        );
+        let fake = FakeGitHub::start(TOKEN);
+        fake.add_repo(REPO, &bare);
+        fake.add_pull(
+            REPO,
+            FakePull {
+                number: PR,
+                head_sha: head.clone(),
+                head_ref: "feature".into(),
+                base_ref: "master".into(),
+                base_sha: base.clone(),
+                merge_commit_sha: merge.clone(),
+                ..FakePull::default()
+            },
+        );
+        let workspace = checkout_like_actions(&bare, merge.as_deref().unwrap_or(&head), &fake);
+        let scenario = Scenario {
+            fake,
+            repo,
+            head,
+            merge,
+            base,
+            runner,
+            workspace,
+            inputs: Vec::new(),
+        };
+        scenario.write_event("synchronize");
+        scenario
+    }
+
+    /// A new push to the PR: commit on `feature`, recompute the test merge, update what GitHub
+    /// serves, and check out the new merge like the next workflow run would.
+    fn push(&mut self, change: impl FnOnce(&GitRepo)) {
+        let repo = &self.repo;
+        repo.checkout("feature");
+        change(repo);
+        self.head = repo.commit("another push");
+        repo.git(&["update-ref", &format!("refs/pull/{PR}/head"), &self.head]);
+        repo.git(&["checkout", "-q", "--detach", "master"]);
+        repo.git(&[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge feature into master",
+            "feature",
+        ]);
+        let merge = repo.sha("HEAD");
+        repo.git(&["update-ref", &format!("refs/pull/{PR}/merge"), &merge]);
+        repo.git(&["checkout", "-q", "feature"]);
+        self.merge = Some(merge.clone());
+        let bare = self.runner.path().join("served.git");
+        git(
+            &bare,
+            &[
+                "fetch",
+                "-q",
+                "--prune",
+                &self.repo.path().to_string_lossy(),
+                "+refs/*:refs/*",
+            ],
+        );
+        self.fake.set_pull_head(REPO, PR, &self.head);
+        self.workspace = checkout_like_actions(&bare, &merge, &self.fake);
+        self.write_event("synchronize");
+    }
+
+    fn input(mut self, name: &str, value: &str) -> Scenario {
+        self.inputs.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.runner.path().join(name)
+    }
+
+    /// A payload shaped like GitHub's documented `pull_request` webhook.
+    fn write_event(&self, action: &str) {
+        let repository = json!({
+            "id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": "manifests",
+            "full_name": REPO, "private": true, "owner": {"login": "acme", "id": 1, "type": "Organization"},
+            "html_url": format!("https://github.com/{REPO}"),
+            "clone_url": format!("https://github.com/{REPO}.git"), "default_branch": "master"
+        });
+        let event = json!({
+            "action": action,
+            "number": PR,
+            "pull_request": {
+                "url": format!("https://api.github.com/repos/{REPO}/pulls/{PR}"),
+                "id": 1, "node_id": "PR_kwDOA", "number": PR, "state": "open", "locked": false,
+                "title": "Bump web", "draft": false,
+                "html_url": format!("https://github.com/{REPO}/pull/{PR}"),
+                "user": {"login": "octocat", "id": 583231, "type": "User"},
+                "body": "Please review the rendered diff.",
+                "head": {"label": "acme:feature", "ref": "feature", "sha": self.head,
+                         "user": {"login": "acme"}, "repo": repository},
+                "base": {"label": "acme:master", "ref": "master", "sha": self.base,
+                         "user": {"login": "acme"}, "repo": repository},
+                "merge_commit_sha": self.merge, "merged": false, "mergeable": null,
+                "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
+            },
+            "repository": repository,
+            "sender": {"login": "octocat", "id": 583231, "type": "User"}
+        });
+        fs::write(
+            self.path("event.json"),
+            serde_json::to_vec_pretty(&event).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn run(&self) -> Run {
+        let mut cmd = Command::cargo_bin("gitops-promote").unwrap();
+        for (key, _) in std::env::vars() {
+            if key.starts_with("GITHUB_") || key.starts_with("INPUT_") || key.starts_with("RUNNER_")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        let sha = self.merge.clone().unwrap_or_else(|| self.head.clone());
+        cmd.arg("action")
+            .current_dir(self.workspace.path())
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", self.path("event.json"))
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_API_URL", self.fake.api_url())
+            .env("GITHUB_SERVER_URL", self.fake.server_url())
+            .env("GITHUB_GRAPHQL_URL", self.fake.graphql_url())
+            .env("GITHUB_WORKSPACE", self.workspace.path())
+            .env("GITHUB_SHA", sha)
+            .env("GITHUB_REF", format!("refs/pull/{PR}/merge"))
+            .env("GITHUB_HEAD_REF", "feature")
+            .env("GITHUB_BASE_REF", "master")
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_ACTOR", "octocat")
+            .env("GITHUB_OUTPUT", self.path("output"))
+            .env("GITHUB_STEP_SUMMARY", self.path("summary.md"))
+            .env("RUNNER_TEMP", self.runner.path())
+            .env("RUST_BACKTRACE", "1")
+            .timeout(std::time::Duration::from_secs(180));
+        // What a composite action passes: every input, empty when the workflow did not set it.
+        for name in [
+            "working-directory",
+            "paths",
+            "kustomize",
+            "build-args",
+            "comment-mode",
+            "comment-id",
+            "max-comments",
+            "hide-outdated",
+            "comment-on-no-changes",
+            "fail-on-error",
+            "summary",
+            "timeout",
+            "jobs",
+            "allow-remote",
+        ] {
+            cmd.env(input_var(name), "");
+        }
+        cmd.env("INPUT_GITHUB_TOKEN", TOKEN);
+        for (name, value) in &self.inputs {
+            cmd.env(input_var(name), value);
+        }
+        let _ = fs::remove_file(self.path("output"));
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: parse_outputs(&fs::read_to_string(self.path("output")).unwrap_or_default()),
+            summary: fs::read_to_string(self.path("summary.md")).unwrap_or_default(),
+        }
+    }
+
+    fn comments(&self) -> Vec<FakeComment> {
+        self.fake.comments(REPO, PR)
+    }
+
+    /// Our sticky comments, in order.
+    fn ours(&self) -> Vec<FakeComment> {
+        self.comments()
+            .into_iter()
+            .filter(|c| c.body.starts_with("<!-- gitops-promote id="))
+            .collect()
+    }
+
+    fn assert_no_violations(&self) {
+        let violations = self.fake.violations();
+        assert!(
+            violations.is_empty(),
+            "requests GitHub would not accept:\n{violations:#?}"
+        );
+    }
+
+    fn requests(&self, method: &str, path_suffix: &str) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(path_suffix))
+            .count()
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    outputs: Vec<(String, String)>,
+    summary: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn output(&self, name: &str) -> &str {
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no output {name} in {:?}", self.outputs))
+    }
+}
+
+fn input_var(name: &str) -> String {
+    format!("INPUT_{}", name.to_uppercase().replace('-', "_"))
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = StdCommand::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A depth-1 checkout of `sha` with the origin and `extraheader` actions/checkout configures;
+/// libgit2 cannot use that header, which is why the binary fetches with the token itself.
+fn checkout_like_actions(bare: &Path, sha: &str, fake: &FakeGitHub) -> TempDir {
+    let ws = tempfile::Builder::new()
+        .prefix("gitops-promote-workspace-")
+        .tempdir()
+        .unwrap();
+    let dir = ws.path();
+    git(dir, &["init", "-q"]);
+    let url = format!("file://{}", bare.display());
+    git(dir, &["fetch", "-q", "--depth=1", &url, sha]);
+    git(dir, &["checkout", "-q", "--detach", sha]);
+    let origin = format!("{}/{REPO}", fake.server_url());
+    git(dir, &["remote", "add", "origin", &origin]);
+    git(
+        dir,
+        &[
+            "config",
+            &format!("http.{}/.extraheader", fake.server_url()),
+            "AUTHORIZATION: basic ***",
+        ],
+    );
+    ws
+}
+
+/// Reads `name<<DELIM ... DELIM` blocks as the runner does.
+fn parse_outputs(text: &str) -> Vec<(String, String)> {
+    let mut outputs = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delimiter {
+                    break;
+                }
+                value.push(l);
+            }
+            outputs.push((name.to_string(), value.join("\n")));
+        } else if let Some((name, value)) = line.split_once('=') {
+            outputs.push((name.to_string(), value.to_string()));
+        }
+    }
+    outputs
+}
+
+fn bump_staging_image(repo: &GitRepo) {
+    repo.edit(
+        "overlays/staging/kustomization.yaml",
+        "newTag: 1.25.0",
+        "newTag: 1.26.0",
+    );
+}
+
+#[test]
+fn a_first_run_posts_one_sticky_comment_and_a_re_run_updates_it_in_place() {
+    let s = Scenario::new(bump_staging_image);
+    let run = s.run().ok();
+
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1, "{:#?}", s.comments());
+    let comment = &ours[0];
+    assert_eq!(comment.user_login, BOT_LOGIN);
+    assert!(
+        comment.body.contains("-        image: nginx:1.25.0"),
+        "{}",
+        comment.body
+    );
+    assert!(
+        comment.body.contains("+        image: nginx:1.26.0"),
+        "{}",
+        comment.body
+    );
+    assert!(
+        comment.body.contains(&format!("head={}", s.head)),
+        "{}",
+        comment.body
+    );
+    assert_eq!(run.output("has-changes"), "true");
+    assert_eq!(run.output("affected-overlays"), r#"["overlays/staging"]"#);
+    assert!(
+        run.output("comment-url")
+            .contains(&format!("issuecomment-{}", comment.id))
+    );
+    let report_file = run.output("report-file");
+    assert!(
+        fs::read_to_string(report_file)
+            .unwrap()
+            .contains("nginx:1.26.0")
+    );
+    assert!(
+        run.summary.contains("| `overlays/staging` |"),
+        "{}",
+        run.summary
+    );
+
+    s.run().ok();
+    assert_eq!(s.ours().len(), 1, "a re-run must not post a second copy");
+    assert_eq!(s.ours()[0].id, comment.id);
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 1);
+    s.assert_no_violations();
+}
+
+#[test]
+fn the_comment_compares_the_test_merge_commit_with_its_first_parent() {
+    let s = Scenario::new(bump_staging_image);
+    s.run().ok();
+    let body = &s.ours()[0].body;
+    let merge = s.merge.as_deref().unwrap();
+    assert!(body.contains(&format!("(`{}`)", &s.base[..7])), "{body}");
+    assert!(body.contains(&format!("(`{}`)", &merge[..7])), "{body}");
+    expect_test::expect_file!["snapshots/pr-comment.md"].assert_eq(body);
+}
+
+#[test]
+fn a_newer_head_is_not_overwritten_by_an_older_run() {
+    let s = Scenario::new(bump_staging_image);
+    s.fake
+        .set_pull_head(REPO, PR, "0123456789abcdef0123456789abcdef01234567");
+    let run = s.run().ok();
+    assert!(s.ours().is_empty());
+    assert!(run.stdout.contains("::notice"), "{}", run.stdout);
+    assert!(run.stdout.contains("moved on"), "{}", run.stdout);
+    assert_eq!(run.output("comment-url"), "");
+}
+
+#[test]
+fn without_a_test_merge_commit_it_compares_the_merge_base_and_says_so() {
+    let s = Scenario::build(bump_staging_image, false);
+    s.run().ok();
+    let body = &s.ours()[0].body;
+    assert!(body.contains("no test-merge commit"), "{body}");
+    assert!(body.contains("+        image: nginx:1.26.0"), "{body}");
+    s.assert_no_violations();
+}
+
+#[test]
+fn no_changes_means_no_new_comment_but_an_existing_one_says_so() {
+    let s = Scenario::new(|repo| {
+        repo.write("README.md", "# deployments\n\nNow with more words.\n");
+    });
+    let run = s.run().ok();
+    assert!(s.comments().is_empty());
+    assert_eq!(run.output("has-changes"), "false");
+
+    let s = s.input("comment-on-no-changes", "true");
+    s.run().ok();
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1);
+    assert!(
+        ours[0].body.contains("No rendered changes"),
+        "{}",
+        ours[0].body
+    );
+}
+
+#[test]
+fn an_earlier_comment_is_found_among_150_and_updated() {
+    let s = Scenario::new(bump_staging_image);
+    for i in 0..120 {
+        s.fake
+            .add_comment(REPO, PR, "reviewer", &format!("comment {i}"));
+    }
+    let old = s.fake.add_comment(
+        REPO,
+        PR,
+        BOT_LOGIN,
+        "<!-- gitops-promote id=default part=1/1 head=0000000 -->\nold report",
+    );
+    for i in 120..150 {
+        s.fake
+            .add_comment(REPO, PR, "reviewer", &format!("comment {i}"));
+    }
+    s.run().ok();
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].id, old);
+    assert!(ours[0].body.contains("nginx:1.26.0"));
+    assert_eq!(s.comments().len(), 151);
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 0);
+    assert_eq!(s.requests("PATCH", &format!("/issues/comments/{old}")), 1);
+    assert!(
+        s.requests("GET", &format!("/issues/{PR}/comments")) >= 2,
+        "all pages read"
+    );
+    s.assert_no_violations();
+}
+
+#[test]
+fn a_read_only_token_warns_and_still_writes_the_job_summary() {
+    let s = Scenario::new(bump_staging_image);
+    s.fake.set_read_only(true);
+    let run = s.run().ok();
+    assert!(s.comments().is_empty());
+    assert!(run.stdout.contains("::warning"), "{}", run.stdout);
+    assert!(run.stdout.contains("fork"), "{}", run.stdout);
+    assert!(run.summary.contains("nginx:1.26.0"));
+}
+
+#[test]
+fn a_502_from_github_is_retried() {
+    let s = Scenario::new(bump_staging_image);
+    s.fake
+        .fail_next("POST", &format!("/issues/{PR}/comments"), 502, 1);
+    s.run().ok();
+    assert_eq!(s.ours().len(), 1);
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 2);
+    s.assert_no_violations();
+}
+
+#[test]
+fn a_rate_limit_is_waited_out() {
+    let s = Scenario::new(bump_staging_image);
+    s.fake
+        .rate_limit_next("GET", &format!("/pulls/{PR}"), 429, 1, 1);
+    s.run().ok();
+    assert_eq!(s.ours().len(), 1);
+    assert_eq!(s.requests("GET", &format!("/pulls/{PR}")), 2);
+}
+
+#[test]
+fn a_broken_overlay_is_annotated_fails_the_step_and_the_others_are_still_shown() {
+    let s = Scenario::new(|repo| {
+        bump_staging_image(repo);
+        repo.edit(
+            "overlays/production/kustomization.yaml",
+            "- ../../base",
+            "- ../../base\n- missing.yaml",
+        );
+    });
+    let run = s.run();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("::error file=overlays/production/kustomization.yaml"),
+        "{}",
+        run.stdout
+    );
+    let body = &s.ours()[0].body;
+    assert!(body.contains("missing.yaml"), "{body}");
+    assert!(body.contains("nginx:1.26.0"), "{body}");
+
+    let s = s.input("fail-on-error", "false");
+    assert_eq!(s.run().code, 0);
+}
+
+#[test]
+fn recreate_with_hide_outdated_minimises_the_previous_comment() {
+    let s = Scenario::new(bump_staging_image)
+        .input("comment-mode", "recreate")
+        .input("hide-outdated", "true");
+    s.run().ok();
+    s.run().ok();
+    let comments = s.comments();
+    assert_eq!(comments.len(), 2);
+    assert!(comments[0].minimized, "{comments:#?}");
+    assert!(!comments[1].minimized);
+    assert_eq!(s.ours().len(), 1, "only the newest comment is still ours");
+    s.assert_no_violations();
+}
+
+#[test]
+fn a_huge_diff_splits_into_parts_and_a_smaller_one_later_deletes_the_leftovers() {
+    // Far beyond one comment, even with every diff trimmed.
+    let big_config = |repo: &GitRepo, maps: usize| {
+        let mut kustomization = String::from("resources:\n- ../../base\nconfigMapGenerator:\n");
+        for i in 0..maps {
+            let body: String = (0..60)
+                .map(|line| {
+                    format!("setting_{i}_{line} = value-{line}-padded-to-a-realistic-length\n")
+                })
+                .collect();
+            repo.write(&format!("overlays/staging/data-{i}.txt"), &body);
+            kustomization.push_str(&format!("- name: big-{i}\n  files:\n  - data-{i}.txt\n"));
+        }
+        repo.write("overlays/staging/kustomization.yaml", &kustomization);
+    };
+    let mut s = Scenario::new(|repo| big_config(repo, 50)).input("max-comments", "3");
+    s.run().ok();
+    let parts = s.ours();
+    assert!((2..=3).contains(&parts.len()), "{} parts", parts.len());
+    for (index, part) in parts.iter().enumerate() {
+        assert!(part.body.chars().count() <= 65_536);
+        assert!(part.body.starts_with(&format!(
+            "<!-- gitops-promote id=default part={}/{}",
+            index + 1,
+            parts.len()
+        )));
+    }
+    assert!(
+        parts[0].body.contains("| `overlays/staging` |"),
+        "part 1 starts with the summary"
+    );
+
+    s.push(|repo| {
+        for i in 1..50 {
+            repo.remove(&format!("overlays/staging/data-{i}.txt"));
+        }
+        big_config(repo, 1);
+    });
+    s.run().ok();
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1, "leftover parts are deleted");
+    assert_eq!(ours[0].id, parts[0].id, "part 1 is edited in place");
+    assert!(s.requests("DELETE", &format!("/issues/comments/{}", parts[1].id)) == 1);
+    s.assert_no_violations();
+}
+
+#[test]
+fn neither_a_secret_value_nor_the_token_reaches_github_or_the_runner() {
+    let s = Scenario::new(|repo| {
+        repo.write("base/secrets.env", "DB_PASSWORD=hunter2-rotated\n");
+        repo.edit(
+            "base/kustomization.yaml",
+            "configMapGenerator:",
+            "secretGenerator:\n- name: db\n  envs:\n  - secrets.env\nconfigMapGenerator:",
+        );
+    });
+    let run = s.run().ok();
+    assert!(!s.ours().is_empty());
+    assert!(
+        run.stdout.contains(&format!("::add-mask::{TOKEN}")),
+        "the token is masked first"
+    );
+    let stdout = run.stdout.replace(&format!("::add-mask::{TOKEN}"), "");
+    let mut everything = vec![stdout, run.stderr.clone(), run.summary.clone()];
+    everything.extend(run.outputs.iter().map(|(_, v)| v.clone()));
+    everything.extend(
+        s.fake
+            .requests()
+            .iter()
+            .map(|r| format!("{} {} {}", r.path, r.query, r.body)),
+    );
+    for entry in fs::read_dir(s.runner.path().join("gitops-promote")).unwrap() {
+        everything.push(fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("hunter2-rotated");
+    for text in &everything {
+        assert!(
+            !text.contains("hunter2-rotated"),
+            "secret value leaked:\n{text}"
+        );
+        assert!(!text.contains(&b64), "base64 secret value leaked:\n{text}");
+        assert!(!text.contains(TOKEN), "token leaked:\n{text}");
+    }
+    assert!(s.ours()[0].body.contains("DB_PASSWORD: <redacted: added>"));
+}

@@ -1,0 +1,1087 @@
+//! The fake GitHub of `tests/support`, checked the way the product will use it: real `git` over
+//! smart HTTP, real `curl` against REST and GraphQL, and GitHub's own REST description.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::LazyLock;
+
+use serde_json::{Value, json};
+use support::openapi::rest_description;
+use support::{BOT_LOGIN, FakeGitHub, FakePull};
+use tempfile::TempDir;
+
+const TOKEN: &str = "ghs_fakeInstallationToken0123456789";
+const REPO: &str = "acme/manifests";
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A bare repository with `master`, and a pull request #7 with its head and test-merge refs.
+struct ServedRepo {
+    dir: TempDir,
+    bare: PathBuf,
+    master: String,
+    pr_head: String,
+    pr_merge: String,
+}
+
+impl ServedRepo {
+    fn new() -> ServedRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let work = dir.path().join("work");
+        git(dir.path(), &["init", "-q", "-b", "master", "work"]);
+        std::fs::write(work.join("README.md"), "# deployments\n").unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", "initial"]);
+        std::fs::write(
+            work.join("README.md"),
+            "# deployments\n\nproduction follows master\n",
+        )
+        .unwrap();
+        git(&work, &["commit", "-q", "-am", "explain branches"]);
+        let master = rev_parse(&work, "HEAD");
+
+        git(&work, &["checkout", "-q", "-b", "feature"]);
+        std::fs::write(work.join("replicas.txt"), "3\n").unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", "scale web to 3"]);
+        let pr_head = rev_parse(&work, "HEAD");
+
+        git(&work, &["checkout", "-q", "--detach", "master"]);
+        git(
+            &work,
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                "Merge pull request #7",
+                "feature",
+            ],
+        );
+        let pr_merge = rev_parse(&work, "HEAD");
+
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "master", "manifests.git"],
+        );
+        let bare = dir.path().join("manifests.git");
+        git(
+            &work,
+            &[
+                "push",
+                "-q",
+                bare.to_str().unwrap(),
+                "master:refs/heads/master",
+                &format!("{pr_head}:refs/pull/7/head"),
+                &format!("{pr_merge}:refs/pull/7/merge"),
+            ],
+        );
+        ServedRepo {
+            dir,
+            bare,
+            master,
+            pr_head,
+            pr_merge,
+        }
+    }
+
+    fn pull(&self) -> FakePull {
+        FakePull {
+            number: 7,
+            head_sha: self.pr_head.clone(),
+            head_ref: "feature".to_owned(),
+            base_ref: "master".to_owned(),
+            base_sha: self.master.clone(),
+            merge_commit_sha: Some(self.pr_merge.clone()),
+            user_login: "alice".to_owned(),
+            ..FakePull::default()
+        }
+    }
+}
+
+/// Run git with no credential helper, prompt or system config, so only the URL's credentials
+/// count and a failure fails instead of waiting for a password.
+fn git_output(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args(["-c", "credential.helper=", "-c", "protocol.version=2"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("run git")
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_output(dir, args);
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn rev_parse(dir: &Path, rev: &str) -> String {
+    git(dir, &["rev-parse", rev]).trim().to_owned()
+}
+
+fn repo_url(fake: &FakeGitHub, password: &str) -> String {
+    let server = fake.server_url();
+    let host = server.strip_prefix("http://").unwrap();
+    format!("http://x-access-token:{password}@{host}/{REPO}.git")
+}
+
+struct Http {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Http {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+}
+
+/// One request with curl; `authorization` is the whole header value.
+fn curl(method: &str, url: &str, authorization: Option<&str>, body: Option<&Value>) -> Http {
+    curl_with(method, url, authorization, body, &[])
+}
+
+fn curl_with(
+    method: &str,
+    url: &str,
+    authorization: Option<&str>,
+    body: Option<&Value>,
+    headers: &[&str],
+) -> Http {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-i", "-X", method, url]);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    if let Some(auth) = authorization {
+        command.args(["-H", &format!("Authorization: {auth}")]);
+    }
+    if let Some(body) = body {
+        command.args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body.to_string(),
+        ]);
+    }
+    let out = command.output().expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Http {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn bearer() -> Option<&'static str> {
+    static BEARER: LazyLock<String> = LazyLock::new(|| format!("Bearer {TOKEN}"));
+    Some(BEARER.as_str())
+}
+
+/// The `<url>; rel="name"` targets of a Link header.
+fn link(header: &str, rel: &str) -> Option<String> {
+    header.split(", ").find_map(|part| {
+        let (url, relation) = part.split_once("; ")?;
+        (relation == format!("rel=\"{rel}\""))
+            .then(|| url.trim_start_matches('<').trim_end_matches('>').to_owned())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// git smart-HTTP
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn git_clones_shallow_lists_pull_refs_and_pushes_with_the_token() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    let scratch = repo.dir.path();
+
+    git(
+        scratch,
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &repo_url(&fake, TOKEN),
+            "clone",
+        ],
+    );
+    let clone = scratch.join("clone");
+    assert_eq!(rev_parse(&clone, "HEAD"), repo.master);
+    assert_eq!(
+        git(&clone, &["rev-parse", "--is-shallow-repository"]).trim(),
+        "true"
+    );
+    assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]).trim(), "1");
+
+    // The test-merge ref, shallow, as the action fetches it for a pull_request run.
+    git(
+        &clone,
+        &["fetch", "-q", "--depth", "1", "origin", "refs/pull/7/merge"],
+    );
+    assert_eq!(rev_parse(&clone, "FETCH_HEAD"), repo.pr_merge);
+
+    let refs = git(scratch, &["ls-remote", &repo_url(&fake, TOKEN)]);
+    assert!(
+        refs.contains(&format!("{}\trefs/pull/7/head", repo.pr_head)),
+        "{refs}"
+    );
+    assert!(
+        refs.contains(&format!("{}\trefs/pull/7/merge", repo.pr_merge)),
+        "{refs}"
+    );
+    assert!(
+        refs.contains(&format!("{}\trefs/heads/master", repo.master)),
+        "{refs}"
+    );
+
+    // A push from the shallow clone, like a promotion branch pushed from a depth-1 checkout.
+    std::fs::write(clone.join("promoted.txt"), "yes\n").unwrap();
+    git(&clone, &["add", "."]);
+    git(&clone, &["commit", "-q", "-m", "promote #7"]);
+    let promoted = rev_parse(&clone, "HEAD");
+    git(
+        &clone,
+        &["push", "-q", "origin", "HEAD:refs/heads/promote/pr-7"],
+    );
+    assert_eq!(rev_parse(&repo.bare, "refs/heads/promote/pr-7"), promoted);
+
+    let requests = fake.requests();
+    let pushes: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path == "/acme/manifests.git/git-receive-pack")
+        .collect();
+    assert_eq!(pushes.len(), 1, "one receive-pack POST");
+    assert!(pushes[0].body.starts_with("<binary ") && pushes[0].body != "<binary 0 bytes>");
+    assert!(
+        pushes[0]
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic "))
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn git_refuses_a_wrong_or_missing_password_with_basic_challenge() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+
+    let out = git_output(repo.dir.path(), &["ls-remote", &repo_url(&fake, "wrong")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Authentication failed"), "{stderr}");
+
+    let info_refs = format!(
+        "{}/{REPO}.git/info/refs?service=git-upload-pack",
+        fake.server_url()
+    );
+    let anonymous = curl("GET", &info_refs, None, None);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        anonymous.header("www-authenticate"),
+        Some("Basic realm=\"GitHub\"")
+    );
+    let wrong_user = curl("GET", &info_refs, Some(&basic("git", TOKEN)), None);
+    assert_eq!(wrong_user.status, 401);
+    let right = curl(
+        "GET",
+        &info_refs,
+        Some(&basic("x-access-token", TOKEN)),
+        None,
+    );
+    assert_eq!(right.status, 200);
+    assert_eq!(
+        right.header("content-type"),
+        Some("application/x-git-upload-pack-advertisement")
+    );
+    assert!(right.body.contains("refs/pull/7/head"), "{}", right.body);
+
+    // The Git-Protocol header reaches upload-pack: it answers with protocol v2 capabilities.
+    let v2 = curl_with(
+        "GET",
+        &info_refs,
+        Some(&basic("x-access-token", TOKEN)),
+        None,
+        &["Git-Protocol: version=2"],
+    );
+    assert_eq!(v2.status, 200);
+    assert!(v2.body.contains("version 2"), "{}", v2.body);
+    assert!(
+        v2.body.contains("shallow"),
+        "fetch with depth is offered: {}",
+        v2.body
+    );
+}
+
+/// libgit2, as the product's `git` module uses it: a token from the credentials callback, a
+/// shallow fetch of the test-merge ref, and a push of a new branch.
+#[test]
+fn libgit2_fetches_shallow_and_pushes_with_a_credentials_callback() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    let url = format!("{}/{REPO}.git", fake.server_url());
+    let callbacks = || {
+        let mut callbacks = git2::RemoteCallbacks::new();
+        callbacks.credentials(|_url, _user, _allowed| {
+            git2::Cred::userpass_plaintext("x-access-token", TOKEN)
+        });
+        callbacks
+    };
+
+    let local = git2::Repository::init(repo.dir.path().join("libgit2")).unwrap();
+    let mut remote = local.remote_anonymous(&url).unwrap();
+    let mut fetch = git2::FetchOptions::new();
+    fetch.remote_callbacks(callbacks()).depth(1);
+    remote
+        .fetch(
+            &["+refs/pull/7/merge:refs/remotes/pull/7/merge"],
+            Some(&mut fetch),
+            None,
+        )
+        .unwrap();
+    let merge = local
+        .find_reference("refs/remotes/pull/7/merge")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    assert_eq!(merge.id().to_string(), repo.pr_merge);
+    assert!(local.is_shallow());
+
+    let signature = git2::Signature::now("Test", "test@example.com").unwrap();
+    let promoted = local
+        .commit(
+            Some("refs/heads/promote"),
+            &signature,
+            &signature,
+            "promote #7",
+            &merge.tree().unwrap(),
+            &[&merge],
+        )
+        .unwrap();
+    let mut push_callbacks = callbacks();
+    let rejected = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = rejected.clone();
+    push_callbacks.push_update_reference(move |name, status| {
+        if let Some(status) = status {
+            sink.borrow_mut().push(format!("{name}: {status}"));
+        }
+        Ok(())
+    });
+    let mut push = git2::PushOptions::new();
+    push.remote_callbacks(push_callbacks);
+    remote
+        .push(
+            &["refs/heads/promote:refs/heads/promote/pr-7"],
+            Some(&mut push),
+        )
+        .unwrap();
+    assert_eq!(rejected.borrow().as_slice(), &[] as &[String]);
+    assert_eq!(
+        rev_parse(&repo.bare, "refs/heads/promote/pr-7"),
+        promoted.to_string()
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pull_request_is_served_in_githubs_shape_and_follows_new_pushes() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(REPO, repo.pull());
+    let url = format!("{}/repos/{REPO}/pulls/7", fake.api_url());
+
+    let pull = curl("GET", &url, bearer(), None);
+    assert_eq!(pull.status, 200);
+    assert_eq!(
+        pull.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert!(pull.header("x-ratelimit-remaining").is_some());
+    assert_eq!(pull.header("x-ratelimit-limit"), Some("5000"));
+    let pull = pull.json();
+    assert_eq!(pull["number"], 7);
+    assert_eq!(pull["state"], "open");
+    assert_eq!(pull["draft"], false);
+    assert_eq!(pull["mergeable"], true);
+    assert_eq!(pull["user"]["login"], "alice");
+    assert_eq!(pull["head"]["sha"], repo.pr_head.as_str());
+    assert_eq!(pull["head"]["ref"], "feature");
+    assert_eq!(pull["head"]["repo"]["full_name"], REPO);
+    assert_eq!(pull["base"]["sha"], repo.master.as_str());
+    assert_eq!(pull["base"]["repo"]["default_branch"], "master");
+    assert_eq!(pull["merge_commit_sha"], repo.pr_merge.as_str());
+    assert_eq!(
+        pull["html_url"],
+        format!("{}/{REPO}/pull/7", fake.server_url())
+    );
+
+    fake.set_pull_head(REPO, 7, "0123456789abcdef0123456789abcdef01234567");
+    let pull = curl("GET", &url, Some(&format!("token {TOKEN}")), None).json();
+    assert_eq!(
+        pull["head"]["sha"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+
+    assert_eq!(
+        curl(
+            "GET",
+            &format!("{}/repos/{REPO}/pulls/8", fake.api_url()),
+            bearer(),
+            None
+        )
+        .status,
+        404
+    );
+    // No violations also means the fake's own responses fit the description's schemas.
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn comments_paginate_with_githubs_link_header() {
+    let fake = FakeGitHub::start(TOKEN);
+    for i in 0..150 {
+        fake.add_comment(REPO, 7, "alice", &format!("comment {i}"));
+    }
+    let base = format!("{}/repos/{REPO}/issues/7/comments", fake.api_url());
+
+    let first = curl("GET", &base, bearer(), None);
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.json().as_array().unwrap().len(),
+        30,
+        "GitHub's default page size"
+    );
+    let links = first.header("link").expect("a Link header");
+    assert_eq!(
+        link(links, "next").as_deref(),
+        Some(format!("{base}?page=2").as_str())
+    );
+    assert_eq!(
+        link(links, "last").as_deref(),
+        Some(format!("{base}?page=5").as_str())
+    );
+
+    let page1 = curl("GET", &format!("{base}?per_page=100"), bearer(), None);
+    let items = page1.json();
+    assert_eq!(items.as_array().unwrap().len(), 100);
+    assert_eq!(items[0]["body"], "comment 0");
+    assert_eq!(items[0]["user"]["login"], "alice");
+    let links = page1.header("link").expect("a Link header");
+    let next = link(links, "next").expect("rel=next");
+    assert_eq!(next, format!("{base}?per_page=100&page=2"));
+    assert!(
+        next.starts_with(&fake.api_url()),
+        "absolute URL under the API base"
+    );
+    assert_eq!(link(links, "last"), Some(next.clone()));
+    assert_eq!(link(links, "prev"), None);
+
+    let page2 = curl("GET", &next, bearer(), None);
+    let items = page2.json();
+    assert_eq!(items.as_array().unwrap().len(), 50);
+    assert_eq!(items[0]["body"], "comment 100");
+    let links = page2.header("link").expect("a Link header");
+    assert_eq!(link(links, "next"), None);
+    assert_eq!(
+        link(links, "prev"),
+        Some(format!("{base}?per_page=100&page=1"))
+    );
+    assert_eq!(
+        link(links, "first"),
+        Some(format!("{base}?per_page=100&page=1"))
+    );
+
+    let clamped = curl("GET", &format!("{base}?per_page=500"), bearer(), None);
+    assert_eq!(
+        clamped.json().as_array().unwrap().len(),
+        100,
+        "per_page is capped at 100"
+    );
+
+    let empty = curl(
+        "GET",
+        &format!("{}/repos/{REPO}/issues/8/comments", fake.api_url()),
+        bearer(),
+        None,
+    );
+    assert_eq!(empty.json(), json!([]));
+    assert_eq!(empty.header("link"), None);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn comments_are_created_updated_and_deleted() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_comment(REPO, 7, "alice", "LGTM");
+    let api = fake.api_url();
+
+    let created = curl(
+        "POST",
+        &format!("{api}/repos/{REPO}/issues/7/comments"),
+        bearer(),
+        Some(&json!({ "body": "<!-- gitops-promote -->\nfirst" })),
+    );
+    assert_eq!(created.status, 201);
+    let comment = created.json();
+    let id = comment["id"].as_u64().unwrap();
+    assert_eq!(comment["user"]["login"], BOT_LOGIN);
+    assert_eq!(comment["user"]["type"], "Bot");
+    for field in [
+        "node_id",
+        "html_url",
+        "url",
+        "created_at",
+        "updated_at",
+        "issue_url",
+    ] {
+        assert!(comment[field].is_string(), "{field} in {comment}");
+    }
+    assert_eq!(
+        created.header("location"),
+        Some(format!("{api}/repos/{REPO}/issues/comments/{id}").as_str())
+    );
+
+    let updated = curl(
+        "PATCH",
+        &format!("{api}/repos/{REPO}/issues/comments/{id}"),
+        bearer(),
+        Some(&json!({ "body": "<!-- gitops-promote -->\nsecond" })),
+    );
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.json()["body"], "<!-- gitops-promote -->\nsecond");
+    let bodies: Vec<String> = fake.comments(REPO, 7).into_iter().map(|c| c.body).collect();
+    assert_eq!(bodies, ["LGTM", "<!-- gitops-promote -->\nsecond"]);
+
+    let too_long = curl(
+        "POST",
+        &format!("{api}/repos/{REPO}/issues/7/comments"),
+        bearer(),
+        Some(&json!({ "body": "x".repeat(65_537) })),
+    );
+    assert_eq!(too_long.status, 422);
+    assert_eq!(
+        too_long.json()["errors"][0]["message"],
+        "body is too long (maximum is 65536 characters)"
+    );
+
+    let deleted = curl(
+        "DELETE",
+        &format!("{api}/repos/{REPO}/issues/comments/{id}"),
+        bearer(),
+        None,
+    );
+    assert_eq!(deleted.status, 204);
+    assert_eq!(deleted.body, "");
+    assert_eq!(fake.comments(REPO, 7).len(), 1);
+    assert_eq!(
+        curl(
+            "DELETE",
+            &format!("{api}/repos/{REPO}/issues/comments/{id}"),
+            bearer(),
+            None
+        )
+        .status,
+        404
+    );
+
+    let recorded = fake.requests();
+    let post = recorded.iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(post.path, format!("/api/v3/repos/{REPO}/issues/7/comments"));
+    assert_eq!(post.authorization.as_deref(), bearer());
+    assert!(post.body.contains("first"));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn updating_a_comment_with_post_is_outside_githubs_description() {
+    // What the published description says, read from it rather than assumed.
+    let template = "/repos/{owner}/{repo}/issues/comments/{comment_id}";
+    assert_eq!(
+        rest_description().methods(template),
+        ["DELETE", "GET", "PATCH"]
+    );
+    let fake = FakeGitHub::start(TOKEN);
+    let id = fake.add_comment(REPO, 7, BOT_LOGIN, "old");
+    let url = format!("{}/repos/{REPO}/issues/comments/{id}", fake.api_url());
+
+    // GitHub itself still takes POST as PATCH here, so the fake does too, and says so.
+    let response = curl("POST", &url, bearer(), Some(&json!({ "body": "new" })));
+    assert_eq!(response.status, 200);
+    assert_eq!(fake.comments(REPO, 7)[0].body, "new");
+    assert_eq!(
+        fake.violations(),
+        [format!(
+            "POST /api/v3/repos/{REPO}/issues/comments/{id}: GitHub's REST description has no POST \
+             for {template} (it has DELETE, GET, PATCH)"
+        )]
+    );
+}
+
+#[test]
+fn requests_outside_the_description_are_violations() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_comment(REPO, 7, "alice", "hi");
+    let api = fake.api_url();
+
+    let unknown = curl(
+        "GET",
+        &format!("{api}/repos/{REPO}/no/such/thing"),
+        bearer(),
+        None,
+    );
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["message"], "Not Found");
+    let unserved = curl("GET", &format!("{api}/repos/{REPO}/labels"), bearer(), None);
+    assert_eq!(unserved.status, 404);
+    let typo = curl(
+        "GET",
+        &format!("{api}/repos/{REPO}/issues/7/comments?perpage=100"),
+        bearer(),
+        None,
+    );
+    assert_eq!(typo.status, 200);
+    let extra = curl(
+        "POST",
+        &format!("{api}/repos/{REPO}/issues/7/comments"),
+        bearer(),
+        Some(&json!({ "body": "x", "sticky": true })),
+    );
+    assert_eq!(
+        extra.status, 201,
+        "GitHub ignores unknown fields; the fake reports them"
+    );
+    let root = curl(
+        "GET",
+        &format!("{}/repos/{REPO}/pulls/7", fake.server_url()),
+        bearer(),
+        None,
+    );
+    assert_eq!(root.status, 404);
+
+    let violations = fake.violations();
+    assert_eq!(violations.len(), 5, "{violations:#?}");
+    assert!(violations[0].contains("no path in GitHub's REST description matches it"));
+    assert!(violations[1].starts_with(&format!(
+        "GET /api/v3/repos/{REPO}/labels: the fake GitHub does not serve this"
+    )));
+    assert!(
+        violations[2]
+            .contains("query parameter `perpage` is not a parameter of issues/list-comments")
+    );
+    assert!(violations[3].contains("body has the field `sticky`"));
+    assert!(violations[4].contains("not under the API base /api/v3"));
+}
+
+#[test]
+fn rest_and_graphql_require_the_token() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_comment(REPO, 7, "alice", "hi");
+    let url = format!("{}/repos/{REPO}/issues/7/comments", fake.api_url());
+
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic eC1hY2Nlc3MtdG9rZW46d3Jvbmc="),
+    ] {
+        let response = curl("GET", &url, auth, None);
+        assert_eq!(response.status, 401, "{auth:?}");
+        assert_eq!(response.json()["message"], "Bad credentials");
+    }
+    let graphql = curl(
+        "POST",
+        &fake.graphql_url(),
+        None,
+        Some(&json!({ "query": "{ rateLimit { remaining } }" })),
+    );
+    assert_eq!(graphql.status, 401);
+    assert_eq!(graphql.json()["message"], "Bad credentials");
+}
+
+#[test]
+fn injected_failures_and_rate_limits_answer_like_github_then_recover() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_pull(REPO, repo.pull());
+    let url = format!("{}/repos/{REPO}/pulls/7", fake.api_url());
+
+    fake.add_repo(REPO, &repo.bare);
+    fake.fail_next("GET", "/info/refs", 503, 1);
+    let unavailable = git_output(repo.dir.path(), &["ls-remote", &repo_url(&fake, TOKEN)]);
+    assert!(!unavailable.status.success());
+    assert!(String::from_utf8_lossy(&unavailable.stderr).contains("503"));
+    git(repo.dir.path(), &["ls-remote", &repo_url(&fake, TOKEN)]);
+
+    fake.fail_next("GET", "/pulls/7", 502, 1);
+    let failed = curl("GET", &url, bearer(), None);
+    assert_eq!(failed.status, 502);
+    assert!(failed.body.contains("502 Bad Gateway"), "{}", failed.body);
+    assert_eq!(curl("GET", &url, bearer(), None).status, 200);
+
+    fake.rate_limit_next("GET", "/pulls/7", 403, 60, 1);
+    let limited = curl("GET", &url, bearer(), None);
+    assert_eq!(limited.status, 403);
+    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+    let reset: u64 = limited
+        .header("x-ratelimit-reset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now + 55..=now + 65).contains(&reset),
+        "reset {reset} vs now {now}"
+    );
+    assert!(
+        limited.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("API rate limit exceeded")
+    );
+
+    fake.rate_limit_next("*", "/pulls/7", 429, 7, 2);
+    for _ in 0..2 {
+        let secondary = curl("GET", &url, bearer(), None);
+        assert_eq!(secondary.status, 429);
+        assert_eq!(secondary.header("retry-after"), Some("7"));
+    }
+    assert_eq!(curl("GET", &url, bearer(), None).status, 200);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_read_only_token_reads_but_cannot_write() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    let id = fake.add_comment(REPO, 7, BOT_LOGIN, "old");
+    let node_id = fake.comments(REPO, 7)[0].node_id.clone();
+    fake.set_read_only(true);
+    let api = fake.api_url();
+
+    let post = curl(
+        "POST",
+        &format!("{api}/repos/{REPO}/issues/7/comments"),
+        bearer(),
+        Some(&json!({ "body": "x" })),
+    );
+    assert_eq!(post.status, 403);
+    assert_eq!(
+        post.json()["message"],
+        "Resource not accessible by integration"
+    );
+    assert_eq!(
+        post.json()["documentation_url"],
+        "https://docs.github.com/rest/issues/comments#create-an-issue-comment"
+    );
+    let patch = curl(
+        "PATCH",
+        &format!("{api}/repos/{REPO}/issues/comments/{id}"),
+        bearer(),
+        Some(&json!({ "body": "x" })),
+    );
+    assert_eq!(patch.status, 403);
+    assert_eq!(
+        curl(
+            "GET",
+            &format!("{api}/repos/{REPO}/issues/7/comments"),
+            bearer(),
+            None
+        )
+        .status,
+        200
+    );
+
+    // GitHub answers a forbidden mutation with 200 and a FORBIDDEN error, not an HTTP 403.
+    let minimize = curl(
+        "POST",
+        &fake.graphql_url(),
+        bearer(),
+        Some(&minimize_request(&node_id, "OUTDATED")),
+    );
+    assert_eq!(minimize.status, 200);
+    let minimize = minimize.json();
+    assert_eq!(minimize["data"]["minimizeComment"], Value::Null);
+    assert_eq!(minimize["errors"][0]["type"], "FORBIDDEN");
+    assert_eq!(
+        minimize["errors"][0]["message"],
+        "Resource not accessible by integration"
+    );
+    assert!(!fake.comments(REPO, 7)[0].minimized);
+
+    git(
+        repo.dir.path(),
+        &["clone", "-q", &repo_url(&fake, TOKEN), "clone"],
+    );
+    let clone = repo.dir.path().join("clone");
+    git(&clone, &["commit", "-q", "--allow-empty", "-m", "nope"]);
+    let push = git_output(&clone, &["push", "origin", "HEAD:refs/heads/nope"]);
+    assert!(!push.status.success());
+    assert!(
+        String::from_utf8_lossy(&push.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphQL
+// ---------------------------------------------------------------------------------------------
+
+fn minimize_request(node_id: &str, classifier: &str) -> Value {
+    json!({
+        "query": "mutation($id: ID!, $classifier: ReportedContentClassifiers!) {\n  minimizeComment(input: {subjectId: $id, classifier: $classifier}) {\n    minimizedComment { isMinimized minimizedReason }\n  }\n}",
+        "variables": { "id": node_id, "classifier": classifier },
+    })
+}
+
+#[test]
+fn graphql_minimizes_a_comment() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_comment(REPO, 7, BOT_LOGIN, "old report");
+    fake.add_comment(REPO, 7, BOT_LOGIN, "new report");
+    let old = fake.comments(REPO, 7)[0].clone();
+
+    let response = curl(
+        "POST",
+        &fake.graphql_url(),
+        bearer(),
+        Some(&minimize_request(&old.node_id, "OUTDATED")),
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-ratelimit-resource"), Some("graphql"));
+    assert_eq!(
+        response.json(),
+        json!({"data":{"minimizeComment":{"minimizedComment":{"isMinimized":true,"minimizedReason":"outdated"}}}})
+    );
+    let comments = fake.comments(REPO, 7);
+    assert!(comments[0].minimized);
+    assert_eq!(comments[0].minimized_reason.as_deref(), Some("outdated"));
+    assert!(!comments[1].minimized);
+
+    // Literal arguments, an alias and __typename work too.
+    let literal = json!({ "query": format!(
+        "mutation {{ hide: minimizeComment(input: {{subjectId: \"{}\", classifier: DUPLICATE}}) {{ __typename clientMutationId }} }}",
+        comments[1].node_id
+    )});
+    let response = curl("POST", &fake.graphql_url(), bearer(), Some(&literal)).json();
+    assert_eq!(
+        response,
+        json!({"data":{"hide":{"__typename":"MinimizeCommentPayload","clientMutationId":null}}})
+    );
+    assert_eq!(
+        fake.comments(REPO, 7)[1].minimized_reason.as_deref(),
+        Some("duplicate")
+    );
+
+    // The REST view shows the minimisation as well.
+    let rest = curl(
+        "GET",
+        &format!("{}/repos/{REPO}/issues/7/comments", fake.api_url()),
+        bearer(),
+        None,
+    )
+    .json();
+    assert_eq!(rest[0]["minimized"], json!({ "reason": "outdated" }));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn graphql_rejects_what_github_rejects() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_comment(REPO, 7, BOT_LOGIN, "report");
+    let node_id = fake.comments(REPO, 7)[0].node_id.clone();
+
+    let bad_classifier = curl(
+        "POST",
+        &fake.graphql_url(),
+        bearer(),
+        Some(&minimize_request(&node_id, "STALE")),
+    )
+    .json();
+    assert_eq!(bad_classifier.get("data"), None);
+    assert!(
+        bad_classifier["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ReportedContentClassifiers")
+    );
+
+    let quoted_enum = json!({ "query": format!("mutation {{ minimizeComment(input: {{subjectId: \"{node_id}\", classifier: \"OUTDATED\"}}) {{ clientMutationId }} }}") });
+    let quoted_enum = curl("POST", &fake.graphql_url(), bearer(), Some(&quoted_enum)).json();
+    assert!(
+        quoted_enum["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(\"OUTDATED\")")
+    );
+
+    let unknown_field = json!({ "query": "mutation { hideComment(id: \"x\") { ok } }" });
+    let unknown_field = curl("POST", &fake.graphql_url(), bearer(), Some(&unknown_field)).json();
+    assert_eq!(
+        unknown_field["errors"][0]["message"],
+        "Field 'hideComment' doesn't exist on type 'Mutation'"
+    );
+
+    let unknown_node = curl(
+        "POST",
+        &fake.graphql_url(),
+        bearer(),
+        Some(&minimize_request("IC_nope", "OUTDATED")),
+    )
+    .json();
+    assert_eq!(unknown_node["data"]["minimizeComment"], Value::Null);
+    assert_eq!(unknown_node["errors"][0]["type"], "NOT_FOUND");
+
+    let not_a_query = curl(
+        "POST",
+        &fake.graphql_url(),
+        bearer(),
+        Some(&json!({ "query": "mutation {", "variables": [] })),
+    )
+    .json();
+    assert!(not_a_query["errors"].is_array());
+
+    assert!(!fake.comments(REPO, 7)[0].minimized);
+    let violations = fake.violations();
+    assert_eq!(violations.len(), 4, "{violations:#?}");
+    assert!(violations[0].contains("ReportedContentClassifiers"));
+    assert!(violations[1].contains("(\"OUTDATED\")"));
+    assert!(violations[2].contains("Field 'hideComment' doesn't exist on type 'Mutation'"));
+    assert!(violations[3].contains("`variables` must be an object"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client the product uses
+// ---------------------------------------------------------------------------------------------
+
+/// octocrab against the fake: its models must deserialize the fake's JSON, and its habits
+/// (POST to update a comment, `/graphql` under the REST base) show up as violations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn octocrab_reads_and_writes_through_a_ghes_base_url() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_pull(
+        REPO,
+        FakePull {
+            number: 7,
+            head_sha: "1111111111111111111111111111111111111111".to_owned(),
+            base_sha: "2222222222222222222222222222222222222222".to_owned(),
+            merge_commit_sha: Some("3333333333333333333333333333333333333333".to_owned()),
+            ..FakePull::default()
+        },
+    );
+    for i in 0..150 {
+        fake.add_comment(REPO, 7, "alice", &format!("comment {i}"));
+    }
+    let crab = octocrab::Octocrab::builder()
+        .base_uri(fake.api_url())
+        .unwrap()
+        .personal_token(TOKEN.to_owned())
+        .build()
+        .unwrap();
+    let issues = crab.issues("acme", "manifests");
+
+    let pull = crab.pulls("acme", "manifests").get(7).await.unwrap();
+    assert_eq!(pull.head.sha, "1111111111111111111111111111111111111111");
+    assert_eq!(
+        pull.merge_commit_sha.as_deref(),
+        Some("3333333333333333333333333333333333333333")
+    );
+
+    let first = issues.list_comments(7).per_page(100).send().await.unwrap();
+    assert_eq!(first.items.len(), 100);
+    assert!(first.next.is_some());
+    let all = crab.all_pages(first).await.unwrap();
+    assert_eq!(all.len(), 150);
+
+    let created = issues.create_comment(7, "report").await.unwrap();
+    assert_eq!(created.user.login, BOT_LOGIN);
+    let updated = issues
+        .update_comment(created.id, "report v2")
+        .await
+        .unwrap();
+    assert_eq!(updated.body.as_deref(), Some("report v2"));
+    issues.delete_comment(created.id).await.unwrap();
+    assert_eq!(fake.comments(REPO, 7).len(), 150);
+
+    let graphql: Result<Value, _> = crab
+        .graphql(&json!({ "query": "{ rateLimit { remaining } }" }))
+        .await;
+    assert!(
+        graphql.is_err(),
+        "octocrab posts GraphQL to <base>/graphql: {graphql:?}"
+    );
+
+    let violations = fake.violations();
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    assert!(violations[0].starts_with(&format!(
+        "POST /api/v3/repos/{REPO}/issues/comments/{}: GitHub's REST description has no POST",
+        created.id
+    )));
+    assert!(
+        violations[1].starts_with(
+            "POST /api/v3/graphql: GitHub Enterprise Server serves GraphQL at /api/graphql"
+        ),
+        "{violations:#?}"
+    );
+}
