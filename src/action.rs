@@ -12,15 +12,12 @@ use crate::config::{ActionInputs, CommentMode, RunnerEnv};
 use crate::diff::{OverlayStatus, Report};
 use crate::engine::{self, DiffOptions, short};
 use crate::event::{self, Event, PullRequestEvent};
-use crate::gha::{Annotation, Runner};
+use crate::gha::{Annotation, AnnotationBudget, Level, Runner};
 use crate::git::Repo;
 use crate::github::{ApiError, GitHub, RetryPolicy};
 use crate::kustomize::{KUSTOMIZATION_FILES, KustomizeCommand};
 use crate::report::budget::{self, Budget, COMMENT_LIMIT};
 use crate::report::{json, markdown};
-
-/// GitHub shows at most this many error annotations per step; more would only be noise.
-const MAX_ANNOTATIONS: usize = 10;
 
 /// How the step ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +98,7 @@ async fn pull_request(ctx: &Run, event: &PullRequestEvent) -> anyhow::Result<Out
     if ctx.inputs.summary {
         ctx.runner.append_summary(&full_markdown)?;
     }
-    annotate_errors(ctx, &report);
+    annotate_errors(ctx, repo.path(), &report);
 
     let comment_url = match ctx.inputs.comment_mode {
         CommentMode::Off => None,
@@ -293,14 +290,13 @@ fn write_reports(
     Ok(md)
 }
 
-fn annotate_errors(ctx: &Run, report: &Report) {
-    let failed: Vec<_> = report
+fn annotate_errors(ctx: &Run, repo: &Path, report: &Report) {
+    let mut budget = AnnotationBudget::per_step(&ctx.runner, Level::Error);
+    for overlay in report
         .overlays
         .iter()
         .filter(|o| o.status == OverlayStatus::Error)
-        .collect();
-    for overlay in failed.iter().take(MAX_ANNOTATIONS) {
-        let file = format!("{}/{}", overlay.path, KUSTOMIZATION_FILES[0]);
+    {
         let message: String = overlay
             .error
             .as_deref()
@@ -308,18 +304,26 @@ fn annotate_errors(ctx: &Run, report: &Report) {
             .chars()
             .take(2_000)
             .collect();
-        ctx.runner.error(Annotation {
+        budget.add(Annotation {
             title: Some(format!("kustomize build failed: {}", overlay.path)),
-            file: Some(file),
+            file: Some(kustomization_file(repo, &overlay.path)),
             line: None,
             message,
         });
     }
-    if failed.len() > MAX_ANNOTATIONS {
-        ctx.runner.error(Annotation::message(format!(
-            "… and {} more overlays failed to build; see the job summary",
-            failed.len() - MAX_ANNOTATIONS
-        )));
+    budget.finish();
+}
+
+/// The overlay's kustomization file as the checkout names it, so the annotation links to it.
+fn kustomization_file(repo: &Path, overlay: &str) -> String {
+    let name = KUSTOMIZATION_FILES
+        .iter()
+        .find(|name| repo.join(overlay).join(name).is_file())
+        .unwrap_or(&KUSTOMIZATION_FILES[0]);
+    if overlay == "." {
+        name.to_string()
+    } else {
+        format!("{overlay}/{name}")
     }
 }
 
