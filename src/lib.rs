@@ -15,4 +15,5 @@ pub mod git;
 pub mod github;
 pub mod kustomize;
 pub mod manifest;
+pub mod promote;
 pub mod report;
