@@ -7,7 +7,7 @@ use http::{HeaderMap, StatusCode};
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A failed API call, phrased for a workflow log. Never carries the token or a request body.
@@ -24,6 +24,12 @@ impl ApiError {
     /// 403 that is not a rate limit: the token may not do this (a fork PR's read-only token).
     pub fn is_forbidden(&self) -> bool {
         self.status == Some(403)
+    }
+
+    /// 422: GitHub understood the request and refused its content, e.g. a review requested from
+    /// the pull request's author or from someone who is not a collaborator.
+    pub fn is_unprocessable(&self) -> bool {
+        self.status == Some(422)
     }
 }
 
@@ -71,14 +77,77 @@ pub struct BranchRef {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    pub name: String,
+}
+
+/// A pull request as the single-PR endpoints and the list endpoints both describe it. The lists
+/// answer GitHub's shorter "simple" shape, which still carries every field read here.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Pull {
     pub number: u64,
+    /// `open` or `closed`; a merged pull request is `closed` with `merged_at` set.
     pub state: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub body: Option<String>,
     pub html_url: String,
+    /// `None` when the author's account was deleted.
+    #[serde(default)]
+    pub user: Option<User>,
     pub head: BranchRef,
     pub base: BranchRef,
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub merged_at: Option<String>,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// Users asked for a review who have not given one yet; GitHub drops a user from this list
+    /// when their review arrives.
+    #[serde(default)]
+    pub requested_reviewers: Vec<User>,
+}
+
+impl Pull {
+    pub fn author(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.login.as_str())
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state == "open"
+    }
+}
+
+/// What the list endpoints return; the same type as [`Pull`], named for the call sites that
+/// read a list.
+pub type PullSummary = Pull;
+
+/// A pull request to open. `head` is a branch of this repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewPull {
+    pub title: String,
+    pub head: String,
+    pub base: String,
+    pub body: String,
+    pub draft: bool,
+}
+
+/// The part of a review that says who gave it.
+#[derive(Debug, Clone, Deserialize)]
+struct Review {
+    #[serde(default)]
+    user: Option<Account>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Account {
+    login: String,
+    #[serde(default, rename = "type")]
+    kind: String,
 }
 
 /// A client for one repository.
@@ -165,12 +234,139 @@ impl GitHub {
 
     /// Every comment on an issue or PR, following `Link: rel="next"` pages.
     pub async fn comments(&self, issue: u64) -> Result<Vec<Comment>, ApiError> {
+        self.all_pages(self.repo_path(&format!("/issues/{issue}/comments?per_page=100")))
+            .await
+    }
+
+    /// The pull requests GitHub associates with a commit: the merged one that introduced it, or
+    /// open ones whose branch contains it.
+    pub async fn pulls_for_commit(&self, sha: &str) -> Result<Vec<PullSummary>, ApiError> {
+        self.all_pages(self.repo_path(&format!("/commits/{sha}/pulls?per_page=100")))
+            .await
+    }
+
+    /// The newest pull request from `head_branch` (a branch of this repository) into `base`, in
+    /// any state; an open one wins over newer closed ones, so a re-run updates what reviewers see.
+    pub async fn find_pull_by_head(
+        &self,
+        head_branch: &str,
+        base: &str,
+    ) -> Result<Option<Pull>, ApiError> {
+        let query = pulls_by_head_query(&self.owner, head_branch, base);
+        let pulls: Vec<Pull> = self
+            .all_pages(self.repo_path(&format!("/pulls?{query}")))
+            .await?;
+        Ok(newest_open_first(pulls))
+    }
+
+    pub async fn create_pull(&self, new: &NewPull) -> Result<Pull, ApiError> {
+        let path = self.repo_path("/pulls");
+        let answer = self
+            .send(&self.rest, Method::Post, &path, Some(&json!(new)))
+            .await?;
+        parse(Method::Post, &path, &answer.body)
+    }
+
+    pub async fn update_pull(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<Pull, ApiError> {
+        let path = self.repo_path(&format!("/pulls/{number}"));
+        let answer = self
+            .send(
+                &self.rest,
+                Method::Patch,
+                &path,
+                Some(&json!({ "title": title, "body": body })),
+            )
+            .await?;
+        parse(Method::Patch, &path, &answer.body)
+    }
+
+    /// Adds to the labels already there; GitHub creates a label the repository does not have yet.
+    pub async fn add_labels(&self, issue: u64, labels: &[String]) -> Result<(), ApiError> {
+        // GitHub refuses an empty list with 422; nothing to add is not a failure.
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let path = self.repo_path(&format!("/issues/{issue}/labels"));
+        self.send(
+            &self.rest,
+            Method::Post,
+            &path,
+            Some(&json!({ "labels": labels })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// GitHub silently skips logins that cannot be assigned (no push access), so success does
+    /// not mean every login was assigned.
+    pub async fn add_assignees(&self, issue: u64, logins: &[String]) -> Result<(), ApiError> {
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let path = self.repo_path(&format!("/issues/{issue}/assignees"));
+        self.send(
+            &self.rest,
+            Method::Post,
+            &path,
+            Some(&json!({ "assignees": logins })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// All or nothing: GitHub answers 422 ([`ApiError::is_unprocessable`]) and requests no one
+    /// when any login is the pull request's author or not a collaborator.
+    pub async fn request_reviewers(&self, pull: u64, logins: &[String]) -> Result<(), ApiError> {
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let path = self.repo_path(&format!("/pulls/{pull}/requested_reviewers"));
+        self.send(
+            &self.rest,
+            Method::Post,
+            &path,
+            Some(&json!({ "reviewers": logins })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Everyone who reviewed the pull request, in the order of their first review, then everyone
+    /// still asked to; each login once. Apps are left out: GitHub cannot request a review from
+    /// one, so passing them on would fail the whole request.
+    pub async fn reviewers_of(&self, pull: u64) -> Result<Vec<String>, ApiError> {
+        let reviews: Vec<Review> = self
+            .all_pages(self.repo_path(&format!("/pulls/{pull}/reviews?per_page=100")))
+            .await?;
+        let requested = self.pull(pull).await?.requested_reviewers;
+        let reviewed = reviews
+            .into_iter()
+            .filter_map(|r| r.user)
+            .filter(|a| a.kind != "Bot" && !a.login.ends_with("[bot]"))
+            .map(|a| a.login);
+        Ok(distinct_logins(
+            reviewed.chain(requested.into_iter().map(|u| u.login)),
+        ))
+    }
+
+    /// Every item of a list endpoint, following `Link: rel="next"` pages.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+    ) -> Result<Vec<T>, ApiError> {
+        // 100 pages of 100: far beyond any PR's comments or reviews; a bound keeps a server
+        // that always links a next page from looping forever.
         const MAX_PAGES: usize = 100;
-        let mut url = self.repo_path(&format!("/issues/{issue}/comments?per_page=100"));
+        let mut url = first;
         let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
             let answer = self.send(&self.rest, Method::Get, &url, None).await?;
-            let page: Vec<Comment> = parse(Method::Get, &url, &answer.body)?;
+            let page: Vec<T> = parse(Method::Get, &url, &answer.body)?;
             all.extend(page);
             match next_link(&answer.headers) {
                 Some(next) => url = next,
@@ -375,15 +571,91 @@ fn transport_message(error: &octocrab::Error) -> String {
     }
 }
 
-/// GitHub's JSON errors carry `message`; proxies answer HTML. Keep it short either way.
+/// GitHub's JSON errors carry `message`; proxies answer HTML. Keep it short either way. A 422's
+/// `message` is only "Validation Failed": the cause is in `errors`, so those are appended.
 fn github_message(body: &str, status: StatusCode) -> String {
-    let message = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string));
-    match message {
-        Some(m) => format!("{status}: {m}"),
-        None => status.to_string(),
+    let value = serde_json::from_str::<Value>(body).ok();
+    let message = value
+        .as_ref()
+        .and_then(|v| v.get("message").and_then(Value::as_str));
+    let Some(message) = message else {
+        return status.to_string();
+    };
+    let causes: Vec<String> = value
+        .as_ref()
+        .and_then(|v| v.get("errors").and_then(Value::as_array))
+        .map(|errors| errors.iter().filter_map(validation_cause).collect())
+        .unwrap_or_default();
+    if causes.is_empty() {
+        format!("{status}: {message}")
+    } else {
+        format!("{status}: {message} ({})", causes.join("; "))
     }
+}
+
+/// One entry of a validation error: its own message when it has one (`custom` errors do),
+/// otherwise which field of which resource broke which rule, e.g. `PullRequest.head invalid`.
+fn validation_cause(error: &Value) -> Option<String> {
+    if let Some(text) = error.as_str() {
+        return Some(text.to_string());
+    }
+    let field = |name: &str| error.get(name).and_then(Value::as_str);
+    if let Some(message) = field("message") {
+        return Some(message.to_string());
+    }
+    let subject = match (field("resource"), field("field")) {
+        (Some(resource), Some(name)) => format!("{resource}.{name}"),
+        (Some(resource), None) => resource.to_string(),
+        (None, Some(name)) => name.to_string(),
+        (None, None) => String::new(),
+    };
+    match (subject.is_empty(), field("code")) {
+        (false, Some(code)) => Some(format!("{subject} {code}")),
+        (false, None) => Some(subject),
+        (true, Some(code)) => Some(code.to_string()),
+        (true, None) => None,
+    }
+}
+
+/// The query that lists pull requests from `owner:branch` into `base`, newest first. GitHub
+/// matches `head` only in the `owner:branch` form; a bare branch name is ignored and every pull
+/// request comes back.
+fn pulls_by_head_query(owner: &str, head_branch: &str, base: &str) -> String {
+    format!(
+        "head={}&base={}&state=all&sort=created&direction=desc&per_page=100",
+        query_value(&format!("{owner}:{head_branch}")),
+        query_value(base)
+    )
+}
+
+/// Percent-encodes a query value. `/` and `:` stay readable (RFC 3986 allows both in a query);
+/// `&`, `+`, `#`, `%`, spaces and non-ASCII, all legal in branch names, are escaped.
+fn query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
+                out.push(char::from(byte))
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The first open pull request of a newest-first list, else the newest.
+fn newest_open_first(pulls: Vec<Pull>) -> Option<Pull> {
+    let index = pulls.iter().position(Pull::is_open).unwrap_or(0);
+    pulls.into_iter().nth(index)
+}
+
+/// Logins in first-seen order, each once; GitHub logins are case-insensitive.
+fn distinct_logins(logins: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    logins
+        .into_iter()
+        .filter(|login| seen.insert(login.to_ascii_lowercase()))
+        .collect()
 }
 
 /// How long GitHub asks us to wait, if this response is a rate limit at all.
@@ -495,5 +767,91 @@ mod tests {
             strip_origin("http://127.0.0.1:9/api/v3/repos/a/b?page=2"),
             "/api/v3/repos/a/b?page=2"
         );
+    }
+
+    #[test]
+    fn validation_errors_name_their_cause() {
+        let exists = r#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"A pull request already exists for acme:promote/pr-7."}],"documentation_url":"https://docs.github.com/rest/pulls/pulls#create-a-pull-request","status":"422"}"#;
+        assert_eq!(
+            github_message(exists, StatusCode::UNPROCESSABLE_ENTITY),
+            "422 Unprocessable Entity: Validation Failed (A pull request already exists for acme:promote/pr-7.)"
+        );
+        let fields = r#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","field":"head","code":"invalid"},{"resource":"PullRequest","field":"base","code":"invalid"},"odd"]}"#;
+        assert_eq!(
+            github_message(fields, StatusCode::UNPROCESSABLE_ENTITY),
+            "422 Unprocessable Entity: Validation Failed (PullRequest.head invalid; PullRequest.base invalid; odd)"
+        );
+        assert_eq!(
+            github_message(
+                r#"{"message":"Review cannot be requested from pull request author."}"#,
+                StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "422 Unprocessable Entity: Review cannot be requested from pull request author."
+        );
+    }
+
+    #[test]
+    fn the_head_filter_is_owner_qualified_and_escaped() {
+        assert_eq!(
+            pulls_by_head_query("acme", "promote/pr-7", "master"),
+            "head=acme:promote/pr-7&base=master&state=all&sort=created&direction=desc&per_page=100"
+        );
+        assert_eq!(
+            pulls_by_head_query("acme", "fix&x=1 +#ü%", "release/1.x"),
+            "head=acme:fix%26x%3D1%20%2B%23%C3%BC%25&base=release/1.x&state=all&sort=created&direction=desc&per_page=100"
+        );
+    }
+
+    fn pull(number: u64, state: &str) -> Pull {
+        serde_json::from_value(json!({
+            "number": number,
+            "state": state,
+            "html_url": format!("https://github.com/acme/m/pull/{number}"),
+            "head": { "sha": "a", "ref": "promote/pr-1" },
+            "base": { "sha": "b", "ref": "master" },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_open_pull_wins_over_newer_closed_ones() {
+        let found = |pulls: Vec<Pull>| newest_open_first(pulls).map(|p| p.number);
+        assert_eq!(
+            found(vec![pull(9, "closed"), pull(5, "open"), pull(3, "open")]),
+            Some(5)
+        );
+        assert_eq!(found(vec![pull(9, "closed"), pull(5, "closed")]), Some(9));
+        assert_eq!(found(Vec::new()), None);
+    }
+
+    #[test]
+    fn a_pull_without_the_newer_fields_still_reads() {
+        let minimal = pull(4, "open");
+        assert_eq!(minimal.title, "");
+        assert_eq!(minimal.author(), None);
+        assert!(minimal.labels.is_empty() && !minimal.draft && minimal.merged_at.is_none());
+
+        let full: Pull = serde_json::from_value(json!({
+            "number": 4, "state": "closed", "title": "Scale web", "body": null,
+            "html_url": "https://github.com/acme/m/pull/4",
+            "user": { "login": "alice", "id": 1 },
+            "head": { "sha": "a", "ref": "feature", "label": "acme:feature" },
+            "base": { "sha": "b", "ref": "develop" },
+            "merge_commit_sha": "c", "merged_at": "2024-05-06T07:08:09Z", "draft": false,
+            "labels": [{ "id": 1, "name": "staging", "color": "ededed" }],
+            "requested_reviewers": [{ "login": "bob" }],
+        }))
+        .unwrap();
+        assert_eq!(full.author(), Some("alice"));
+        assert_eq!(full.merged_at.as_deref(), Some("2024-05-06T07:08:09Z"));
+        assert_eq!(full.labels[0].name, "staging");
+        assert_eq!(full.requested_reviewers[0].login, "bob");
+        assert!(!full.is_open());
+    }
+
+    #[test]
+    fn logins_are_kept_once_in_first_seen_order() {
+        let logins = ["bob", "alice", "Bob", "carol", "alice"].map(String::from);
+        assert_eq!(distinct_logins(logins), ["bob", "alice", "carol"]);
     }
 }

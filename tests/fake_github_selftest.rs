@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::LazyLock;
 
+use gitops_promote::github::{GitHub, NewPull, RetryPolicy};
 use serde_json::{Value, json};
 use support::openapi::rest_description;
 use support::{BOT_LOGIN, FakeGitHub, FakePull};
@@ -1084,4 +1085,670 @@ async fn octocrab_reads_and_writes_through_a_ghes_base_url() {
         ),
         "{violations:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Promotion pull requests, through the product's own client
+// ---------------------------------------------------------------------------------------------
+
+/// The product's client against the fake, retrying quickly so that injected failures stay cheap.
+fn client(fake: &FakeGitHub) -> GitHub {
+    GitHub::new(
+        &fake.api_url(),
+        &fake.graphql_url(),
+        REPO,
+        &secrecy::SecretString::from(TOKEN),
+        RetryPolicy {
+            attempts: 2,
+            base_delay: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(2),
+        },
+    )
+    .expect("a client for the fake")
+}
+
+/// `branch` at `sha` in the served repository, as a push of the promotion branch leaves it.
+fn push_branch(repo: &ServedRepo, branch: &str, sha: &str) {
+    git(
+        &repo.dir.path().join("work"),
+        &[
+            "push",
+            "-q",
+            "-f",
+            repo.bare.to_str().unwrap(),
+            &format!("{sha}:refs/heads/{branch}"),
+        ],
+    );
+}
+
+fn promotion(head: &str, draft: bool) -> NewPull {
+    NewPull {
+        title: "Promote #7: scale web to 3".to_owned(),
+        head: head.to_owned(),
+        base: "master".to_owned(),
+        body: "Cherry-picked from #7.".to_owned(),
+        draft,
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_pull_is_opened_found_updated_labelled_and_assigned() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(REPO, repo.pull());
+    fake.add_comment(
+        REPO,
+        9,
+        "alice",
+        "an issue with a higher number than any pull request",
+    );
+    push_branch(&repo, "promote/pr-7", &repo.pr_head);
+    let github = client(&fake);
+
+    assert!(
+        github
+            .find_pull_by_head("promote/pr-7", "master")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let created = github
+        .create_pull(&promotion("promote/pr-7", false))
+        .await
+        .unwrap();
+    assert_eq!(created.number, 10, "numbered after issue #9");
+    assert_eq!(created.state, "open");
+    assert_eq!(created.author(), Some(BOT_LOGIN));
+    assert_eq!(created.head.ref_name, "promote/pr-7");
+    assert_eq!(created.head.sha, repo.pr_head);
+    assert_eq!(created.base.sha, repo.master);
+    assert_eq!(created.body.as_deref(), Some("Cherry-picked from #7."));
+    assert!(!created.draft);
+    // GitHub's refs for the new pull request, test merge included.
+    assert_eq!(rev_parse(&repo.bare, "refs/pull/10/head"), repo.pr_head);
+    let merge = created
+        .merge_commit_sha
+        .clone()
+        .expect("a clean test merge");
+    assert_eq!(rev_parse(&repo.bare, "refs/pull/10/merge"), merge);
+    assert_eq!(
+        rev_parse(&repo.bare, &format!("{merge}^1")),
+        repo.master,
+        "the test merge's first parent is the base"
+    );
+
+    let found = github
+        .find_pull_by_head("promote/pr-7", "master")
+        .await
+        .unwrap()
+        .expect("the new pull request");
+    assert_eq!(found.number, 10);
+    assert_eq!(found.title, "Promote #7: scale web to 3");
+    assert!(
+        github
+            .find_pull_by_head("promote/pr-7", "develop")
+            .await
+            .unwrap()
+            .is_none(),
+        "another base is another pull request"
+    );
+
+    let again = github
+        .create_pull(&promotion("promote/pr-7", false))
+        .await
+        .unwrap_err();
+    assert!(again.is_unprocessable(), "{again}");
+    assert!(
+        again
+            .detail
+            .contains("A pull request already exists for acme:promote/pr-7."),
+        "{again}"
+    );
+
+    let updated = github
+        .update_pull(10, "Promote #7 (re-run)", "Cherry-picked from #7 again.")
+        .await
+        .unwrap();
+    assert_eq!(updated.title, "Promote #7 (re-run)");
+    assert_eq!(
+        updated.body.as_deref(),
+        Some("Cherry-picked from #7 again.")
+    );
+
+    github
+        .add_labels(10, &strings(&["promotion", "production"]))
+        .await
+        .unwrap();
+    github
+        .add_labels(10, &strings(&["Promotion", "conflict"]))
+        .await
+        .unwrap();
+    github.add_labels(10, &[]).await.unwrap();
+    github
+        .add_assignees(10, &strings(&["alice"]))
+        .await
+        .unwrap();
+    github
+        .request_reviewers(10, &strings(&["bob", "carol"]))
+        .await
+        .unwrap();
+
+    let pulls = fake.pulls(REPO);
+    let promoted = pulls.iter().find(|p| p.number == 10).unwrap();
+    assert_eq!(promoted.title, "Promote #7 (re-run)");
+    assert_eq!(promoted.labels, ["promotion", "production", "conflict"]);
+    assert_eq!(promoted.assignees, ["alice"]);
+    assert_eq!(promoted.requested_reviewers, ["bob", "carol"]);
+    let read = github.pull(10).await.unwrap();
+    let labels: Vec<&str> = read.labels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(labels, ["promotion", "production", "conflict"]);
+    let requested: Vec<&str> = read
+        .requested_reviewers
+        .iter()
+        .map(|u| u.login.as_str())
+        .collect();
+    assert_eq!(requested, ["bob", "carol"]);
+
+    fake.set_pull_labels(REPO, 10, ["promotion"]);
+    assert_eq!(github.pull(10).await.unwrap().labels[0].name, "promotion");
+    assert_eq!(github.pull(10).await.unwrap().labels.len(), 1);
+    // No violations: every request fit GitHub's description, every answer its schemas.
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_pull_request_is_refused_where_github_refuses_it() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    push_branch(&repo, "promote/pr-7", &repo.pr_head);
+    push_branch(&repo, "promote/empty", &repo.master);
+    let github = client(&fake);
+
+    let missing_head = github
+        .create_pull(&promotion("promote/pr-8", false))
+        .await
+        .unwrap_err();
+    assert_eq!(missing_head.status, Some(422));
+    assert!(
+        missing_head
+            .detail
+            .ends_with("Validation Failed (PullRequest.head invalid)"),
+        "{missing_head}"
+    );
+    let other_owner = github
+        .create_pull(&promotion("someone:promote/pr-7", false))
+        .await
+        .unwrap_err();
+    assert!(other_owner.detail.contains("PullRequest.head invalid"));
+    let missing_base = github
+        .create_pull(&NewPull {
+            base: "production".to_owned(),
+            ..promotion("promote/pr-7", false)
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        missing_base.detail.contains("PullRequest.base invalid"),
+        "{missing_base}"
+    );
+    let nothing_new = github
+        .create_pull(&promotion("promote/empty", false))
+        .await
+        .unwrap_err();
+    assert!(
+        nothing_new
+            .detail
+            .contains("No commits between master and promote/empty"),
+        "{nothing_new}"
+    );
+    let no_title = curl(
+        "POST",
+        &format!("{}/repos/{REPO}/pulls", fake.api_url()),
+        bearer(),
+        Some(&json!({ "head": "promote/pr-7", "base": "master" })),
+    );
+    assert_eq!(no_title.status, 422);
+    assert_eq!(no_title.json()["errors"][0]["field"], "title");
+    assert!(fake.pulls(REPO).is_empty());
+
+    // A draft with the `owner:branch` form of head is fine.
+    let draft = github
+        .create_pull(&promotion("acme:promote/pr-7", true))
+        .await
+        .unwrap();
+    assert!(draft.draft);
+    assert_eq!(draft.number, 1);
+    let raw = curl(
+        "GET",
+        &format!("{}/repos/{REPO}/pulls/1", fake.api_url()),
+        bearer(),
+        None,
+    )
+    .json();
+    assert_eq!(raw["mergeable_state"], "draft");
+
+    let author = github
+        .request_reviewers(1, &strings(&["bob", BOT_LOGIN]))
+        .await
+        .unwrap_err();
+    assert!(author.is_unprocessable(), "{author}");
+    assert!(
+        author
+            .detail
+            .contains("Review cannot be requested from pull request author."),
+        "{author}"
+    );
+    fake.set_collaborators(REPO, ["bob", "alice"]);
+    let outsider = github
+        .request_reviewers(1, &strings(&["bob", "mallory"]))
+        .await
+        .unwrap_err();
+    assert!(
+        outsider
+            .detail
+            .contains("Reviews may only be requested from collaborators"),
+        "{outsider}"
+    );
+    assert!(
+        fake.pulls(REPO)[0].requested_reviewers.is_empty(),
+        "all or nothing"
+    );
+    // Assignees who may not be assigned are skipped silently, as GitHub does.
+    github
+        .add_assignees(1, &strings(&["mallory", "alice"]))
+        .await
+        .unwrap();
+    assert_eq!(fake.pulls(REPO)[0].assignees, ["alice"]);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_promotion_is_preferred_over_newer_closed_ones() {
+    let fake = FakeGitHub::start(TOKEN);
+    let promotion = |number: u64, state: &str| FakePull {
+        number,
+        head_ref: "promote/pr-7".to_owned(),
+        base_ref: "master".to_owned(),
+        state: state.to_owned(),
+        ..FakePull::default()
+    };
+    fake.add_pull(REPO, promotion(20, "closed"));
+    fake.add_pull(REPO, promotion(21, "open"));
+    fake.add_pull(REPO, promotion(22, "closed"));
+    fake.add_pull(
+        REPO,
+        FakePull {
+            number: 23,
+            head_ref: "promote/pr-8".to_owned(),
+            ..FakePull::default()
+        },
+    );
+    let github = client(&fake);
+
+    let found = github.find_pull_by_head("promote/pr-7", "master").await;
+    assert_eq!(found.unwrap().map(|p| p.number), Some(21));
+    fake.set_pull_merged(REPO, 21, "2024-05-06T07:08:09Z");
+    let found = github
+        .find_pull_by_head("promote/pr-7", "master")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.number, 22, "the newest when none is open");
+    let merged = github.pull(21).await.unwrap();
+    assert_eq!(merged.state, "closed");
+    assert_eq!(merged.merged_at.as_deref(), Some("2024-05-06T07:08:09Z"));
+
+    let api = fake.api_url();
+    let list = |query: &str| {
+        curl(
+            "GET",
+            &format!("{api}/repos/{REPO}/pulls?{query}"),
+            bearer(),
+            None,
+        )
+    };
+    let numbers = |response: &Http| -> Vec<u64> {
+        response
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["number"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        numbers(&list("")),
+        [23],
+        "open ones by default, newest first"
+    );
+    assert_eq!(numbers(&list("state=closed&direction=asc")), [20, 21, 22]);
+    // GitHub ignores `head` without an owner and lists every pull request.
+    assert_eq!(
+        numbers(&list("head=promote/pr-7&state=all")),
+        [23, 22, 21, 20]
+    );
+    assert_eq!(numbers(&list("head=acme:promote/pr-8&state=all")), [23]);
+    assert_eq!(
+        numbers(&list("head=other:promote/pr-8&state=all")),
+        Vec::<u64>::new()
+    );
+    assert_eq!(numbers(&list("base=develop&state=all")), Vec::<u64>::new());
+
+    let first = list("state=all&per_page=3");
+    assert_eq!(numbers(&first), [23, 22, 21]);
+    let next = link(first.header("link").unwrap(), "next").unwrap();
+    assert_eq!(
+        next,
+        format!("{api}/repos/{REPO}/pulls?state=all&per_page=3&page=2")
+    );
+    assert_eq!(numbers(&curl("GET", &next, bearer(), None)), [20]);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pull_requests_of_a_commit_come_from_heads_merges_and_associations() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(
+        REPO,
+        FakePull {
+            body: Some("Scale web to 3 replicas.".to_owned()),
+            labels: strings(&["staging"]),
+            ..repo.pull()
+        },
+    );
+    fake.add_pull(
+        REPO,
+        FakePull {
+            number: 8,
+            head_sha: repo.master.clone(),
+            head_ref: "docs".to_owned(),
+            ..FakePull::default()
+        },
+    );
+    let github = client(&fake);
+
+    let open = github.pulls_for_commit(&repo.pr_head).await.unwrap();
+    assert_eq!(open.iter().map(|p| p.number).collect::<Vec<_>>(), [7]);
+    assert_eq!(open[0].merged_at, None);
+    assert!(
+        github
+            .pulls_for_commit(&repo.pr_merge)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an open pull request's test merge is on no branch"
+    );
+
+    fake.set_pull_merged(REPO, 7, "2024-05-06T07:08:09Z");
+    let merged = github.pulls_for_commit(&repo.pr_merge).await.unwrap();
+    assert_eq!(merged.len(), 1);
+    let pull = &merged[0];
+    assert_eq!(pull.number, 7);
+    assert_eq!(pull.state, "closed");
+    assert_eq!(pull.merged_at.as_deref(), Some("2024-05-06T07:08:09Z"));
+    assert_eq!(pull.title, "Update manifests");
+    assert_eq!(pull.body.as_deref(), Some("Scale web to 3 replicas."));
+    assert_eq!(pull.author(), Some("alice"));
+    assert_eq!(pull.base.ref_name, "master");
+    assert_eq!(pull.labels[0].name, "staging");
+
+    // A squash or rebase merge writes new commits; the association is what finds the PR then.
+    let squashed = "5555555555555555555555555555555555555555";
+    fake.add_commit_pull(REPO, squashed, 7);
+    fake.add_commit_pull(REPO, squashed, 8);
+    let both = github.pulls_for_commit(squashed).await.unwrap();
+    assert_eq!(both.iter().map(|p| p.number).collect::<Vec<_>>(), [7, 8]);
+
+    let unknown = github
+        .pulls_for_commit("6666666666666666666666666666666666666666")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status, Some(422));
+    assert!(
+        unknown.detail.contains("No commit found for SHA"),
+        "{unknown}"
+    );
+    assert!(
+        github.pulls_for_commit(&repo.master).await.unwrap()[0].number == 8,
+        "the head of #8"
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviewers_are_those_who_reviewed_then_those_still_asked() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(
+        REPO,
+        FakePull {
+            requested_reviewers: strings(&["erin", "carol"]),
+            ..repo.pull()
+        },
+    );
+    fake.add_review(REPO, 7, "bob", "COMMENTED");
+    let carol = fake.add_review(REPO, 7, "carol", "APPROVED");
+    fake.add_review(REPO, 7, "Bob", "APPROVED");
+    fake.add_review(REPO, 7, "copilot-pull-request-reviewer[bot]", "COMMENTED");
+    // More than one page of reviews at the client's page size.
+    for i in 0..101 {
+        fake.add_review(REPO, 7, &format!("reader{i}"), "COMMENTED");
+    }
+    assert_eq!(
+        fake.pulls(REPO)[0].requested_reviewers,
+        ["erin"],
+        "carol's review answered her request"
+    );
+    let github = client(&fake);
+
+    let reviewers = github.reviewers_of(7).await.unwrap();
+    assert_eq!(reviewers.len(), 2 + 101 + 1, "{reviewers:?}");
+    assert_eq!(&reviewers[..3], ["bob", "carol", "reader0"]);
+    assert_eq!(reviewers.last().map(String::as_str), Some("erin"));
+
+    let page = curl(
+        "GET",
+        &format!("{}/repos/{REPO}/pulls/7/reviews?per_page=2", fake.api_url()),
+        bearer(),
+        None,
+    );
+    let reviews = page.json();
+    assert_eq!(reviews[1]["id"], carol);
+    assert_eq!(reviews[1]["state"], "APPROVED");
+    assert_eq!(reviews[1]["user"]["login"], "carol");
+    assert_eq!(reviews[1]["commit_id"], repo.pr_head.as_str());
+    assert!(link(page.header("link").unwrap(), "next").is_some());
+    assert_eq!(
+        curl(
+            "GET",
+            &format!("{}/repos/{REPO}/pulls/99/reviews", fake.api_url()),
+            bearer(),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_the_promotion_branch_moves_its_pull_request() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    push_branch(&repo, "promote/pr-7", &repo.pr_head);
+    let github = client(&fake);
+    let created = github
+        .create_pull(&promotion("promote/pr-7", false))
+        .await
+        .unwrap();
+
+    // A re-run force-pushes a new cherry-pick over HTTP, as the product does.
+    let scratch = repo.dir.path();
+    git(scratch, &["clone", "-q", &repo_url(&fake, TOKEN), "rerun"]);
+    let rerun = scratch.join("rerun");
+    git(&rerun, &["checkout", "-q", "-b", "promote/pr-7"]);
+    std::fs::write(rerun.join("replicas.txt"), "4\n").unwrap();
+    git(&rerun, &["add", "."]);
+    git(&rerun, &["commit", "-q", "-m", "scale web to 4"]);
+    let new_head = rev_parse(&rerun, "HEAD");
+    git(&rerun, &["push", "-q", "-f", "origin", "promote/pr-7"]);
+
+    let moved = github.pull(created.number).await.unwrap();
+    assert_eq!(moved.head.sha, new_head);
+    assert_eq!(rev_parse(&repo.bare, "refs/pull/1/head"), new_head);
+    let merge = moved.merge_commit_sha.expect("a test merge");
+    assert_ne!(Some(merge.clone()), created.merge_commit_sha);
+    assert_eq!(rev_parse(&repo.bare, "refs/pull/1/merge"), merge);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_routes_fail_retry_and_refuse_writes_like_the_old_ones() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(REPO, repo.pull());
+    push_branch(&repo, "promote/pr-7", &repo.pr_head);
+    let github = client(&fake);
+
+    fake.fail_next("POST", "/pulls", 502, 1);
+    let created = github
+        .create_pull(&promotion("promote/pr-7", false))
+        .await
+        .unwrap();
+    fake.rate_limit_next("GET", "/pulls", 429, 1, 1);
+    assert!(
+        github
+            .find_pull_by_head("promote/pr-7", "master")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    fake.fail_next("GET", "/reviews", 503, 2);
+    let gave_up = github.reviewers_of(7).await.unwrap_err();
+    assert_eq!(gave_up.status, Some(503), "{gave_up}");
+
+    fake.set_read_only(true);
+    let refused = [
+        github
+            .update_pull(created.number, "t", "b")
+            .await
+            .map(|_| ()),
+        github.add_labels(created.number, &strings(&["x"])).await,
+        github
+            .add_assignees(created.number, &strings(&["alice"]))
+            .await,
+        github
+            .request_reviewers(created.number, &strings(&["bob"]))
+            .await,
+        github
+            .create_pull(&promotion("promote/pr-7", false))
+            .await
+            .map(|_| ()),
+    ];
+    for result in refused {
+        let error = result.unwrap_err();
+        assert!(error.is_forbidden(), "{error}");
+        assert!(
+            error
+                .detail
+                .contains("Resource not accessible by integration"),
+            "{error}"
+        );
+    }
+    assert!(
+        github.pulls_for_commit(&repo.pr_head).await.is_ok(),
+        "reads still work"
+    );
+    assert_eq!(fake.pulls(REPO).len(), 2);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_pull_request_is_closed_reopened_and_retargeted_with_patch() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    push_branch(&repo, "promote/pr-7", &repo.pr_head);
+    push_branch(&repo, "develop", &repo.master);
+    let api = fake.api_url();
+    let open = |base: &str| {
+        curl(
+            "POST",
+            &format!("{api}/repos/{REPO}/pulls"),
+            bearer(),
+            Some(&json!({ "title": "Promote #7", "head": "promote/pr-7", "base": base })),
+        )
+    };
+    let patch = |n: u64, body: Value| {
+        curl(
+            "PATCH",
+            &format!("{api}/repos/{REPO}/pulls/{n}"),
+            bearer(),
+            Some(&body),
+        )
+    };
+
+    let first = open("master");
+    assert_eq!(first.status, 201);
+    assert_eq!(
+        first.header("location"),
+        Some(format!("{api}/repos/{REPO}/pulls/1").as_str())
+    );
+    let closed = patch(1, json!({ "state": "closed" })).json();
+    assert_eq!(closed["state"], "closed");
+    assert!(closed["closed_at"].is_string());
+    assert_eq!(closed["merged_at"], Value::Null);
+    assert_eq!(open("master").status, 201, "a closed one does not block");
+
+    let reopen = patch(1, json!({ "state": "open" }));
+    assert_eq!(reopen.status, 422);
+    assert_eq!(
+        reopen.json()["errors"][0]["message"],
+        "A pull request already exists for acme:promote/pr-7."
+    );
+    let retargeted = patch(
+        1,
+        json!({ "base": "develop", "state": "open", "body": "again" }),
+    );
+    assert_eq!(retargeted.status, 200, "{}", retargeted.body);
+    let retargeted = retargeted.json();
+    assert_eq!(retargeted["base"]["ref"], "develop");
+    assert_eq!(retargeted["body"], "again");
+    assert_eq!(retargeted["closed_at"], Value::Null);
+    assert_eq!(patch(1, json!({ "base": "nope" })).status, 422);
+    assert_eq!(patch(9, json!({ "title": "x" })).status, 404);
+
+    fake.set_pull_merged(REPO, 2, "2024-05-06T07:08:09Z");
+    let merged = patch(2, json!({ "state": "open" }));
+    assert_eq!(merged.status, 422);
+    assert!(
+        merged.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has been merged")
+    );
+    let states: Vec<(u64, String, String)> = fake
+        .pulls(REPO)
+        .into_iter()
+        .map(|p| (p.number, p.state, p.base_ref))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (1, "open".to_owned(), "develop".to_owned()),
+            (2, "closed".to_owned(), "master".to_owned())
+        ]
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
 }

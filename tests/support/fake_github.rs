@@ -21,6 +21,8 @@ use super::git_http::{self, CgiRequest, GitRoute};
 use super::graphql::{self, Literal, OperationKind, Selection};
 use super::openapi::{self, RestDescription};
 
+mod pulls;
+
 /// The login GitHub gives comments made with a workflow's `GITHUB_TOKEN`.
 pub const BOT_LOGIN: &str = "github-actions[bot]";
 /// github-actions[bot]'s real user id, so that code matching on it sees a familiar number.
@@ -63,8 +65,15 @@ pub struct FakePull {
     /// `None` derives it the way GitHub reports it: mergeable exactly when there is a merge commit.
     pub mergeable: Option<bool>,
     pub merged: bool,
+    /// When it was merged; `None` on a merged pull request reports its last update time.
+    pub merged_at: Option<String>,
     /// The head repository's `owner/repo` for a pull request from a fork; `None` for the same repo.
     pub head_repo: Option<String>,
+    /// Label names, in the order they were added.
+    pub labels: Vec<String>,
+    pub assignees: Vec<String>,
+    /// Users asked for a review who have not reviewed since; a review removes its author.
+    pub requested_reviewers: Vec<String>,
 }
 
 impl Default for FakePull {
@@ -83,7 +92,11 @@ impl Default for FakePull {
             body: None,
             mergeable: None,
             merged: false,
+            merged_at: None,
             head_repo: None,
+            labels: Vec::new(),
+            assignees: Vec::new(),
+            requested_reviewers: Vec::new(),
         }
     }
 }
@@ -134,6 +147,13 @@ struct FakeState {
     /// Repositories the test mentioned in any way; REST answers 404 for all others.
     known_repos: BTreeSet<String>,
     pulls: BTreeMap<(String, u64), StoredPull>,
+    /// `(repo, sha)` to the pull requests `GET /commits/{sha}/pulls` reports beyond the ones whose
+    /// head or merge commit it is (GitHub also lists those whose branch merely contains it).
+    commit_pulls: BTreeMap<(String, String), Vec<u64>>,
+    reviews: Vec<StoredReview>,
+    next_review_id: u64,
+    /// Per repository; a repository without an entry treats every login as a collaborator.
+    collaborators: BTreeMap<String, BTreeSet<String>>,
     comments: Vec<StoredComment>,
     next_comment_id: u64,
     requests: Vec<RecordedRequest>,
@@ -148,6 +168,17 @@ struct StoredPull {
     pull: FakePull,
     created_at: String,
     updated_at: String,
+}
+
+struct StoredReview {
+    repo: String,
+    pull: u64,
+    id: u64,
+    login: String,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, ...
+    state: String,
+    commit_id: String,
+    submitted_at: String,
 }
 
 struct StoredComment {
@@ -189,6 +220,7 @@ impl FakeGitHub {
             spec,
             state: Mutex::new(FakeState {
                 next_comment_id: 2_000_000_001,
+                next_review_id: 3_000_000_001,
                 ..FakeState::default()
             }),
         });
@@ -286,6 +318,97 @@ impl FakeGitHub {
             .unwrap_or_else(|| panic!("no pull request {full_name}#{number} in the fake"));
         stored.pull.head_sha = head_sha.to_owned();
         stored.updated_at = rfc3339(SystemTime::now());
+    }
+
+    /// Every pull request of a repository, by number, as the fake holds it now (including what
+    /// the product created or changed through the API).
+    pub fn pulls(&self, full_name: &str) -> Vec<FakePull> {
+        self.shared
+            .state()
+            .pulls
+            .iter()
+            .filter(|((repo, _), _)| repo == full_name)
+            .map(|(_, stored)| stored.pull.clone())
+            .collect()
+    }
+
+    /// Make `GET /commits/{sha}/pulls` list pull request `number`, as GitHub does for a commit
+    /// the pull request brought in (its head and merge commits are listed without this).
+    pub fn add_commit_pull(&self, full_name: &str, sha: &str, number: u64) {
+        let mut state = self.shared.state();
+        state.known_repos.insert(full_name.to_owned());
+        let numbers = state
+            .commit_pulls
+            .entry((full_name.to_owned(), sha.to_owned()))
+            .or_default();
+        if !numbers.contains(&number) {
+            numbers.push(number);
+        }
+    }
+
+    /// Merge a pull request: closed, `merged`, with `merged_at` (RFC 3339, e.g.
+    /// `2024-05-06T07:08:09Z`).
+    pub fn set_pull_merged(&self, full_name: &str, number: u64, merged_at: &str) {
+        let mut state = self.shared.state();
+        let stored = state.pull_mut(full_name, number);
+        stored.pull.state = "closed".to_owned();
+        stored.pull.merged = true;
+        stored.pull.merged_at = Some(merged_at.to_owned());
+        stored.updated_at = merged_at.to_owned();
+    }
+
+    /// Replace a pull request's labels.
+    pub fn set_pull_labels(
+        &self,
+        full_name: &str,
+        number: u64,
+        labels: impl IntoIterator<Item = impl AsRef<str>>,
+    ) {
+        let mut state = self.shared.state();
+        let stored = state.pull_mut(full_name, number);
+        stored.pull.labels = labels.into_iter().map(|l| l.as_ref().to_owned()).collect();
+        stored.updated_at = rfc3339(SystemTime::now());
+    }
+
+    /// A review by `login` with `state` (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`) on the
+    /// pull request's current head; like GitHub, it fulfils a pending review request. Returns
+    /// the review's id.
+    pub fn add_review(&self, full_name: &str, number: u64, login: &str, state: &str) -> u64 {
+        let mut guard = self.shared.state();
+        let fake = &mut *guard;
+        let stored = fake.pull_mut(full_name, number);
+        stored.pull.requested_reviewers.retain(|r| r != login);
+        let commit_id = stored.pull.head_sha.clone();
+        let id = fake.next_review_id;
+        fake.next_review_id += 1;
+        fake.reviews.push(StoredReview {
+            repo: full_name.to_owned(),
+            pull: number,
+            id,
+            login: login.to_owned(),
+            state: state.to_owned(),
+            commit_id,
+            submitted_at: rfc3339(SystemTime::now()),
+        });
+        id
+    }
+
+    /// Limit who may be asked for a review (and assigned) in a repository; others get GitHub's
+    /// 422 for review requests and are silently skipped as assignees. Without a call, everyone
+    /// qualifies.
+    pub fn set_collaborators(
+        &self,
+        full_name: &str,
+        logins: impl IntoIterator<Item = impl AsRef<str>>,
+    ) {
+        let logins = logins
+            .into_iter()
+            .map(|l| l.as_ref().to_ascii_lowercase())
+            .collect();
+        self.shared
+            .state()
+            .collaborators
+            .insert(full_name.to_owned(), logins);
     }
 
     /// Add a comment as if `user_login` had written it; returns its id.
@@ -442,6 +565,56 @@ impl Reply {
 
     fn not_found() -> Reply {
         Reply::error(404, "Not Found", "https://docs.github.com/rest")
+    }
+
+    /// GitHub's 422 for a body that parsed but broke a rule, with the rule in `errors`.
+    fn validation_failed(documentation_url: &str, error: Value) -> Reply {
+        Reply::json(
+            422,
+            json!({
+                "message": "Validation Failed",
+                "errors": [error],
+                "documentation_url": documentation_url,
+                "status": "422",
+            }),
+        )
+    }
+}
+
+/// The query of a list request: `per_page` (GitHub's default, capped) and `page`, plus the rest.
+struct Paging {
+    params: Vec<(String, String)>,
+    per_page: usize,
+    page: usize,
+}
+
+impl Paging {
+    fn from_query(query: &str) -> Paging {
+        let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let number = |name: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+        };
+        Paging {
+            per_page: number("per_page")
+                .unwrap_or(DEFAULT_PER_PAGE)
+                .min(MAX_PER_PAGE),
+            page: number("page").unwrap_or(1),
+            params,
+        }
+    }
+
+    /// The last value given for `name`, as GitHub reads repeated parameters.
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -781,9 +954,33 @@ impl Shared {
             return Reply::not_found();
         }
         let number = |s: &str| s.parse::<u64>().ok();
+        let query = incoming.query.as_str();
         match (method, &segments[3..]) {
+            ("GET", ["pulls"]) => self.list_pulls(&full_name, query),
+            ("POST", ["pulls"]) => self.create_pull(&full_name, body),
             ("GET", ["pulls", n]) => match number(n) {
                 Some(n) => self.get_pull(&full_name, n),
+                None => Reply::not_found(),
+            },
+            ("PATCH", ["pulls", n]) => match number(n) {
+                Some(n) => self.update_pull(&full_name, n, body),
+                None => Reply::not_found(),
+            },
+            ("GET", ["pulls", n, "reviews"]) => match number(n) {
+                Some(n) => self.list_reviews(&full_name, n, query),
+                None => Reply::not_found(),
+            },
+            ("POST", ["pulls", n, "requested_reviewers"]) => match number(n) {
+                Some(n) => self.request_reviewers(&full_name, n, body),
+                None => Reply::not_found(),
+            },
+            ("GET", ["commits", sha, "pulls"]) => self.pulls_for_commit(&full_name, sha, query),
+            ("POST", ["issues", n, "labels"]) => match number(n) {
+                Some(n) => self.add_labels(&full_name, n, body),
+                None => Reply::not_found(),
+            },
+            ("POST", ["issues", n, "assignees"]) => match number(n) {
+                Some(n) => self.add_assignees(&full_name, n, body),
                 None => Reply::not_found(),
             },
             ("GET", ["issues", n, "comments"]) => match number(n) {
@@ -825,52 +1022,37 @@ impl Shared {
         Reply::not_found()
     }
 
-    fn get_pull(&self, full_name: &str, number: u64) -> Reply {
-        let state = self.state();
-        match state.pulls.get(&(full_name.to_owned(), number)) {
-            Some(stored) => Reply::json(200, self.pull_json(&state, full_name, stored)),
-            None => Reply::not_found(),
-        }
-    }
-
     fn list_comments(&self, full_name: &str, issue: u64, query: &str) -> Reply {
-        let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let param = |name: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let per_page = param("per_page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_PER_PAGE)
-            .min(MAX_PER_PAGE);
-        let page = param("page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(1);
-        let since = param("since").unwrap_or_default().to_owned();
-
+        let paging = Paging::from_query(query);
+        let since = paging.param("since").unwrap_or_default().to_owned();
         let state = self.state();
-        let matching: Vec<&StoredComment> = state
+        let items: Vec<Value> = state
             .comments
             .iter()
             .filter(|c| c.repo == full_name && c.issue == issue)
             // Both sides are UTC RFC 3339, which orders correctly as text.
             .filter(|c| since.is_empty() || c.updated_at.as_str() >= since.as_str())
-            .collect();
-        let last = matching.len().div_ceil(per_page).max(1);
-        let items: Vec<Value> = matching
-            .iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
             .map(|c| self.comment_json(&state, c))
             .collect();
+        self.page_reply(
+            items,
+            &paging,
+            &format!("/repos/{full_name}/issues/{issue}/comments"),
+        )
+    }
 
+    /// One page of a list, with GitHub's `Link` header pointing at the others.
+    fn page_reply(&self, items: Vec<Value>, paging: &Paging, path: &str) -> Reply {
+        let (per_page, page) = (paging.per_page, paging.page);
+        let last = items.len().div_ceil(per_page).max(1);
+        let items: Vec<Value> = items
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect();
         let mut reply = Reply::json(200, Value::Array(items));
-        let kept: Vec<(&str, &str)> = params
+        let kept: Vec<(&str, &str)> = paging
+            .params
             .iter()
             .filter(|(k, _)| k != "page")
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -880,10 +1062,7 @@ impl Shared {
             let target = target.to_string();
             pairs.push(("page", &target));
             let query = serde_urlencoded::to_string(&pairs).expect("query pairs encode");
-            format!(
-                "<{}/repos/{full_name}/issues/{issue}/comments?{query}>",
-                self.api_url
-            )
+            format!("<{}{path}?{query}>", self.api_url)
         };
         // GitHub's order: prev, next, last, first.
         let mut links = Vec::new();
@@ -1003,104 +1182,6 @@ impl Shared {
             "pin": null,
             "minimized": c.minimized_reason.as_ref().map(|reason| json!({ "reason": reason })),
         })
-    }
-
-    fn pull_json(&self, state: &FakeState, full_name: &str, stored: &StoredPull) -> Value {
-        let p = &stored.pull;
-        let n = p.number;
-        let api = format!("{}/repos/{full_name}", self.api_url);
-        let html = format!("{}/{full_name}/pull/{n}", self.server_url);
-        let head_repo = p.head_repo.as_deref().unwrap_or(full_name);
-        let mergeable = p.mergeable.unwrap_or(p.merge_commit_sha.is_some());
-        let mergeable_state = match (p.draft, mergeable) {
-            (true, _) => "draft",
-            (false, true) => "clean",
-            (false, false) => "dirty",
-        };
-        let closed = p.state == "closed";
-        let comments = state
-            .comments
-            .iter()
-            .filter(|c| c.repo == full_name && c.issue == n)
-            .count();
-        let branch = |repo: &str, git_ref: &str, sha: &str| {
-            let owner = repo.split('/').next().unwrap_or(repo);
-            json!({
-                "label": format!("{owner}:{git_ref}"),
-                "ref": git_ref,
-                "sha": sha,
-                "user": self.account_json(owner, "Organization"),
-                "repo": self.repo_json(state, repo, repo != full_name),
-            })
-        };
-        let link = |href: String| json!({ "href": href });
-        let links = json!({
-            "self": link(format!("{api}/pulls/{n}")),
-            "html": link(html.clone()),
-            "issue": link(format!("{api}/issues/{n}")),
-            "comments": link(format!("{api}/issues/{n}/comments")),
-            "review_comments": link(format!("{api}/pulls/{n}/comments")),
-            "review_comment": link(format!("{api}/pulls/comments{{/number}}")),
-            "commits": link(format!("{api}/pulls/{n}/commits")),
-            "statuses": link(format!("{api}/statuses/{}", p.head_sha)),
-        });
-        let mut pull = json!({
-            "url": format!("{api}/pulls/{n}"),
-            "id": stable_id(&format!("{full_name}#{n}")),
-            "node_id": node_id("PR", stable_id(&format!("{full_name}#{n}"))),
-            "html_url": html,
-            "diff_url": format!("{html}.diff"),
-            "patch_url": format!("{html}.patch"),
-            "issue_url": format!("{api}/issues/{n}"),
-            "commits_url": format!("{api}/pulls/{n}/commits"),
-            "review_comments_url": format!("{api}/pulls/{n}/comments"),
-            "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
-            "comments_url": format!("{api}/issues/{n}/comments"),
-            "statuses_url": format!("{api}/statuses/{}", p.head_sha),
-            "number": n,
-            "state": p.state,
-            "locked": false,
-            "title": p.title,
-            "user": self.user_json(&p.user_login),
-            "body": p.body,
-            "labels": [],
-            "milestone": null,
-            "active_lock_reason": null,
-            "created_at": stored.created_at,
-            "updated_at": stored.updated_at,
-            "closed_at": if closed { Some(&stored.updated_at) } else { None },
-            "merged_at": if p.merged { Some(&stored.updated_at) } else { None },
-            "merge_commit_sha": p.merge_commit_sha,
-            "assignee": null,
-            "assignees": [],
-            "requested_reviewers": [],
-            "requested_teams": [],
-            "head": branch(head_repo, &p.head_ref, &p.head_sha),
-            "base": branch(full_name, &p.base_ref, &p.base_sha),
-            "_links": links,
-        });
-        let rest = json!({
-            "author_association": "MEMBER",
-            "auto_merge": null,
-            "draft": p.draft,
-            "merged": p.merged,
-            "mergeable": mergeable,
-            "rebaseable": mergeable,
-            "mergeable_state": mergeable_state,
-            "merged_by": null,
-            "comments": comments,
-            "review_comments": 0,
-            "maintainer_can_modify": false,
-            "commits": 1,
-            "additions": 0,
-            "deletions": 0,
-            "changed_files": 0,
-        });
-        // Two literals: one would exceed the macro recursion limit of the test crates.
-        if let (Some(object), Value::Object(rest)) = (pull.as_object_mut(), rest) {
-            object.extend(rest);
-        }
-        pull
     }
 
     fn repo_json(&self, state: &FakeState, full_name: &str, fork: bool) -> Value {
@@ -1278,6 +1359,34 @@ impl FakeState {
         self.comments
             .iter()
             .find(|c| c.repo == full_name && c.comment.id == id)
+    }
+
+    /// For the control API: a test that names a missing pull request has a bug worth a panic.
+    fn pull_mut(&mut self, full_name: &str, number: u64) -> &mut StoredPull {
+        self.pulls
+            .get_mut(&(full_name.to_owned(), number))
+            .unwrap_or_else(|| panic!("no pull request {full_name}#{number} in the fake"))
+    }
+
+    /// Issues and pull requests share one sequence; comments are the only trace of an issue.
+    fn next_issue_number(&self, full_name: &str) -> u64 {
+        let pulls = self
+            .pulls
+            .keys()
+            .filter(|(repo, _)| repo == full_name)
+            .map(|(_, n)| *n);
+        let issues = self
+            .comments
+            .iter()
+            .filter(|c| c.repo == full_name)
+            .map(|c| c.issue);
+        pulls.chain(issues).max().unwrap_or(0) + 1
+    }
+
+    fn is_collaborator(&self, full_name: &str, login: &str) -> bool {
+        self.collaborators
+            .get(full_name)
+            .is_none_or(|logins| logins.contains(&login.to_ascii_lowercase()))
     }
 }
 
@@ -1709,6 +1818,9 @@ impl Shared {
         .await;
         if let Some(request) = self.state().requests.get_mut(index) {
             request.body = format!("<binary {received} bytes>");
+        }
+        if incoming.method == "POST" && route.endpoint == "git-receive-pack" {
+            self.follow_pushes(&route.full_name);
         }
         response
     }
