@@ -7,16 +7,16 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::comment::{self, Action, Existing, Marker, Mode};
+use crate::comment::Mode;
 use crate::config::{ActionInputs, CommentMode, RunnerEnv};
 use crate::diff::{OverlayStatus, Report};
 use crate::engine::{self, DiffOptions, short};
 use crate::event::{self, Event, PullRequestEvent};
 use crate::gha::{Annotation, AnnotationBudget, Level, Runner};
 use crate::git::Repo;
-use crate::github::{ApiError, GitHub, RetryPolicy};
+
 use crate::kustomize::{KUSTOMIZATION_FILES, KustomizeCommand};
-use crate::report::budget::{self, Budget, COMMENT_LIMIT};
+
 use crate::report::{json, markdown};
 
 /// How the step ends.
@@ -47,6 +47,10 @@ pub async fn run() -> anyhow::Result<Outcome> {
     };
     match event {
         Event::PullRequest(pr) if pr.should_run() => pull_request(&ctx, &pr).await,
+        Event::Push(push) => promotion(&ctx, Some(&push), None).await,
+        Event::WorkflowDispatch(_) if ctx.inputs.promotion.pr_number.is_some() => {
+            promotion(&ctx, None, ctx.inputs.promotion.pr_number).await
+        }
         Event::PullRequest(pr) => {
             ctx.runner.info(&format!(
                 "Nothing to do for pull_request action '{}': only opened, synchronize, reopened, \
@@ -63,6 +67,67 @@ pub async fn run() -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
     }
+}
+
+/// Promotes what a push to the source branch merged (or one PR, from `workflow_dispatch`), then
+/// reports the promotions and the drift between the branches.
+async fn promotion(
+    ctx: &Run,
+    push: Option<&crate::event::PushEvent>,
+    pr_number: Option<u64>,
+) -> anyhow::Result<Outcome> {
+    use crate::promote::flow::Promoter;
+    let source = &ctx.inputs.promotion.source_branch;
+    if let Some(push) = push
+        && push.ref_ != format!("refs/heads/{source}")
+    {
+        ctx.runner.info(&format!(
+            "Push to {} is not to the source branch {source}; nothing to promote.",
+            push.ref_
+        ));
+        return Ok(Outcome::Success);
+    }
+    let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
+    let results = match (push, pr_number) {
+        (Some(push), _) => promoter.on_push(push).await?,
+        (None, Some(n)) => vec![promoter.promote_pr(n).await?],
+        (None, None) => Vec::new(),
+    };
+    let conflict = results.iter().any(|r| r.conflict);
+    ctx.runner
+        .set_output("promotion-prs", &serde_json::to_string(&results)?)?;
+    ctx.runner.set_output("conflict", &conflict.to_string())?;
+    if ctx.inputs.summary {
+        let mut summary = String::from("## Promotions\n\n");
+        if results.is_empty() {
+            summary.push_str("Nothing was promoted by this run.\n");
+        }
+        for r in &results {
+            let line = match (&r.url, &r.skipped) {
+                (_, Some(reason)) => format!("- #{}: not promoted, {reason}\n", r.source),
+                (Some(url), None) if r.conflict => {
+                    format!("- #{}: **conflict**, see {url}\n", r.source)
+                }
+                (Some(url), None) => format!("- #{}: {url}\n", r.source),
+                (None, None) => format!("- #{}: already promoted\n", r.source),
+            };
+            summary.push_str(&line);
+        }
+        ctx.runner.append_summary(&summary)?;
+        match promoter.drift_summary().await {
+            Ok(drift) => ctx.runner.append_summary(&drift)?,
+            Err(e) => ctx.runner.warning(Annotation::message(format!(
+                "Could not render the drift between the branches: {e:#}"
+            ))),
+        }
+    }
+    if conflict && ctx.inputs.promotion.fail_on_conflict {
+        ctx.runner.error(Annotation::message(
+            "A promotion conflicts; its draft PR lists the files and the steps to finish it (fail-on-conflict: true).".to_string(),
+        ));
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
 }
 
 /// The pair of commits a PR run compares, and how they were chosen.
@@ -327,7 +392,22 @@ fn kustomization_file(repo: &Path, overlay: &str) -> String {
     }
 }
 
-/// Upserts the sticky comment. Returns the URL of its first part, if one exists afterwards.
+fn sticky_for_pr<'a>(ctx: &'a Run, number: u64, head_sha: &'a str) -> crate::publish::Sticky<'a> {
+    crate::publish::Sticky {
+        number,
+        head_sha,
+        id: &ctx.inputs.comment_id,
+        mode: match ctx.inputs.comment_mode {
+            CommentMode::Recreate => Mode::Recreate {
+                hide_outdated: ctx.inputs.hide_outdated,
+            },
+            _ => Mode::Update,
+        },
+        max_parts: ctx.inputs.max_comments,
+        on_no_changes: ctx.inputs.comment_on_no_changes,
+    }
+}
+
 async fn publish(
     ctx: &Run,
     number: u64,
@@ -335,117 +415,14 @@ async fn publish(
     report: &Report,
     note: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
-    let github = GitHub::new(
-        &ctx.env.api_url,
-        &ctx.env.graphql_url,
-        &ctx.env.repository,
-        &ctx.inputs.github_token,
-        RetryPolicy::default(),
-    )?;
-    // A newer push starts a newer run; its result must not be overwritten by this older one.
-    let current = github.pull(number).await?;
-    if current.head.sha != head_sha {
-        ctx.runner.notice(Annotation::message(format!(
-            "PR #{number} moved on to {} since this run started ({}); leaving the comment to the newer run.",
-            short(&current.head.sha),
-            short(head_sha)
-        )));
-        return Ok(None);
-    }
-    let existing: Vec<Existing> = github
-        .comments(number)
-        .await?
-        .into_iter()
-        .map(|c| Existing {
-            id: c.id,
-            node_id: c.node_id,
-            body: c.body.unwrap_or_default(),
-            html_url: c.html_url,
-        })
-        .collect();
-    let id = &ctx.inputs.comment_id;
-    let ours = comment::ours(&existing, id);
-    if !report.has_changes()
-        && !report.has_errors()
-        && ours.is_empty()
-        && !ctx.inputs.comment_on_no_changes
-    {
-        ctx.runner
-            .info("No rendered changes and no earlier comment: not commenting.");
-        return Ok(None);
-    }
-
-    let hint = format!(
-        "Full report: [job summary]({}/{}/actions/runs/{}) (and the `report-file` output).",
-        ctx.env.server_url.trim_end_matches('/'),
-        ctx.env.repository,
-        ctx.env.run_id
-    );
-    let fitted = budget::fit(
+    let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
+    crate::publish::publish_report(
+        &ctx.runner,
+        &github,
+        &ctx.env,
+        &sticky_for_pr(ctx, number, head_sha),
         report,
-        &Budget {
-            limit: COMMENT_LIMIT,
-            reserve: Marker::reserve(),
-            max_parts: ctx.inputs.max_comments,
-        },
         note,
-        &hint,
-    );
-    let bodies = comment::with_markers(&fitted.parts, id, head_sha);
-    let mode = match ctx.inputs.comment_mode {
-        CommentMode::Recreate => Mode::Recreate {
-            hide_outdated: ctx.inputs.hide_outdated,
-        },
-        _ => Mode::Update,
-    };
-    let mut first_url = None;
-    for action in comment::plan(&existing, id, &bodies, mode) {
-        let result = apply(&github, number, &action, &existing).await;
-        match result {
-            Ok(Some(url)) if first_url.is_none() => first_url = Some(url),
-            Ok(_) => {}
-            Err(e) if e.is_forbidden() => {
-                ctx.runner.warning(Annotation::message(format!(
-                    "Cannot comment on PR #{number} with this token ({e}). PRs from forks get a \
-                     read-only GITHUB_TOKEN; the report is in the job summary. See the README for \
-                     commenting on fork PRs with a workflow_run workflow."
-                )));
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(first_url)
-}
-
-/// Performs one planned call; returns the URL of the comment when it is part 1.
-async fn apply(
-    github: &GitHub,
-    number: u64,
-    action: &Action,
-    existing: &[Existing],
-) -> Result<Option<String>, ApiError> {
-    match action {
-        Action::Create { part, body } => {
-            let created = github.create_comment(number, body).await?;
-            Ok((*part == 1).then_some(created.html_url))
-        }
-        Action::Update { id, part, body } => {
-            let updated = github.update_comment(*id, body).await?;
-            Ok((*part == 1).then_some(updated.html_url))
-        }
-        Action::Keep { id, part } => Ok((*part == 1)
-            .then(|| {
-                existing
-                    .iter()
-                    .find(|c| c.id == *id)
-                    .map(|c| c.html_url.clone())
-            })
-            .flatten()),
-        Action::Delete { id } => github.delete_comment(*id).await.map(|()| None),
-        Action::Retire { id, node_id, body } => {
-            github.update_comment(*id, body).await?;
-            github.minimize_comment(node_id).await.map(|()| None)
-        }
-    }
+    )
+    .await
 }

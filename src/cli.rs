@@ -40,6 +40,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure the diff against building every root naively, on a generated repository.
     Bench(crate::bench::BenchArgs),
+    /// Cherry-pick a merged PR onto the target branch and open its production PR (needs
+    /// GITHUB_TOKEN); --dry-run prints the plan and changes nothing.
+    Promote(PromoteArgs),
     /// The GitHub Actions entry: reads INPUT_*, GITHUB_* and the event payload, then comments
     /// the rendered diff on the pull request.
     Action,
@@ -69,6 +72,31 @@ pub struct DiffArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The merged pull request to promote.
+    #[arg(long, value_name = "N")]
+    pub pr: u64,
+    /// The git repository (any directory inside it).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// owner/name on GitHub [default: GITHUB_REPOSITORY, else the `origin` remote's path].
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repo: Option<String>,
+    /// Branch the PR was merged into.
+    #[arg(long, default_value = "develop")]
+    pub source_branch: String,
+    /// Branch to promote to.
+    #[arg(long, default_value = "master")]
+    pub target_branch: String,
+    /// Paths never promoted (repeatable glob); the target keeps its version.
+    #[arg(long = "exclude-path", value_name = "GLOB")]
+    pub exclude_paths: Vec<String>,
+    /// Print the plan (branch, title, body, files, conflicts); push nothing, open nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +175,11 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Diff(args) => run_diff(args).await,
+        Command::Promote(args) => match crate::promote::local::run(&args).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => fail(&e),
+        },
         Command::Action => match crate::action::run().await {
             Ok(crate::action::Outcome::Success) => ExitCode::SUCCESS,
             Ok(crate::action::Outcome::Failed) => ExitCode::FAILURE,

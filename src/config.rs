@@ -13,19 +13,35 @@ use serde::Deserialize;
 /// Every input the binary reads, in the dash form `action.yml` declares them.
 pub const INPUT_NAMES: &[&str] = &[
     "allow-remote",
+    "assignees",
+    "body-template",
+    "branch-template",
     "build-args",
     "comment-id",
     "comment-mode",
     "comment-on-no-changes",
+    "committer-email",
+    "committer-name",
+    "copy-labels",
+    "draft",
+    "exclude-paths",
+    "fail-on-conflict",
     "fail-on-error",
     "github-token",
     "hide-outdated",
     "jobs",
     "kustomize",
+    "labels",
     "max-comments",
     "paths",
+    "pr-number",
+    "reviewers",
+    "skip-labels",
+    "source-branch",
     "summary",
+    "target-branch",
     "timeout",
+    "title-template",
     "working-directory",
 ];
 
@@ -285,6 +301,109 @@ pub struct ActionInputs {
     pub jobs: Option<usize>,
     /// Whether remote bases (URLs in `resources`) may be fetched while building.
     pub allow_remote: bool,
+    /// How merged changes are carried to the target branch.
+    pub promotion: PromotionInputs,
+}
+
+/// Inputs of the promotion on `push` to the source branch.
+#[derive(Debug, Clone)]
+pub struct PromotionInputs {
+    pub source_branch: String,
+    pub target_branch: String,
+    pub skip_labels: Vec<String>,
+    /// Globs of paths never promoted (the target keeps its version).
+    pub exclude_paths: Vec<String>,
+    pub committer_name: String,
+    pub committer_email: String,
+    pub branch_template: String,
+    pub title_template: String,
+    pub body_template: String,
+    pub labels: Vec<String>,
+    /// Labels of the source PR matching this are copied.
+    pub copy_labels: Option<regex::Regex>,
+    pub assignees: Assignees,
+    pub reviewers: crate::promote::plan::Reviewers,
+    pub draft: bool,
+    pub fail_on_conflict: bool,
+    /// `workflow_dispatch`: promote this PR.
+    pub pr_number: Option<u64>,
+}
+
+/// Who is assigned to a promotion PR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignees {
+    None,
+    /// The source PR's author.
+    Author,
+    Users(Vec<String>),
+}
+
+/// The committer GitHub shows as the Actions bot.
+pub const BOT_NAME: &str = "github-actions[bot]";
+pub const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.github.com";
+
+impl PromotionInputs {
+    fn validate(raw: &RawInputs) -> anyhow::Result<PromotionInputs> {
+        use crate::promote::plan::{self, Reviewers};
+        let text =
+            |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_owned());
+        let copy_labels = raw
+            .copy_labels
+            .as_deref()
+            .map(|pattern| {
+                regex::Regex::new(pattern)
+                    .map_err(|e| anyhow!("input `copy-labels` is not a valid regex: {e}"))
+            })
+            .transpose()?;
+        let assignees = match raw.assignees.as_deref() {
+            None | Some("author") => Assignees::Author,
+            Some("none") => Assignees::None,
+            Some(list) => Assignees::Users(split_list(list)),
+        };
+        let reviewers = match raw.reviewers.as_deref() {
+            None | Some("none") => Reviewers::None,
+            Some("author") => Reviewers::Author,
+            Some("source-reviewers") => Reviewers::SourceReviewers,
+            Some(other) => {
+                bail!("input `reviewers` must be none, author or source-reviewers (got '{other}')")
+            }
+        };
+        let branch_template = text(&raw.branch_template, plan::DEFAULT_BRANCH_TEMPLATE);
+        if !branch_template.contains("{number}") {
+            bail!(
+                "input `branch-template` must contain {{number}}, or two promotions would share \
+                 one branch (got '{branch_template}')"
+            );
+        }
+        Ok(PromotionInputs {
+            source_branch: text(&raw.source_branch, "develop"),
+            target_branch: text(&raw.target_branch, "master"),
+            skip_labels: raw
+                .skip_labels
+                .as_deref()
+                .map_or_else(|| vec!["no-promote".to_owned()], split_list),
+            exclude_paths: raw
+                .exclude_paths
+                .as_deref()
+                .map(split_list)
+                .unwrap_or_default(),
+            committer_name: text(&raw.committer_name, BOT_NAME),
+            committer_email: text(&raw.committer_email, BOT_EMAIL),
+            branch_template,
+            title_template: text(&raw.title_template, plan::DEFAULT_TITLE_TEMPLATE),
+            body_template: text(&raw.body_template, plan::DEFAULT_BODY_TEMPLATE),
+            labels: raw
+                .labels
+                .as_deref()
+                .map_or_else(|| vec!["promotion".to_owned()], split_list),
+            copy_labels,
+            assignees,
+            reviewers,
+            draft: boolean(raw.draft.clone(), "draft", false)?,
+            fail_on_conflict: boolean(raw.fail_on_conflict.clone(), "fail-on-conflict", true)?,
+            pr_number: positive(raw.pr_number.clone(), "pr-number", "a PR number")?,
+        })
+    }
 }
 
 /// The inputs as strings, before validation. Not `Debug`: it holds the token in the clear.
@@ -292,19 +411,35 @@ pub struct ActionInputs {
 #[cfg_attr(test, derive(serde::Serialize))]
 struct RawInputs {
     allow_remote: Option<String>,
+    assignees: Option<String>,
+    body_template: Option<String>,
+    branch_template: Option<String>,
     build_args: Option<String>,
     comment_id: Option<String>,
     comment_mode: Option<String>,
     comment_on_no_changes: Option<String>,
+    committer_email: Option<String>,
+    committer_name: Option<String>,
+    copy_labels: Option<String>,
+    draft: Option<String>,
+    exclude_paths: Option<String>,
+    fail_on_conflict: Option<String>,
     fail_on_error: Option<String>,
     github_token: Option<String>,
     hide_outdated: Option<String>,
     jobs: Option<String>,
     kustomize: Option<String>,
+    labels: Option<String>,
     max_comments: Option<String>,
     paths: Option<String>,
+    pr_number: Option<String>,
+    reviewers: Option<String>,
+    skip_labels: Option<String>,
+    source_branch: Option<String>,
     summary: Option<String>,
+    target_branch: Option<String>,
     timeout: Option<String>,
+    title_template: Option<String>,
     working_directory: Option<String>,
 }
 
@@ -338,6 +473,7 @@ impl ActionInputs {
     }
 
     fn validate(raw: RawInputs) -> anyhow::Result<Self> {
+        let promotion = PromotionInputs::validate(&raw)?;
         let github_token = raw
             .github_token
             .map(SecretString::from)
@@ -397,6 +533,7 @@ impl ActionInputs {
             timeout: positive(raw.timeout, "timeout", "seconds")?.unwrap_or(DEFAULT_TIMEOUT_SECS),
             jobs: positive(raw.jobs, "jobs", "builds")?,
             allow_remote: boolean(raw.allow_remote, "allow-remote", false)?,
+            promotion,
         })
     }
 }

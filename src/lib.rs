@@ -16,4 +16,5 @@ pub mod github;
 pub mod kustomize;
 pub mod manifest;
 pub mod promote;
+pub mod publish;
 pub mod report;

@@ -6,17 +6,14 @@ mod common;
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
+use std::path::PathBuf;
 
-use assert_cmd::Command;
 use common::GitRepo;
 use serde_json::json;
+use support::runner::{REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json};
 use support::{BOT_LOGIN, FakeComment, FakeGitHub, FakePull};
 use tempfile::TempDir;
 
-const TOKEN: &str = "ghs_TestInstallationToken0123456789abcdef";
-const REPO: &str = "acme/manifests";
 const PR: u64 = 7;
 
 /// A PR from `feature` into `master` on a GitOps repository, served by the fake GitHub, and a
@@ -153,12 +150,7 @@ impl Scenario {
 
     /// A payload shaped like GitHub's documented `pull_request` webhook.
     fn write_event(&self, action: &str) {
-        let repository = json!({
-            "id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": "manifests",
-            "full_name": REPO, "private": true, "owner": {"login": "acme", "id": 1, "type": "Organization"},
-            "html_url": format!("https://github.com/{REPO}"),
-            "clone_url": format!("https://github.com/{REPO}.git"), "default_branch": "master"
-        });
+        let repository = repository_json();
         let event = json!({
             "action": action,
             "number": PR,
@@ -186,69 +178,18 @@ impl Scenario {
         .unwrap();
     }
 
-    fn run(&self) -> Run {
-        let mut cmd = Command::cargo_bin("gitops-promote").unwrap();
-        for (key, _) in std::env::vars() {
-            if key.starts_with("GITHUB_") || key.starts_with("INPUT_") || key.starts_with("RUNNER_")
-            {
-                cmd.env_remove(key);
-            }
-        }
+    fn run(&self) -> StepResult {
         let sha = self.merge.clone().unwrap_or_else(|| self.head.clone());
-        cmd.arg("action")
-            .current_dir(self.workspace.path())
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_EVENT_NAME", "pull_request")
-            .env("GITHUB_EVENT_PATH", self.path("event.json"))
-            .env("GITHUB_REPOSITORY", REPO)
-            .env("GITHUB_API_URL", self.fake.api_url())
-            .env("GITHUB_SERVER_URL", self.fake.server_url())
-            .env("GITHUB_GRAPHQL_URL", self.fake.graphql_url())
-            .env("GITHUB_WORKSPACE", self.workspace.path())
-            .env("GITHUB_SHA", sha)
-            .env("GITHUB_REF", format!("refs/pull/{PR}/merge"))
-            .env("GITHUB_HEAD_REF", "feature")
-            .env("GITHUB_BASE_REF", "master")
-            .env("GITHUB_RUN_ID", "4242")
-            .env("GITHUB_RUN_ATTEMPT", "1")
-            .env("GITHUB_ACTOR", "octocat")
-            .env("GITHUB_OUTPUT", self.path("output"))
-            .env("GITHUB_STEP_SUMMARY", self.path("summary.md"))
-            .env("RUNNER_TEMP", self.runner.path())
-            .env("RUST_BACKTRACE", "1")
-            .timeout(std::time::Duration::from_secs(180));
-        // What a composite action passes: every input, empty when the workflow did not set it.
-        for name in [
-            "working-directory",
-            "paths",
-            "kustomize",
-            "build-args",
-            "comment-mode",
-            "comment-id",
-            "max-comments",
-            "hide-outdated",
-            "comment-on-no-changes",
-            "fail-on-error",
-            "summary",
-            "timeout",
-            "jobs",
-            "allow-remote",
-        ] {
-            cmd.env(input_var(name), "");
+        Step {
+            fake: &self.fake,
+            dir: self.runner.path(),
+            workspace: self.workspace.path(),
+            event_name: "pull_request",
+            sha: &sha,
+            git_ref: format!("refs/pull/{PR}/merge"),
+            inputs: &self.inputs,
         }
-        cmd.env("INPUT_GITHUB_TOKEN", TOKEN);
-        for (name, value) in &self.inputs {
-            cmd.env(input_var(name), value);
-        }
-        let _ = fs::remove_file(self.path("output"));
-        let out = cmd.output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            outputs: parse_outputs(&fs::read_to_string(self.path("output")).unwrap_or_default()),
-            summary: fs::read_to_string(self.path("summary.md")).unwrap_or_default(),
-        }
+        .run()
     }
 
     fn comments(&self) -> Vec<FakeComment> {
@@ -278,98 +219,6 @@ impl Scenario {
             .filter(|r| r.method == method && r.path.ends_with(path_suffix))
             .count()
     }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    outputs: Vec<(String, String)>,
-    summary: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn output(&self, name: &str) -> &str {
-        self.outputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("no output {name} in {:?}", self.outputs))
-    }
-}
-
-fn input_var(name: &str) -> String {
-    format!("INPUT_{}", name.to_uppercase().replace('-', "_"))
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = StdCommand::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A depth-1 checkout of `sha` with the origin and `extraheader` actions/checkout configures;
-/// libgit2 cannot use that header, which is why the binary fetches with the token itself.
-fn checkout_like_actions(bare: &Path, sha: &str, fake: &FakeGitHub) -> TempDir {
-    let ws = tempfile::Builder::new()
-        .prefix("gitops-promote-workspace-")
-        .tempdir()
-        .unwrap();
-    let dir = ws.path();
-    git(dir, &["init", "-q"]);
-    let url = format!("file://{}", bare.display());
-    git(dir, &["fetch", "-q", "--depth=1", &url, sha]);
-    git(dir, &["checkout", "-q", "--detach", sha]);
-    let origin = format!("{}/{REPO}", fake.server_url());
-    git(dir, &["remote", "add", "origin", &origin]);
-    git(
-        dir,
-        &[
-            "config",
-            &format!("http.{}/.extraheader", fake.server_url()),
-            "AUTHORIZATION: basic ***",
-        ],
-    );
-    ws
-}
-
-/// Reads `name<<DELIM ... DELIM` blocks as the runner does.
-fn parse_outputs(text: &str) -> Vec<(String, String)> {
-    let mut outputs = Vec::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
-            let mut value = Vec::new();
-            for l in lines.by_ref() {
-                if l == delimiter {
-                    break;
-                }
-                value.push(l);
-            }
-            outputs.push((name.to_string(), value.join("\n")));
-        } else if let Some((name, value)) = line.split_once('=') {
-            outputs.push((name.to_string(), value.to_string()));
-        }
-    }
-    outputs
 }
 
 fn bump_staging_image(repo: &GitRepo) {

@@ -29,6 +29,8 @@ pub struct PickOptions<'a> {
     /// Globs (globset syntax, repo-relative paths) of files never promoted: the target's version
     /// is kept.
     pub exclude: &'a GlobSet,
+    /// The target branch's name for conflict markers; found from the refs when not given.
+    pub target_name: Option<&'a str>,
 }
 
 /// Why a pick produced no commit.
@@ -116,7 +118,9 @@ impl super::Repo {
         let onto_commit = repo
             .find_commit(onto)
             .with_context(|| format!("reading the target commit {onto}"))?;
-        let target = self.branch_label(onto);
+        let target = options
+            .target_name
+            .map_or_else(|| self.branch_label(onto), str::to_string);
 
         let mut tip = onto_commit.clone();
         let mut created = Vec::new();
@@ -864,6 +868,7 @@ mod tests {
         let options = PickOptions {
             committer: &committer,
             exclude: &exclude,
+            target_name: None,
         };
         fixture
             .repo()

@@ -1,6 +1,8 @@
 //! Promotion: carrying a change merged into the source branch (staging) to the target branch
 //! (production) through its own cherry-picked pull request.
 
+pub mod flow;
+pub mod local;
 pub mod plan;
 
 pub use plan::{MergeKind, PickSummary, PromotionPlan, SourcePr, Templates};

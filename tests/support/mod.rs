@@ -6,5 +6,6 @@ pub mod fake_github;
 pub mod git_http;
 pub mod graphql;
 pub mod openapi;
+pub mod runner;
 
 pub use fake_github::{BOT_LOGIN, FakeComment, FakeGitHub, FakePull, RecordedRequest};

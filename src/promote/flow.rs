@@ -1,0 +1,551 @@
+//! The promotion run: find the PRs a push to the source branch merged, cherry-pick each onto the
+//! target, push its branch, open or update its PR with the production diff, and tell the source PR.
+
+use anyhow::Context;
+use git2::Oid;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::comment::Mode;
+use crate::config::{ActionInputs, Assignees, RunnerEnv};
+use crate::engine::{self, DiffOptions, short};
+use crate::event::PushEvent;
+use crate::gha::{Annotation, Runner};
+use crate::git::Repo;
+use crate::git::pick::{NothingReason, PickOptions, PickOutcome, Signature};
+use crate::github::{GitHub, NewPull, Pull};
+use crate::kustomize::KustomizeCommand;
+use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr, Templates};
+use crate::publish::{self, Sticky};
+use crate::report::markdown;
+
+const SOURCE_REF: &str = "refs/gitops-promote/source";
+const TARGET_REF: &str = "refs/gitops-promote/target";
+
+/// One source PR's result, as the `promotion-prs` output lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Promoted {
+    pub source: u64,
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    pub conflict: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// Everything a promotion run talks to.
+pub struct Promoter<'a> {
+    pub runner: &'a Runner,
+    pub env: &'a RunnerEnv,
+    pub inputs: &'a ActionInputs,
+    pub repo: Repo,
+    pub github: GitHub,
+    url: String,
+    exclude: GlobSet,
+    /// Print each plan instead of pushing, opening PRs or commenting.
+    pub dry_run: bool,
+}
+
+impl<'a> Promoter<'a> {
+    pub fn new(
+        runner: &'a Runner,
+        env: &'a RunnerEnv,
+        inputs: &'a ActionInputs,
+    ) -> anyhow::Result<Self> {
+        let repo = Repo::open(&env.workspace.join(&inputs.working_directory))?;
+        let github = publish::client(env, inputs)?;
+        let url = format!(
+            "{}/{}.git",
+            env.server_url.trim_end_matches('/'),
+            env.repository
+        );
+        let exclude = globs(&inputs.promotion.exclude_paths)?;
+        Ok(Promoter {
+            runner,
+            env,
+            inputs,
+            repo,
+            github,
+            url,
+            exclude,
+            dry_run: false,
+        })
+    }
+
+    fn source_branch(&self) -> &str {
+        &self.inputs.promotion.source_branch
+    }
+
+    fn target_branch(&self) -> &str {
+        &self.inputs.promotion.target_branch
+    }
+
+    /// Brings the source and target branches' recent history into the object database.
+    fn fetch_branches(&self, depth: Option<i32>) -> anyhow::Result<()> {
+        let refspecs = [
+            format!("+refs/heads/{}:{SOURCE_REF}", self.source_branch()),
+            format!("+refs/heads/{}:{TARGET_REF}", self.target_branch()),
+        ];
+        self.repo
+            .fetch(&self.url, Some(&self.inputs.github_token), &refspecs, depth)?;
+        Ok(())
+    }
+
+    /// Handles a push to the source branch: one promotion per merged PR, in merge order.
+    pub async fn on_push(&self, push: &PushEvent) -> anyhow::Result<Vec<Promoted>> {
+        self.fetch_branches(Some(50))?;
+        let after = Oid::from_str(&push.after).context("the push event's `after` is not a sha")?;
+        let before = Oid::from_str(&push.before)
+            .ok()
+            .filter(|oid| !oid.is_zero());
+        let commits = match self.first_parent_range(before, after) {
+            Ok(commits) => commits,
+            // The push was longer than the shallow history: get all of it.
+            Err(_) => {
+                self.fetch_branches(Some(i32::MAX))?;
+                self.first_parent_range(before, after)?
+            }
+        };
+        let mut groups: Vec<(Pull, Vec<Oid>)> = Vec::new();
+        for commit in commits {
+            match self.merged_pull_for(commit).await? {
+                Some(pull) => match groups.last_mut() {
+                    Some((last, list)) if last.number == pull.number => list.push(commit),
+                    _ => groups.push((pull, vec![commit])),
+                },
+                None => self.runner.notice(Annotation::message(format!(
+                    "Commit {} was pushed to {} without a pull request; not promoted.",
+                    short(&commit.to_string()),
+                    self.source_branch()
+                ))),
+            }
+        }
+        let mut results = Vec::new();
+        for (pull, commits) in groups {
+            results.push(self.promote(&pull, &commits).await?);
+        }
+        Ok(results)
+    }
+
+    /// Handles `workflow_dispatch` / `/promote`: promote one merged PR again.
+    pub async fn promote_pr(&self, number: u64) -> anyhow::Result<Promoted> {
+        self.fetch_branches(Some(50))?;
+        let pull = self.github.pull(number).await?;
+        let Some(merge) = pull
+            .merge_commit_sha
+            .clone()
+            .filter(|_| pull.merged_at.is_some())
+        else {
+            anyhow::bail!("PR #{number} is not merged; only merged changes are promoted");
+        };
+        let merge = Oid::from_str(&merge).context("the PR's merge commit is not a sha")?;
+        // A rebase merge replays several commits; walk back while they belong to this PR.
+        let mut commits = vec![merge];
+        let mut cursor = merge;
+        while self.repo.git2().find_commit(cursor)?.parent_count() == 1 {
+            let parent = self.repo.first_parent(cursor)?;
+            match self.merged_pull_for(parent).await? {
+                Some(p) if p.number == number => {
+                    commits.insert(0, parent);
+                    cursor = parent;
+                }
+                _ => break,
+            }
+        }
+        self.promote(&pull, &commits).await
+    }
+
+    /// Commits on the first-parent line in `(before, after]`, oldest first.
+    fn first_parent_range(&self, before: Option<Oid>, after: Oid) -> anyhow::Result<Vec<Oid>> {
+        let repo = self.repo.git2();
+        let mut walk = repo.revwalk()?;
+        walk.push(after)?;
+        walk.simplify_first_parent()?;
+        if let Some(before) = before {
+            repo.find_commit(before).with_context(|| {
+                format!("the push's base {before} is not in the fetched history")
+            })?;
+            walk.hide(before)?;
+        }
+        let mut commits: Vec<Oid> = walk.collect::<Result<_, _>>()?;
+        commits.reverse();
+        Ok(commits)
+    }
+
+    /// The merged PR into the source branch that a commit belongs to.
+    async fn merged_pull_for(&self, commit: Oid) -> anyhow::Result<Option<Pull>> {
+        let pulls = self.github.pulls_for_commit(&commit.to_string()).await?;
+        Ok(pulls
+            .into_iter()
+            .find(|p| p.merged_at.is_some() && p.base.ref_name == self.source_branch()))
+    }
+
+    async fn promote(&self, pull: &Pull, commits: &[Oid]) -> anyhow::Result<Promoted> {
+        let n = pull.number;
+        let options = &self.inputs.promotion;
+        let skipped = |reason: String| Promoted {
+            source: n,
+            number: None,
+            url: None,
+            conflict: false,
+            skipped: Some(reason),
+        };
+        if let Some(label) = pull
+            .labels
+            .iter()
+            .find(|l| options.skip_labels.contains(&l.name))
+        {
+            let reason = format!("labelled `{}`", label.name);
+            self.tell_source(
+                n,
+                &format!("Not promoted to `{}`: {reason}.", self.target_branch()),
+            )
+            .await?;
+            return Ok(skipped(reason));
+        }
+        let target = self
+            .repo
+            .find_ref(TARGET_REF)
+            .with_context(|| format!("branch {} was not fetched", self.target_branch()))?;
+        let committer = Signature {
+            name: options.committer_name.clone(),
+            email: options.committer_email.clone(),
+        };
+        let outcome = self.repo.cherry_pick(
+            commits,
+            target,
+            &PickOptions {
+                committer: &committer,
+                exclude: &self.exclude,
+                target_name: Some(self.target_branch()),
+            },
+        )?;
+        let (tip, pick, excluded) = match outcome {
+            PickOutcome::Nothing { reason, excluded } => {
+                let reason = match reason {
+                    NothingReason::AllExcluded => format!(
+                        "it only touches paths excluded from promotion ({})",
+                        excluded.join(", ")
+                    ),
+                    NothingReason::AlreadyInTarget => {
+                        format!("`{}` already has this change", self.target_branch())
+                    }
+                };
+                self.tell_source(
+                    n,
+                    &format!("Not promoted to `{}`: {reason}.", self.target_branch()),
+                )
+                .await?;
+                return Ok(skipped(reason));
+            }
+            PickOutcome::Picked { tip, excluded, .. } => {
+                let files = self.changed_between(target, tip)?;
+                (tip, PickSummary::Clean { files }, excluded)
+            }
+            PickOutcome::Conflict {
+                tip,
+                conflicted,
+                excluded,
+            } => (tip, PickSummary::Conflict { files: conflicted }, excluded),
+        };
+        let source = self.source_pr(pull, commits)?;
+        let plan = self.templates().plan(&source, &pick, &excluded);
+        if self.dry_run {
+            print!("{}", plan.to_text());
+            return Ok(Promoted {
+                source: n,
+                number: None,
+                url: None,
+                conflict: plan.conflict,
+                skipped: None,
+            });
+        }
+        self.runner.info(&plan.to_text());
+
+        let (number, url, head) = self.open_or_update(&plan, pull, tip).await?;
+        if let Some(number) = number {
+            self.post_production_diff(number, target, head).await?;
+        }
+        let link = match (&url, plan.conflict) {
+            (Some(url), false) => format!("Promoted to `{}` in {url}.", self.target_branch()),
+            (Some(url), true) => format!(
+                "The promotion to `{}` conflicts: {url} is a draft with the conflict markers \
+                 committed and the steps to finish it by hand.",
+                self.target_branch()
+            ),
+            (None, _) => format!("Already promoted to `{}`.", self.target_branch()),
+        };
+        self.tell_source(n, &link).await?;
+        Ok(Promoted {
+            source: n,
+            number,
+            url,
+            conflict: plan.conflict,
+            skipped: None,
+        })
+    }
+
+    /// Pushes the branch and opens or updates its PR; a merged one is left alone. Returns the
+    /// PR (if any) and the commit its branch points to.
+    async fn open_or_update(
+        &self,
+        plan: &PromotionPlan,
+        source: &Pull,
+        tip: Oid,
+    ) -> anyhow::Result<(Option<u64>, Option<String>, Oid)> {
+        let token = Some(&self.inputs.github_token);
+        let existing = self
+            .github
+            .find_pull_by_head(&plan.branch, &plan.base)
+            .await?;
+        if let Some(pr) = existing.as_ref().filter(|p| p.merged_at.is_some()) {
+            self.runner.info(&format!(
+                "#{} was already promoted in #{}; nothing to do.",
+                plan.source, pr.number
+            ));
+            return Ok((None, Some(pr.html_url.clone()), tip));
+        }
+        // Re-runs push only when the content differs, so reviews are not reset for nothing.
+        let remote_ref = format!("refs/gitops-promote/promotion/{}", plan.source);
+        let remote_tip = self
+            .repo
+            .fetch(
+                &self.url,
+                token,
+                &[format!("+refs/heads/{}:{remote_ref}", plan.branch)],
+                Some(1),
+            )
+            .map_err(|e| {
+                self.runner
+                    .info(&format!("{} is not on the server yet ({e})", plan.branch))
+            })
+            .ok()
+            .and_then(|()| self.repo.find_ref(&remote_ref));
+        let head = match remote_tip {
+            Some(remote) if self.repo.same_tree(remote, tip)? => remote,
+            _ => {
+                self.repo
+                    .push(&self.url, token, tip, &plan.branch, true)
+                    .with_context(|| format!("pushing {}", plan.branch))?;
+                tip
+            }
+        };
+        let pr = match existing.filter(|p| p.is_open()) {
+            Some(pr) => {
+                self.github
+                    .update_pull(pr.number, &plan.title, &plan.body)
+                    .await?
+            }
+            None => {
+                let pr = self
+                    .github
+                    .create_pull(&NewPull {
+                        title: plan.title.clone(),
+                        head: plan.branch.clone(),
+                        base: plan.base.clone(),
+                        body: plan.body.clone(),
+                        draft: plan.draft,
+                    })
+                    .await?;
+                self.decorate(&pr, plan, source).await;
+                pr
+            }
+        };
+        Ok((Some(pr.number), Some(pr.html_url), head))
+    }
+
+    /// Labels, assignees and reviewers. Each is a nicety: a failure warns, the PR stands.
+    async fn decorate(&self, pr: &Pull, plan: &PromotionPlan, source: &Pull) {
+        let options = &self.inputs.promotion;
+        let author = source.author().map(str::to_string);
+        let assignees: Vec<String> = match &options.assignees {
+            Assignees::None => Vec::new(),
+            Assignees::Author => author.clone().into_iter().collect(),
+            Assignees::Users(users) => users.clone(),
+        };
+        let reviewers: Vec<String> = match options.reviewers {
+            Reviewers::None => Vec::new(),
+            Reviewers::Author => author.into_iter().collect(),
+            Reviewers::SourceReviewers => self
+                .github
+                .reviewers_of(source.number)
+                .await
+                .unwrap_or_default(),
+        };
+        let mut problems = Vec::new();
+        if !plan.labels.is_empty()
+            && let Err(e) = self.github.add_labels(pr.number, &plan.labels).await
+        {
+            problems.push(e.to_string());
+        }
+        if !assignees.is_empty()
+            && let Err(e) = self.github.add_assignees(pr.number, &assignees).await
+        {
+            problems.push(e.to_string());
+        }
+        if !reviewers.is_empty()
+            && let Err(e) = self.github.request_reviewers(pr.number, &reviewers).await
+        {
+            problems.push(e.to_string());
+        }
+        for problem in problems {
+            self.runner.warning(Annotation::message(format!(
+                "Promotion PR #{}: {problem}",
+                pr.number
+            )));
+        }
+    }
+
+    /// A PR opened with GITHUB_TOKEN starts no workflow, so the production diff is posted here.
+    async fn post_production_diff(
+        &self,
+        number: u64,
+        target: Oid,
+        head: Oid,
+    ) -> anyhow::Result<()> {
+        let report = self.render(target, head, &format!("#{number}")).await?;
+        let head_sha = head.to_string();
+        publish::publish_report(
+            self.runner,
+            &self.github,
+            self.env,
+            &Sticky {
+                number,
+                head_sha: &head_sha,
+                id: &self.inputs.comment_id,
+                mode: Mode::Update,
+                max_parts: self.inputs.max_comments,
+                on_no_changes: true,
+            },
+            &report,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Renders `base..head` with the action's build settings.
+    pub async fn render(
+        &self,
+        base: Oid,
+        head: Oid,
+        head_label: &str,
+    ) -> anyhow::Result<crate::diff::Report> {
+        let inputs = self.inputs;
+        let options = DiffOptions {
+            repo: self.repo.path().to_path_buf(),
+            base: base.to_string(),
+            head: head.to_string(),
+            merge_base: false,
+            paths: inputs.paths.clone(),
+            all: false,
+            kustomize: match &inputs.kustomize {
+                Some(cmd) => KustomizeCommand::parse(cmd)
+                    .map_err(|e| anyhow::anyhow!("input `kustomize`: {e}"))?,
+                None => KustomizeCommand::detect(),
+            },
+            build_args: inputs.build_args.clone(),
+            jobs: inputs.jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            }),
+            timeout: std::time::Duration::from_secs(inputs.timeout),
+            allow_remote: inputs.allow_remote,
+            progress: false,
+        };
+        let mut report = engine::run(&options).await?;
+        report.base.name = self.target_branch().to_string();
+        report.head.name = head_label.to_string();
+        Ok(report)
+    }
+
+    /// What staging runs that production does not yet: the job summary of every push run.
+    pub async fn drift_summary(&self) -> anyhow::Result<String> {
+        let (Some(target), Some(source)) = (
+            self.repo.find_ref(TARGET_REF),
+            self.repo.find_ref(SOURCE_REF),
+        ) else {
+            anyhow::bail!("the source and target branches were not fetched");
+        };
+        let report = self.render(target, source, self.source_branch()).await?;
+        Ok(format!(
+            "## Pending promotions: `{}` → `{}`\n\n{}",
+            self.source_branch(),
+            self.target_branch(),
+            markdown::render(&report)
+        ))
+    }
+
+    async fn tell_source(&self, number: u64, text: &str) -> anyhow::Result<()> {
+        if self.dry_run {
+            println!("#{number}: {text}");
+            return Ok(());
+        }
+        let id = format!("promotion-{}", self.target_branch().replace('/', "-"));
+        publish::publish_note(self.runner, &self.github, number, &id, text).await?;
+        Ok(())
+    }
+
+    fn changed_between(&self, a: Oid, b: Oid) -> anyhow::Result<Vec<String>> {
+        let before = self.repo.snapshot(a)?;
+        let after = self.repo.snapshot(b)?;
+        Ok(before.changed_paths(&after))
+    }
+
+    fn source_pr(&self, pull: &Pull, commits: &[Oid]) -> anyhow::Result<SourcePr> {
+        let repo = self.repo.git2();
+        let mut listed = Vec::new();
+        for oid in commits {
+            let commit = repo.find_commit(*oid)?;
+            listed.push((
+                oid.to_string(),
+                commit
+                    .summary()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
+            ));
+        }
+        let merge_kind = match commits {
+            [one] if repo.find_commit(*one)?.parent_count() > 1 => MergeKind::Merge,
+            [_] => MergeKind::Squash,
+            _ => MergeKind::Rebase,
+        };
+        Ok(SourcePr {
+            number: pull.number,
+            title: pull.title.clone(),
+            url: pull.html_url.clone(),
+            author: pull.author().unwrap_or("ghost").to_string(),
+            labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
+            commits: listed,
+            merge_kind,
+        })
+    }
+
+    fn templates(&self) -> Templates {
+        let o = &self.inputs.promotion;
+        Templates {
+            source_branch: o.source_branch.clone(),
+            target_branch: o.target_branch.clone(),
+            branch: o.branch_template.clone(),
+            title: o.title_template.clone(),
+            body: o.body_template.clone(),
+            labels: o.labels.clone(),
+            copy_labels: o.copy_labels.clone(),
+            draft: o.draft,
+        }
+    }
+}
+
+fn globs(patterns: &[String]) -> anyhow::Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        set.add(Glob::new(pattern).map_err(|e| {
+            anyhow::anyhow!("input `exclude-paths`: invalid glob '{pattern}': {e}")
+        })?);
+    }
+    set.build()
+        .map_err(|e| anyhow::anyhow!("input `exclude-paths`: {e}"))
+}

@@ -1,0 +1,177 @@
+//! Publishing to pull requests: a rendered report or a short note kept as one sticky comment,
+//! edited in place across runs. Planning is in `comment`; this module makes the calls.
+
+use crate::comment::{self, Action, Existing, Marker, Mode};
+use crate::config::{ActionInputs, RunnerEnv};
+use crate::diff::Report;
+use crate::engine::short;
+use crate::gha::{Annotation, Runner};
+use crate::github::{ApiError, GitHub, RetryPolicy};
+use crate::report::budget::{self, Budget, COMMENT_LIMIT};
+
+/// Where and how a report is kept as a sticky comment.
+pub struct Sticky<'a> {
+    pub number: u64,
+    /// The PR head the report was rendered for.
+    pub head_sha: &'a str,
+    pub id: &'a str,
+    pub mode: Mode,
+    pub max_parts: usize,
+    pub on_no_changes: bool,
+}
+
+pub fn client(env: &RunnerEnv, inputs: &ActionInputs) -> anyhow::Result<GitHub> {
+    GitHub::new(
+        &env.api_url,
+        &env.graphql_url,
+        &env.repository,
+        &inputs.github_token,
+        RetryPolicy::default(),
+    )
+}
+
+/// Upserts a report as a sticky comment. Returns the URL of its first part, if one exists
+/// afterwards. A forbidden write only warns: the report is in the job summary anyway.
+pub async fn publish_report(
+    runner: &Runner,
+    github: &GitHub,
+    env: &RunnerEnv,
+    sticky: &Sticky<'_>,
+    report: &Report,
+    note: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let number = sticky.number;
+    // A newer push starts a newer run; its result must not be overwritten by this older one.
+    let current = github.pull(number).await?;
+    if current.head.sha != sticky.head_sha {
+        runner.notice(Annotation::message(format!(
+            "PR #{number} moved on to {} since this run started ({}); leaving the comment to the newer run.",
+            short(&current.head.sha),
+            short(sticky.head_sha)
+        )));
+        return Ok(None);
+    }
+    let existing = existing_comments(github, number).await?;
+    if !report.has_changes()
+        && !report.has_errors()
+        && comment::ours(&existing, sticky.id).is_empty()
+        && !sticky.on_no_changes
+    {
+        runner.info("No rendered changes and no earlier comment: not commenting.");
+        return Ok(None);
+    }
+    let hint = format!(
+        "Full report: [job summary]({}/{}/actions/runs/{}) (and the `report-file` output).",
+        env.server_url.trim_end_matches('/'),
+        env.repository,
+        env.run_id
+    );
+    let fitted = budget::fit(
+        report,
+        &Budget {
+            limit: COMMENT_LIMIT,
+            reserve: Marker::reserve(),
+            max_parts: sticky.max_parts,
+        },
+        note,
+        &hint,
+    );
+    let bodies = comment::with_markers(&fitted.parts, sticky.id, sticky.head_sha);
+    apply_plan(
+        runner,
+        github,
+        number,
+        &existing,
+        sticky.id,
+        &bodies,
+        sticky.mode,
+    )
+    .await
+}
+
+/// Keeps one short sticky comment (e.g. the link from a source PR to its promotion).
+pub async fn publish_note(
+    runner: &Runner,
+    github: &GitHub,
+    number: u64,
+    id: &str,
+    body: &str,
+) -> anyhow::Result<Option<String>> {
+    let existing = existing_comments(github, number).await?;
+    let bodies = comment::with_markers(&[body.to_string()], id, "-");
+    apply_plan(runner, github, number, &existing, id, &bodies, Mode::Update).await
+}
+
+async fn existing_comments(github: &GitHub, number: u64) -> anyhow::Result<Vec<Existing>> {
+    Ok(github
+        .comments(number)
+        .await?
+        .into_iter()
+        .map(|c| Existing {
+            id: c.id,
+            node_id: c.node_id,
+            body: c.body.unwrap_or_default(),
+            html_url: c.html_url,
+        })
+        .collect())
+}
+
+async fn apply_plan(
+    runner: &Runner,
+    github: &GitHub,
+    number: u64,
+    existing: &[Existing],
+    id: &str,
+    bodies: &[String],
+    mode: Mode,
+) -> anyhow::Result<Option<String>> {
+    let mut first_url = None;
+    for action in comment::plan(existing, id, bodies, mode) {
+        match apply(github, number, &action, existing).await {
+            Ok(Some(url)) if first_url.is_none() => first_url = Some(url),
+            Ok(_) => {}
+            Err(e) if e.is_forbidden() => {
+                runner.warning(Annotation::message(format!(
+                    "Cannot comment on PR #{number} with this token ({e}). PRs from forks get a \
+                     read-only GITHUB_TOKEN; the report is in the job summary. See the README for \
+                     commenting on fork PRs with a workflow_run workflow."
+                )));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(first_url)
+}
+
+/// Performs one planned call; returns the URL of the comment when it is part 1.
+async fn apply(
+    github: &GitHub,
+    number: u64,
+    action: &Action,
+    existing: &[Existing],
+) -> Result<Option<String>, ApiError> {
+    match action {
+        Action::Create { part, body } => {
+            let created = github.create_comment(number, body).await?;
+            Ok((*part == 1).then_some(created.html_url))
+        }
+        Action::Update { id, part, body } => {
+            let updated = github.update_comment(*id, body).await?;
+            Ok((*part == 1).then_some(updated.html_url))
+        }
+        Action::Keep { id, part } => Ok((*part == 1)
+            .then(|| {
+                existing
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .map(|c| c.html_url.clone())
+            })
+            .flatten()),
+        Action::Delete { id } => github.delete_comment(*id).await.map(|()| None),
+        Action::Retire { id, node_id, body } => {
+            github.update_comment(*id, body).await?;
+            github.minimize_comment(node_id).await.map(|()| None)
+        }
+    }
+}

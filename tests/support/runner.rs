@@ -1,0 +1,207 @@
+//! A GitHub Actions runner for the integration tests: the environment, event file, outputs and
+//! job summary a real runner gives `gitops-promote action`, and a workspace like actions/checkout's.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+use super::FakeGitHub;
+
+pub const TOKEN: &str = "ghs_TestInstallationToken0123456789abcdef";
+pub const REPO: &str = "acme/manifests";
+
+/// One step's environment: event, ref and inputs; files live in `dir` (RUNNER_TEMP).
+pub struct Step<'a> {
+    pub fake: &'a FakeGitHub,
+    pub dir: &'a Path,
+    pub workspace: &'a Path,
+    pub event_name: &'a str,
+    pub sha: &'a str,
+    pub git_ref: String,
+    pub inputs: &'a [(String, String)],
+}
+
+/// What a step left behind.
+pub struct StepResult {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub outputs: Vec<(String, String)>,
+    pub summary: String,
+}
+
+impl StepResult {
+    pub fn ok(self) -> StepResult {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no output {name} in {:?}", self.outputs))
+    }
+}
+
+impl Step<'_> {
+    /// Runs `gitops-promote action` with the event file `event.json` in the step's directory.
+    pub fn run(&self) -> StepResult {
+        let path = |name: &str| -> PathBuf { self.dir.join(name) };
+        let mut cmd = Command::cargo_bin("gitops-promote").unwrap();
+        for (key, _) in std::env::vars() {
+            if key.starts_with("GITHUB_") || key.starts_with("INPUT_") || key.starts_with("RUNNER_")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("action")
+            .current_dir(self.workspace)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", self.event_name)
+            .env("GITHUB_EVENT_PATH", path("event.json"))
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_API_URL", self.fake.api_url())
+            .env("GITHUB_SERVER_URL", self.fake.server_url())
+            .env("GITHUB_GRAPHQL_URL", self.fake.graphql_url())
+            .env("GITHUB_WORKSPACE", self.workspace)
+            .env("GITHUB_SHA", self.sha)
+            .env("GITHUB_REF", &self.git_ref)
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_ACTOR", "octocat")
+            .env("GITHUB_OUTPUT", path("output"))
+            .env("GITHUB_STEP_SUMMARY", path("summary.md"))
+            .env("RUNNER_TEMP", self.dir)
+            .env("RUST_BACKTRACE", "1")
+            .timeout(std::time::Duration::from_secs(180));
+        // What a composite action passes: every input, empty when the workflow did not set it.
+        for name in [
+            "working-directory",
+            "paths",
+            "kustomize",
+            "build-args",
+            "comment-mode",
+            "comment-id",
+            "max-comments",
+            "hide-outdated",
+            "comment-on-no-changes",
+            "fail-on-error",
+            "summary",
+            "timeout",
+            "jobs",
+            "allow-remote",
+            "source-branch",
+            "target-branch",
+            "skip-labels",
+            "exclude-paths",
+            "labels",
+            "copy-labels",
+            "assignees",
+            "reviewers",
+            "draft",
+            "fail-on-conflict",
+            "pr-number",
+        ] {
+            cmd.env(input_var(name), "");
+        }
+        cmd.env("INPUT_GITHUB_TOKEN", TOKEN);
+        for (name, value) in self.inputs {
+            cmd.env(input_var(name), value);
+        }
+        let _ = fs::remove_file(path("output"));
+        let _ = fs::remove_file(path("summary.md"));
+        let out = cmd.output().unwrap();
+        StepResult {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: parse_outputs(&fs::read_to_string(path("output")).unwrap_or_default()),
+            summary: fs::read_to_string(path("summary.md")).unwrap_or_default(),
+        }
+    }
+}
+
+pub fn input_var(name: &str) -> String {
+    format!("INPUT_{}", name.to_uppercase().replace('-', "_"))
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = StdCommand::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A depth-1 checkout of `sha` with the origin and `extraheader` actions/checkout configures;
+/// libgit2 cannot use that header, which is why the binary fetches with the token itself.
+pub fn checkout_like_actions(bare: &Path, sha: &str, fake: &FakeGitHub) -> TempDir {
+    let ws = tempfile::Builder::new()
+        .prefix("gitops-promote-workspace-")
+        .tempdir()
+        .unwrap();
+    let dir = ws.path();
+    git(dir, &["init", "-q"]);
+    let url = format!("file://{}", bare.display());
+    git(dir, &["fetch", "-q", "--depth=1", &url, sha]);
+    git(dir, &["checkout", "-q", "--detach", sha]);
+    let origin = format!("{}/{REPO}", fake.server_url());
+    git(dir, &["remote", "add", "origin", &origin]);
+    git(
+        dir,
+        &[
+            "config",
+            &format!("http.{}/.extraheader", fake.server_url()),
+            "AUTHORIZATION: basic ***",
+        ],
+    );
+    ws
+}
+
+/// Reads `name<<DELIM ... DELIM` blocks as the runner does.
+pub fn parse_outputs(text: &str) -> Vec<(String, String)> {
+    let mut outputs = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delimiter {
+                    break;
+                }
+                value.push(l);
+            }
+            outputs.push((name.to_string(), value.join("\n")));
+        } else if let Some((name, value)) = line.split_once('=') {
+            outputs.push((name.to_string(), value.to_string()));
+        }
+    }
+    outputs
+}
+
+/// A payload's `repository` object, shaped like GitHub's.
+pub fn repository_json() -> serde_json::Value {
+    serde_json::json!({
+        "id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": "manifests",
+        "full_name": REPO, "private": true,
+        "owner": {"login": "acme", "id": 1, "type": "Organization"},
+        "html_url": format!("https://github.com/{REPO}"),
+        "clone_url": format!("https://github.com/{REPO}.git"), "default_branch": "master"
+    })
+}
