@@ -244,7 +244,18 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         Ok(options) => options,
         Err(code) => return code,
     };
-    finish(engine::run(&options).await, &args.output)
+    let code = finish(engine::run(&options).await, &args.output);
+    // The other half of the product: what a push of develop would open against master.
+    if args.output.format == Format::Text && args.output.output.is_none() {
+        match crate::promote::local::demo_plan(&dir, crate::demo::DEMO_HEAD, crate::demo::DEMO_BASE)
+        {
+            Ok(plan) => println!(
+                "\nPromotion (dry run): develop's last commit, as if merged as PR #1, onto master\n\n{plan}"
+            ),
+            Err(e) => return fail(&e.context("planning the demo promotion")),
+        }
+    }
+    code
 }
 
 fn demo_dir(keep: Option<&Path>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {

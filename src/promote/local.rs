@@ -103,3 +103,68 @@ fn origin_slug(repo: &Repo) -> anyhow::Result<String> {
     );
     Ok(slug)
 }
+
+/// The promotion `gitops-promote demo` shows: the head branch's last commit, as if it were the
+/// merged PR #1, cherry-picked onto the base branch. Offline; nothing is written but objects.
+pub fn demo_plan(repo_dir: &std::path::Path, source: &str, target: &str) -> anyhow::Result<String> {
+    use crate::git::pick::{PickOptions, PickOutcome, Signature};
+    use crate::promote::plan::{self, MergeKind, PickSummary, SourcePr, Templates};
+    let repo = Repo::open(repo_dir)?;
+    let commit = repo.resolve(source)?;
+    let onto = repo.resolve(target)?;
+    let git_commit = repo.git2().find_commit(commit)?;
+    let summary = git_commit
+        .summary()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string();
+    let author = git_commit
+        .author()
+        .name()
+        .ok()
+        .unwrap_or("someone")
+        .to_string();
+    let committer = Signature {
+        name: crate::config::BOT_NAME.to_string(),
+        email: crate::config::BOT_EMAIL.to_string(),
+    };
+    let outcome = repo.cherry_pick(
+        &[commit],
+        onto,
+        &PickOptions {
+            committer: &committer,
+            exclude: &globset::GlobSet::empty(),
+            target_name: Some(target),
+        },
+    )?;
+    let pick = match outcome {
+        PickOutcome::Picked { tip, .. } => PickSummary::Clean {
+            files: repo.snapshot(onto)?.changed_paths(&repo.snapshot(tip)?),
+        },
+        PickOutcome::Conflict { conflicted, .. } => PickSummary::Conflict { files: conflicted },
+        PickOutcome::Nothing { .. } => {
+            return Ok(format!("{target} already has {source}'s change\n"));
+        }
+    };
+    let templates = Templates {
+        source_branch: source.to_string(),
+        target_branch: target.to_string(),
+        branch: plan::DEFAULT_BRANCH_TEMPLATE.to_string(),
+        title: plan::DEFAULT_TITLE_TEMPLATE.to_string(),
+        body: plan::DEFAULT_BODY_TEMPLATE.to_string(),
+        labels: vec!["promotion".to_string()],
+        copy_labels: None,
+        draft: false,
+    };
+    let source_pr = SourcePr {
+        number: 1,
+        title: summary.clone(),
+        url: "https://github.com/acme/manifests/pull/1".to_string(),
+        author,
+        labels: Vec::new(),
+        commits: vec![(commit.to_string(), summary)],
+        merge_kind: MergeKind::Squash,
+    };
+    Ok(templates.plan(&source_pr, &pick, &[]).to_text())
+}

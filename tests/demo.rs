@@ -1,0 +1,48 @@
+//! README's first command: `gitops-promote demo` renders a real diff and a promotion plan offline.
+
+use assert_cmd::Command;
+
+#[test]
+fn the_demo_shows_both_overlays_the_redacted_secret_and_the_promotion_plan() {
+    let out = Command::cargo_bin("gitops-promote")
+        .unwrap()
+        .arg("demo")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("=== overlays/production: 1 added, 3 modified, 0 removed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("=== overlays/staging: 0 added, 3 modified, 0 removed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+        image: ghcr.io/acme/web:1.5.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+  DB_PASSWORD: <redacted: changed>"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("demo-db-password"),
+        "a Secret value leaked:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("demo-api-key"),
+        "a Secret value leaked:\n{stdout}"
+    );
+    assert!(stdout.contains("branch: promote/master/pr-1"), "{stdout}");
+    assert!(
+        stdout.contains("title:  [master] Release web 1.5.0"),
+        "{stdout}"
+    );
+}
