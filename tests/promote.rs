@@ -542,3 +542,48 @@ fn promote_dry_run_prints_the_plan_and_changes_nothing() {
         "a dry run pushes nothing: {branches}"
     );
 }
+
+#[test]
+fn when_the_target_moves_a_re_run_rebuilds_the_branch_on_the_new_tip() {
+    let mut push = Push::new();
+    let source = push.merge_pr(Merge::Squash, "Bump web in production", &[&bump_production]);
+    push.run().ok();
+    let branch = format!("promote/master/pr-{source}");
+    let first_tip = git(&push.bare(), &["rev-parse", &branch]);
+
+    push.repo.checkout("master");
+    push.repo.write("docs/runbook.md", "# Runbook\n");
+    let new_master = push.repo.commit("add a runbook on master");
+    push.run().ok();
+
+    assert_eq!(push.promotion_pulls().len(), 1, "the same PR is updated");
+    let tip = git(&push.bare(), &["rev-parse", &branch]);
+    assert_ne!(tip, first_tip, "the branch moved to the new target tip");
+    let parent = git(&push.bare(), &["rev-parse", &format!("{branch}^")]);
+    assert_eq!(parent.trim(), new_master);
+    assert!(
+        push.served_file(&branch, "overlays/production/kustomization.yaml")
+            .contains("newTag: 1.25.0")
+    );
+    assert_eq!(push.comments_on(source).len(), 1);
+}
+
+#[test]
+fn a_change_master_already_has_is_not_promoted_again() {
+    let mut push = Push::new();
+    push.repo.checkout("master");
+    bump_production(&push.repo);
+    push.repo.commit("hotfix: the same bump straight on master");
+    let source = push.merge_pr(Merge::Squash, "Bump web in production", &[&bump_production]);
+    let run = push.run().ok();
+    assert!(push.promotion_pulls().is_empty());
+    let listed = promoted(&run);
+    assert!(
+        listed[0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("already has"),
+        "{listed:?}"
+    );
+    assert!(push.comments_on(source)[0].contains("already has this change"));
+}
