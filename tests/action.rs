@@ -43,21 +43,7 @@ impl Scenario {
         change(&repo);
         let head = repo.commit("the change under review");
         repo.git(&["update-ref", &format!("refs/pull/{PR}/head"), &head]);
-        let merge = with_merge.then(|| {
-            repo.git(&["checkout", "-q", "--detach", "master"]);
-            repo.git(&[
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                "Merge feature into master",
-                "feature",
-            ]);
-            let merge = repo.sha("HEAD");
-            repo.git(&["update-ref", &format!("refs/pull/{PR}/merge"), &merge]);
-            repo.git(&["checkout", "-q", "feature"]);
-            merge
-        });
+        let merge = with_merge.then(|| test_merge(&repo));
         let runner = tempfile::Builder::new()
             .prefix("gitops-promote-runner-")
             .tempdir()
@@ -110,18 +96,7 @@ impl Scenario {
         change(repo);
         self.head = repo.commit("another push");
         repo.git(&["update-ref", &format!("refs/pull/{PR}/head"), &self.head]);
-        repo.git(&["checkout", "-q", "--detach", "master"]);
-        repo.git(&[
-            "merge",
-            "-q",
-            "--no-ff",
-            "-m",
-            "Merge feature into master",
-            "feature",
-        ]);
-        let merge = repo.sha("HEAD");
-        repo.git(&["update-ref", &format!("refs/pull/{PR}/merge"), &merge]);
-        repo.git(&["checkout", "-q", "feature"]);
+        let merge = test_merge(repo);
         self.merge = Some(merge.clone());
         let bare = self.runner.path().join("served.git");
         git(
@@ -219,6 +194,23 @@ impl Scenario {
             .filter(|r| r.method == method && r.path.ends_with(path_suffix))
             .count()
     }
+}
+
+/// What GitHub computes as `refs/pull/N/merge`: `feature` merged into `master`.
+fn test_merge(repo: &GitRepo) -> String {
+    repo.git(&["checkout", "-q", "--detach", "master"]);
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge feature into master",
+        "feature",
+    ]);
+    let merge = repo.sha("HEAD");
+    repo.git(&["update-ref", &format!("refs/pull/{PR}/merge"), &merge]);
+    repo.git(&["checkout", "-q", "feature"]);
+    merge
 }
 
 fn bump_staging_image(repo: &GitRepo) {

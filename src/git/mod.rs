@@ -194,20 +194,7 @@ impl Repo {
         refspecs: &[String],
         depth: Option<i32>,
     ) -> Result<(), GitError> {
-        let mut callbacks = git2::RemoteCallbacks::new();
-        let mut asked = false;
-        let token = token.map(|t| t.expose_secret().to_string());
-        callbacks.credentials(move |_url, _user, _allowed| {
-            // libgit2 asks again after a rejection; a second answer would loop forever.
-            if asked {
-                return Err(git2::Error::from_str("the token was rejected"));
-            }
-            asked = true;
-            match &token {
-                Some(token) => git2::Cred::userpass_plaintext("x-access-token", token),
-                None => Err(git2::Error::from_str("no token to authenticate with")),
-            }
-        });
+        let callbacks = token_callbacks(token);
         let mut options = git2::FetchOptions::new();
         options.remote_callbacks(callbacks);
         options.download_tags(git2::AutotagOption::None);
@@ -301,6 +288,26 @@ impl Repo {
         report.skipped_links.sort();
         Ok(report)
     }
+}
+
+/// Callbacks that answer GitHub's HTTPS authentication with the token as user `x-access-token`,
+/// so the token is never part of a URL, a config file or an error message.
+pub(crate) fn token_callbacks<'a>(token: Option<&SecretString>) -> git2::RemoteCallbacks<'a> {
+    let mut callbacks = git2::RemoteCallbacks::new();
+    let mut asked = false;
+    let token = token.map(|t| t.expose_secret().to_string());
+    callbacks.credentials(move |_url, _user, _allowed| {
+        // libgit2 asks again after a rejection; a second answer would loop forever.
+        if asked {
+            return Err(git2::Error::from_str("the token was rejected"));
+        }
+        asked = true;
+        match &token {
+            Some(token) => git2::Cred::userpass_plaintext("x-access-token", token),
+            None => Err(git2::Error::from_str("no token to authenticate with")),
+        }
+    });
+    callbacks
 }
 
 /// Creates a file that must not exist yet, so an export never writes through an existing link.

@@ -13,7 +13,7 @@ use git2::{
     MergeFileOptions, MergeOptions, Oid, Repository, Tree,
 };
 use globset::GlobSet;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 /// The identity that commits the picked changes; each commit keeps its original author.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,20 +224,7 @@ impl super::Repo {
         // A server refuses a single ref (protected branch, hook) without failing the whole push,
         // so the refusal only shows up in the push_update_reference callback.
         let rejected: RefCell<Option<String>> = RefCell::new(None);
-        let mut callbacks = git2::RemoteCallbacks::new();
-        let mut asked = false;
-        let token = token.map(|t| t.expose_secret().to_string());
-        callbacks.credentials(move |_url, _user, _allowed| {
-            // libgit2 asks again after a rejection; a second answer would loop forever.
-            if asked {
-                return Err(git2::Error::from_str("the token was rejected"));
-            }
-            asked = true;
-            match &token {
-                Some(token) => git2::Cred::userpass_plaintext("x-access-token", token),
-                None => Err(git2::Error::from_str("no token to authenticate with")),
-            }
-        });
+        let mut callbacks = super::token_callbacks(token);
         callbacks.push_update_reference(|_name, status| {
             if let Some(message) = status {
                 rejected.replace(Some(message.to_string()));
