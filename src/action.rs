@@ -151,7 +151,7 @@ async fn pull_request(ctx: &Run, event: &PullRequestEvent) -> anyhow::Result<Out
     ctx.runner.end_group();
     let comparison = comparison?;
 
-    let options = diff_options(ctx, repo.path(), &comparison);
+    let options = diff_options(&ctx.inputs, repo.path(), comparison.base, comparison.head)?;
     ctx.runner.group("Rendering overlays");
     let mut report = engine::run(&options).await?;
     ctx.runner.end_group();
@@ -296,38 +296,34 @@ fn is_merge(repo: &Repo, oid: git2::Oid) -> bool {
         .is_ok_and(|c| c.parent_count() == 2)
 }
 
-fn diff_options(ctx: &Run, repo: &Path, comparison: &Comparison) -> DiffOptions {
-    let inputs = &ctx.inputs;
-    let kustomize = inputs
-        .kustomize
-        .as_deref()
-        .map(KustomizeCommand::parse)
-        .transpose()
-        .unwrap_or_else(|e| {
-            ctx.runner.warning(Annotation::message(format!(
-                "input `kustomize`: {e}; using the default"
-            )));
-            None
-        })
-        .unwrap_or_else(KustomizeCommand::detect);
-    DiffOptions {
+/// The diff settings the action's inputs ask for, for one pair of commits. Shared by the PR
+/// comment and the promotion's production diff, so both render the same way.
+pub(crate) fn diff_options(
+    inputs: &ActionInputs,
+    repo: &Path,
+    base: git2::Oid,
+    head: git2::Oid,
+) -> anyhow::Result<DiffOptions> {
+    let kustomize = match &inputs.kustomize {
+        Some(cmd) => {
+            KustomizeCommand::parse(cmd).map_err(|e| anyhow::anyhow!("input `kustomize`: {e}"))?
+        }
+        None => KustomizeCommand::detect(),
+    };
+    Ok(DiffOptions {
         repo: repo.to_path_buf(),
-        base: comparison.base.to_string(),
-        head: comparison.head.to_string(),
+        base: base.to_string(),
+        head: head.to_string(),
         merge_base: false,
         paths: inputs.paths.clone(),
         all: false,
         kustomize,
         build_args: inputs.build_args.clone(),
-        jobs: inputs.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        }),
+        jobs: inputs.jobs.unwrap_or_else(engine::default_jobs),
         timeout: Duration::from_secs(inputs.timeout),
         allow_remote: inputs.allow_remote,
         progress: false,
-    }
+    })
 }
 
 fn with_note(markdown: &str, note: Option<&str>) -> String {

@@ -292,11 +292,10 @@ fn diff_options(
         }
         None => KustomizeCommand::detect(),
     };
-    let jobs = build.jobs.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
+    let jobs = build
+        .jobs
+        .map(usize::from)
+        .unwrap_or_else(engine::default_jobs);
     Ok(DiffOptions {
         repo,
         base,

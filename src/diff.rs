@@ -1,7 +1,7 @@
 //! Pairs one overlay's resources at base and head (hash-suffix renames included) and produces a
 //! unified diff per changed resource, plus the report model every renderer reads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -277,11 +277,6 @@ fn build_diff(
         lines_added,
         lines_removed,
     }
-}
-
-/// Overlays present at either ref, in order; a convenience for callers building the report.
-pub fn union(a: &BTreeSet<String>, b: &BTreeSet<String>) -> BTreeSet<String> {
-    a.union(b).cloned().collect()
 }
 
 #[cfg(test)]

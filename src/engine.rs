@@ -359,6 +359,13 @@ fn progress_bar(enabled: bool, total: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// One build per core unless told otherwise.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }

@@ -8,13 +8,12 @@ use serde::Serialize;
 
 use crate::comment::Mode;
 use crate::config::{ActionInputs, Assignees, RunnerEnv};
-use crate::engine::{self, DiffOptions, short};
+use crate::engine::{self, short};
 use crate::event::PushEvent;
 use crate::gha::{Annotation, Runner};
 use crate::git::Repo;
 use crate::git::pick::{NothingReason, PickOptions, PickOutcome, Signature};
 use crate::github::{GitHub, NewPull, Pull};
-use crate::kustomize::KustomizeCommand;
 use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr, Templates};
 use crate::publish::{self, Sticky};
 use crate::report::markdown;
@@ -431,29 +430,7 @@ impl<'a> Promoter<'a> {
         head: Oid,
         head_label: &str,
     ) -> anyhow::Result<crate::diff::Report> {
-        let inputs = self.inputs;
-        let options = DiffOptions {
-            repo: self.repo.path().to_path_buf(),
-            base: base.to_string(),
-            head: head.to_string(),
-            merge_base: false,
-            paths: inputs.paths.clone(),
-            all: false,
-            kustomize: match &inputs.kustomize {
-                Some(cmd) => KustomizeCommand::parse(cmd)
-                    .map_err(|e| anyhow::anyhow!("input `kustomize`: {e}"))?,
-                None => KustomizeCommand::detect(),
-            },
-            build_args: inputs.build_args.clone(),
-            jobs: inputs.jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-            }),
-            timeout: std::time::Duration::from_secs(inputs.timeout),
-            allow_remote: inputs.allow_remote,
-            progress: false,
-        };
+        let options = crate::action::diff_options(self.inputs, self.repo.path(), base, head)?;
         let mut report = engine::run(&options).await?;
         report.base.name = self.target_branch().to_string();
         report.head.name = head_label.to_string();
