@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
+use crate::images::ImageChange;
 use crate::manifest::{Resource, ResourceKey, redact_secret_pair, to_yaml};
 
 /// How long one resource's diff may take; a pathological pair falls back to a coarser diff
@@ -78,6 +79,12 @@ pub struct OverlayDiff {
     pub error: Option<String>,
     pub remote: Vec<String>,
     pub resources: Vec<ResourceDiff>,
+    /// Images deployed differently, from the rendered containers.
+    pub images: Vec<ImageChange>,
+    /// Argo CD override files (`.argocd-source*.yaml`) applied before building.
+    pub overrides: Vec<String>,
+    /// What a reader should know about how the overlay was rendered.
+    pub notes: Vec<String>,
 }
 
 impl OverlayDiff {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::argocd::source::{self, Overrides};
 use crate::diff::{OverlayDiff, OverlayStatus, Report, Revision, Stats, diff_resources};
 use crate::git::{ExportReport, GitError, Repo, Snapshot};
 use crate::kustomize::{BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand};
@@ -60,7 +61,7 @@ struct Planned {
     at_base: bool,
     at_head: bool,
     build: bool,
-    closures: Vec<Closure>,
+    closures: Vec<(Side, Closure)>,
     remote: BTreeSet<String>,
 }
 
@@ -115,21 +116,66 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     let (base_dir, base_export) = export(Side::Base, &base)?;
     let (head_dir, head_export) = export(Side::Head, &head)?;
 
-    let mut jobs = Vec::new();
-    let mut job_sides = Vec::new();
+    // Overlays another built overlay includes: an Argo CD override edits the overlay's own
+    // kustomization, which must not leak into the other overlay's build.
+    let mut included: [BTreeSet<&str>; 2] = Default::default();
     for p in plan.iter().filter(|p| p.build && p.remote_ok(options)) {
-        for (side, present, dir) in [
-            (Side::Base, p.at_base, &base_dir),
-            (Side::Head, p.at_head, &head_dir),
+        for (side, closure) in &p.closures {
+            included[*side as usize].extend(
+                closure
+                    .roots
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|dir| *dir != p.path),
+            );
+        }
+    }
+    let mut jobs = Vec::new();
+    // Per planned build, in plan order: its side, the override files it used, and an error
+    // that stopped it before kustomize ran.
+    let mut job_sides = Vec::new();
+    let mut rendering: Vec<Rendering> = Vec::new();
+    for p in plan.iter().filter(|p| p.build && p.remote_ok(options)) {
+        let mut this = Rendering::default();
+        for (side, present, dir, loaded) in [
+            (Side::Base, p.at_base, &base_dir, &base),
+            (Side::Head, p.at_head, &head_dir, &head),
         ] {
-            if present {
-                jobs.push(BuildJob {
-                    tree: dir.clone(),
-                    overlay: p.path.clone(),
-                });
-                job_sides.push(side);
+            if !present {
+                continue;
+            }
+            let prepared = prepare_overrides(
+                &repo,
+                loaded,
+                &p.path,
+                dir,
+                included[side as usize].contains(p.path.as_str()),
+                workspace.path(),
+            );
+            match prepared {
+                Ok((tree, overrides)) => {
+                    if let Some(o) = overrides {
+                        for file in o.applied {
+                            if !this.overrides.contains(&file) {
+                                this.overrides.push(file);
+                            }
+                        }
+                        for note in o.notes {
+                            if !this.notes.contains(&note) {
+                                this.notes.push(note);
+                            }
+                        }
+                    }
+                    jobs.push(BuildJob {
+                        tree,
+                        overlay: p.path.clone(),
+                    });
+                    job_sides.push((side, None));
+                }
+                Err(message) => job_sides.push((side, Some(message))),
             }
         }
+        rendering.push(this);
     }
 
     let builder = Builder {
@@ -143,7 +189,15 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     let outputs = builder.run_all(&jobs, move || tick.inc(1)).await;
     bar.finish_and_clear();
 
-    let mut results = jobs.iter().zip(job_sides).zip(outputs);
+    let mut outputs = outputs.into_iter();
+    let mut results = job_sides.into_iter().map(|(side, early)| {
+        let output = match early {
+            Some(message) => Err(BuildFailure::Failed(message)),
+            None => outputs.next().expect("one output per job run"),
+        };
+        (side, output)
+    });
+    let mut rendering = rendering.into_iter();
     let mut overlays = Vec::new();
     for p in &plan {
         if !p.build {
@@ -158,10 +212,12 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
             overlays.push(overlay(p, OverlayStatus::Error, Some(message), Vec::new()));
             continue;
         }
+        let Rendering { overrides, notes } =
+            rendering.next().expect("one rendering per built overlay");
         let mut rendered: [Option<Vec<Resource>>; 2] = [None, None];
         let mut errors = Vec::new();
         for _ in 0..(usize::from(p.at_base) + usize::from(p.at_head)) {
-            let ((_, side), output) = results.next().expect("one result per job");
+            let (side, output) = results.next().expect("one result per job");
             let (revision, export) = match side {
                 Side::Base => (&base.revision, &base_export),
                 Side::Head => (&head.revision, &head_export),
@@ -179,23 +235,32 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
             }
         }
         if !errors.is_empty() {
-            overlays.push(overlay(
+            let mut failed = overlay(
                 p,
                 OverlayStatus::Error,
                 Some(errors.join("\n\n")),
                 Vec::new(),
-            ));
+            );
+            failed.overrides = overrides;
+            failed.notes = notes;
+            overlays.push(failed);
             continue;
         }
         let [old, new] = rendered;
-        let resources = diff_resources(old.unwrap_or_default(), new.unwrap_or_default());
+        let (old, new) = (old.unwrap_or_default(), new.unwrap_or_default());
+        let images = crate::images::changes(&old, &new);
+        let resources = diff_resources(old, new);
         let status = match (p.at_base, p.at_head) {
             (false, true) => OverlayStatus::Added,
             (true, false) => OverlayStatus::Removed,
             _ if resources.is_empty() => OverlayStatus::Unchanged,
             _ => OverlayStatus::Changed,
         };
-        overlays.push(overlay(p, status, None, resources));
+        let mut done = overlay(p, status, None, resources);
+        done.images = images;
+        done.overrides = overrides;
+        done.notes = notes;
+        overlays.push(done);
     }
 
     let roots: BTreeSet<&String> = base
@@ -240,7 +305,102 @@ fn overlay(
         error,
         remote: p.remote.iter().cloned().collect(),
         resources,
+        images: Vec::new(),
+        overrides: Vec::new(),
+        notes: Vec::new(),
     }
+}
+
+/// How one overlay was rendered, beyond its kustomization: Argo CD override files and notes.
+#[derive(Default)]
+struct Rendering {
+    overrides: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Applies the overlay's Argo CD override files (if any set images) to its kustomization in the
+/// exported tree, the way Argo CD runs `kustomize edit set image` before building. An overlay
+/// that another overlay includes gets a private copy of the tree to edit. Returns the tree to
+/// build in and the overrides used, or why the overlay cannot be built as Argo CD would.
+fn prepare_overrides(
+    repo: &Repo,
+    side: &Loaded,
+    overlay: &str,
+    tree: &Arc<PathBuf>,
+    shared: bool,
+    workspace: &std::path::Path,
+) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
+    let at = format!("at {} ({})", side.revision.name, short(&side.revision.sha));
+    let prefix = if overlay == "." {
+        ".argocd-".to_string()
+    } else {
+        format!("{overlay}/.argocd-")
+    };
+    let candidates: Vec<&String> = side
+        .snapshot
+        .files
+        .range(prefix.clone()..)
+        .take_while(|(path, _)| path.starts_with(&prefix))
+        .filter(|(_, entry)| !entry.is_symlink())
+        .map(|(path, _)| path)
+        .collect();
+    let (files, mut notes) = source::files_of(overlay, candidates.iter().map(|p| p.as_str()));
+    if files.is_empty() {
+        return Ok((
+            tree.clone(),
+            (!notes.is_empty()).then(|| Overrides {
+                notes,
+                ..Overrides::default()
+            }),
+        ));
+    }
+    let mut contents = Vec::new();
+    for file in &files {
+        let bytes = repo
+            .read_blob(side.snapshot.files[file].oid)
+            .map_err(|e| format!("{at}: {file}: {e:#}"))?;
+        contents.push((file.clone(), bytes));
+    }
+    let mut overrides = source::merge(&contents).map_err(|e| format!("{at}: {e}"))?;
+    overrides.notes.splice(0..0, notes.drain(..));
+    if overrides.images.is_empty() {
+        return Ok((tree.clone(), Some(overrides)));
+    }
+    let tree = if shared {
+        let private = tempfile::Builder::new()
+            .prefix("overlay-")
+            .tempdir_in(workspace)
+            .map_err(|e| format!("{at}: creating a private copy for {overlay}: {e}"))?
+            .keep();
+        repo.export(&side.snapshot, &private)
+            .map_err(|e| format!("{at}: exporting a private copy for {overlay}: {e:#}"))?;
+        Arc::new(private)
+    } else {
+        tree.clone()
+    };
+    let kustomization = &side.graph.roots[overlay].file;
+    let target = tree.join(kustomization);
+    let edit = || -> Result<(), String> {
+        let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
+        let mut doc: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| format!("not valid YAML: {e}"))?;
+        source::set_images(&mut doc, &overrides.images)?;
+        // A symlinked kustomization must not be edited through the link.
+        std::fs::remove_file(&target).map_err(|e| e.to_string())?;
+        // JSON is YAML, and kustomize reads it as such.
+        std::fs::write(
+            &target,
+            serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())
+    };
+    edit().map_err(|e| {
+        format!(
+            "{at}: cannot apply the image overrides of {} to {kustomization}: {e}",
+            overrides.applied.join(", ")
+        )
+    })?;
+    Ok((tree, Some(overrides)))
 }
 
 fn load_side(repo: &Repo, name: &str, commit: git2::Oid) -> Result<Loaded, DiffError> {
@@ -302,19 +462,20 @@ fn plan(
                     .is_some_and(|root| !root.component)
             };
             let (at_base, at_head) = (is_overlay(base), is_overlay(head));
-            let closures: Vec<Closure> = [(at_base, base), (at_head, head)]
-                .into_iter()
-                .filter(|(present, _)| *present)
-                .map(|(_, side)| side.graph.closure(&side.snapshot, &path))
-                .collect();
+            let closures: Vec<(Side, Closure)> =
+                [(at_base, Side::Base, base), (at_head, Side::Head, head)]
+                    .into_iter()
+                    .filter(|(present, _, _)| *present)
+                    .map(|(_, side, loaded)| (side, loaded.graph.closure(&loaded.snapshot, &path)))
+                    .collect();
             let build = options.all
                 || !(at_base && at_head)
                 || closures
                     .iter()
-                    .any(|c| !c.unparseable.is_empty() || c.touched_by(&path, &changed));
+                    .any(|(_, c)| !c.unparseable.is_empty() || c.touched_by(&path, &changed));
             let remote = closures
                 .iter()
-                .flat_map(|c| c.remote.iter().cloned())
+                .flat_map(|(_, c)| c.remote.iter().cloned())
                 .collect();
             Planned {
                 path,
@@ -333,8 +494,8 @@ fn plan(
 fn explain_failure(failure: BuildFailure, p: &Planned, export: &ExportReport) -> String {
     let mut message = failure.to_string();
     for (link, target) in &export.skipped_links {
-        let used =
-            message.contains(link.as_str()) || p.closures.iter().any(|c| c.files.contains(link));
+        let used = message.contains(link.as_str())
+            || p.closures.iter().any(|(_, c)| c.files.contains(link));
         if used {
             message.push_str(&format!(
                 "\nnote: {link} is a symlink to {target}, outside the repository; it was not exported"

@@ -2,6 +2,7 @@
 //! The binary in `main.rs` only parses arguments and calls into these modules.
 
 pub mod action;
+pub mod argocd;
 pub mod bench;
 pub mod cli;
 pub mod comment;
@@ -11,6 +12,7 @@ pub mod diff;
 pub mod engine;
 pub mod event;
 pub mod gha;
+pub mod images;
 pub mod git;
 pub mod github;
 pub mod kustomize;

@@ -2069,3 +2069,178 @@ mod kustomize_command {
         );
     }
 }
+
+// =============================================================================================
+// Argo CD and Image Updater: `.argocd-source*.yaml` overrides and the image summary
+// =============================================================================================
+mod argocd_overrides {
+    use super::*;
+
+    const STAGING_APP_FILE: &str = "overlays/staging/.argocd-source-staging-web.yaml";
+
+    /// What Argo CD Image Updater commits: only its override file, never the kustomization.
+    fn image_updater_commit(repo: &GitRepo, path: &str, image: &str) {
+        repo.write(path, &format!("kustomize:\n  images:\n  - {image}\n"));
+        repo.commit(&format!("build: automatic update of {image}"));
+    }
+
+    #[test]
+    fn an_image_updater_commit_shows_the_tag_argo_cd_deploys() {
+        let repo = GitRepo::base_and_two_overlays();
+        image_updater_commit(&repo, STAGING_APP_FILE, "nginx:1.26.0");
+
+        let report = repo
+            .diff_json("master", "develop", &[])
+            .assert_code(0)
+            .report();
+        assert_eq!(
+            report.statuses(),
+            pairs(&[
+                ("overlays/production", "unchanged"),
+                ("overlays/staging", "changed"),
+            ])
+        );
+        let staging = report.overlay("overlays/staging");
+        let diff = staging.diff_of("Deployment", "web");
+        assert_removes(&diff, "image: nginx:1.25.0");
+        assert_adds(&diff, "image: nginx:1.26.0");
+        assert_eq!(
+            staging.0["argocd_overrides"],
+            serde_json::json!([STAGING_APP_FILE])
+        );
+        assert_eq!(
+            staging.0["images"],
+            serde_json::json!([{
+                "image": "nginx",
+                "old": "nginx:1.25.0",
+                "new": "nginx:1.26.0",
+                "containers": ["Deployment web (staging), container web"],
+            }])
+        );
+
+        let text = repo
+            .diff_as("text", "master", "develop", &[])
+            .assert_code(0)
+            .stdout;
+        assert!(
+            text.contains("Images:\n  overlays/staging: nginx: 1.25.0 → 1.26.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  Argo CD override applied: {STAGING_APP_FILE}\n")),
+            "{text}"
+        );
+        let markdown = repo
+            .diff_as("markdown", "master", "develop", &[])
+            .assert_code(0)
+            .stdout;
+        let images_at = markdown.find("**Images**").expect("an images summary");
+        let table_at = markdown.find("| Overlay |").expect("a table");
+        assert!(images_at < table_at, "the images come first:\n{markdown}");
+        assert!(
+            markdown.contains("- `overlays/staging`: `nginx: 1.25.0 → 1.26.0`"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn the_app_file_is_applied_after_the_generic_one_and_replaces_its_images() {
+        let repo = GitRepo::base_and_two_overlays();
+        repo.write(
+            "overlays/production/.argocd-source.yaml",
+            "kustomize:\n  images:\n  - nginx:1.25.5\n  - busybox:1.36\n",
+        );
+        repo.write(
+            "overlays/production/.argocd-source-production-web.yaml",
+            "# written by Argo CD Image Updater\nkustomize:\n  images:\n  - nginx=registry.example.com/mirror/nginx:1.27.0@sha256:4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac\n",
+        );
+        repo.commit("production: pin a mirrored nginx");
+
+        let report = repo
+            .diff_json("master", "develop", &[])
+            .assert_code(0)
+            .report();
+        let production = report.overlay("overlays/production");
+        assert_eq!(
+            production.0["argocd_overrides"],
+            serde_json::json!([
+                "overlays/production/.argocd-source.yaml",
+                "overlays/production/.argocd-source-production-web.yaml"
+            ])
+        );
+        let diff = production.diff_of("Deployment", "web");
+        assert_adds(
+            &diff,
+            "image: registry.example.com/mirror/nginx:1.27.0@sha256:4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac",
+        );
+        assert!(
+            !diff.contains("1.25.5"),
+            "the generic list was replaced:\n{diff}"
+        );
+        let text = repo
+            .diff_as("text", "master", "develop", &[])
+            .assert_code(0)
+            .stdout;
+        assert!(
+            text.contains("  overlays/production: nginx:1.24.0 → registry.example.com/mirror/nginx:1.27.0@sha256:4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_override_never_leaks_into_an_overlay_that_includes_this_one() {
+        let repo = GitRepo::base_and_two_overlays_with(&[(
+            "overlays/canary/kustomization.yaml",
+            "resources:\n- ../staging\nnameSuffix: -canary\n",
+        )]);
+        image_updater_commit(&repo, STAGING_APP_FILE, "nginx:1.26.0");
+
+        let report = repo
+            .diff_json("master", "develop", &["--all", "--path", "overlays/*"])
+            .assert_code(0)
+            .report();
+        assert_eq!(
+            report.statuses(),
+            pairs(&[
+                ("overlays/canary", "unchanged"),
+                ("overlays/production", "unchanged"),
+                ("overlays/staging", "changed"),
+            ])
+        );
+        assert!(
+            report.overlay("overlays/canary").0["argocd_overrides"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_broken_override_fails_its_overlay_only_and_names_the_file() {
+        let repo = GitRepo::base_and_two_overlays();
+        repo.write(
+            "overlays/staging/.argocd-source.yaml",
+            "kustomize:\n  images:\n  - nginx\n",
+        );
+        repo.edit(
+            "overlays/production/kustomization.yaml",
+            "count: 3",
+            "count: 4",
+        );
+        repo.commit("a hand-edited override and a scale-up");
+
+        let report = repo
+            .diff_json("master", "develop", &[])
+            .assert_code(3)
+            .report();
+        let staging = report.overlay("overlays/staging");
+        assert_eq!(staging.status(), "error");
+        let error = staging.error();
+        assert!(
+            error.contains("overlays/staging/.argocd-source.yaml")
+                && error.contains("'nginx' names no tag or digest"),
+            "{error}"
+        );
+        assert_eq!(report.overlay("overlays/production").status(), "changed");
+    }
+}

@@ -728,6 +728,9 @@ mod tests {
             error: None,
             remote: Vec::new(),
             resources,
+            images: Vec::new(),
+            overrides: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -738,6 +741,9 @@ mod tests {
             error: Some(error.into()),
             remote: Vec::new(),
             resources: Vec::new(),
+            images: Vec::new(),
+            overrides: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

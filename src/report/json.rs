@@ -30,6 +30,9 @@ fn overlay(o: &OverlayDiff) -> Value {
         "counts": o.counts(),
         "remote": o.remote,
         "resources": o.resources.iter().map(resource).collect::<Vec<_>>(),
+        "images": o.images,
+        "argocd_overrides": o.overrides,
+        "notes": o.notes,
     });
     if let Some(error) = &o.error {
         value["error"] = json!(error);

@@ -65,6 +65,7 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
         );
         return out;
     }
+    out.push_str(&image_lines(listed));
     if !listed.is_empty() {
         out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
         out.push_str("| --- | ---: | ---: | ---: | --- |\n");
@@ -104,6 +105,41 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
         let _ = writeln!(out, "\n{unchanged} other overlay(s) unchanged.");
     }
     out
+}
+
+/// One line per image an overlay now runs differently: the deploy at a glance.
+fn image_lines(listed: &[&OverlayDiff]) -> String {
+    let mut out = String::new();
+    for overlay in listed {
+        for change in &overlay.images {
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                code_span(&overlay.path),
+                code_span(&change.to_string())
+            );
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("**Images**\n\n{out}\n")
+}
+
+/// Inline code that no backtick inside can end early; line breaks become spaces.
+pub fn code_span(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 fn status_label(status: OverlayStatus) -> &'static str {
@@ -154,6 +190,19 @@ pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
     if !overlay.remote.is_empty() && !continued {
         let list: Vec<String> = overlay.remote.iter().map(|r| format!("`{r}`")).collect();
         let _ = writeln!(out, "Remote bases: {}\n", list.join(", "));
+    }
+    if !continued {
+        if !overlay.overrides.is_empty() {
+            let list: Vec<String> = overlay.overrides.iter().map(|f| code_span(f)).collect();
+            let _ = writeln!(
+                out,
+                "Rendered with Argo CD overrides from {}, as Argo CD applies them.\n",
+                list.join(", ")
+            );
+        }
+        for note in &overlay.notes {
+            let _ = writeln!(out, "> [!NOTE]\n> {}\n", note.replace('\n', " "));
+        }
     }
     out
 }

@@ -110,6 +110,9 @@ data:
                     ),
                     remote: Vec::new(),
                     resources: Vec::new(),
+                    images: Vec::new(),
+                    overrides: Vec::new(),
+                    notes: Vec::new(),
                 },
                 OverlayDiff {
                     path: "overlays/production".into(),
@@ -117,6 +120,12 @@ data:
                     error: None,
                     remote: Vec::new(),
                     resources,
+                    images: crate::images::changes(
+                        &parse_resources(BASE).unwrap(),
+                        &parse_resources(HEAD).unwrap(),
+                    ),
+                    overrides: vec!["overlays/production/.argocd-source-web-prod.yaml".into()],
+                    notes: Vec::new(),
                 },
                 OverlayDiff {
                     path: "overlays/staging".into(),
@@ -124,6 +133,9 @@ data:
                     error: None,
                     remote: Vec::new(),
                     resources: Vec::new(),
+                    images: Vec::new(),
+                    overrides: Vec::new(),
+                    notes: Vec::new(),
                 },
             ],
             stats: Stats {

@@ -38,13 +38,29 @@ pub fn render(report: &Report, color: bool) -> String {
         head.name,
         short(&head.sha)
     );
-    for overlay in report
-        .overlays
-        .iter()
-        .filter(|o| o.status != OverlayStatus::Unchanged)
-    {
+    let shown = || {
+        report
+            .overlays
+            .iter()
+            .filter(|o| o.status != OverlayStatus::Unchanged)
+    };
+    if shown().any(|o| !o.images.is_empty()) {
+        let _ = writeln!(out, "\n{}", paint(HEADER, "Images:"));
+        for overlay in shown() {
+            for change in &overlay.images {
+                let _ = writeln!(out, "  {}: {change}", overlay.path);
+            }
+        }
+    }
+    for overlay in shown() {
         out.push('\n');
         let _ = writeln!(out, "{}", paint(HEADER, &overlay_header(overlay)));
+        for file in &overlay.overrides {
+            let _ = writeln!(out, "  Argo CD override applied: {file}");
+        }
+        for note in &overlay.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
         if let Some(error) = &overlay.error {
             for line in error.lines() {
                 let _ = writeln!(out, "  {}", paint(ERROR, line));
