@@ -81,6 +81,33 @@ pub struct Label {
     pub name: String,
 }
 
+/// What a user may do in the repository, as `GET /collaborators/{username}/permission` reports
+/// it. `permission` is GitHub's legacy base role (`admin`, `write`, `read` or `none`; `maintain`
+/// reported as `write`, `triage` as `read`); `role_name` names the role itself, custom roles too.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Permission {
+    pub permission: String,
+    #[serde(default)]
+    pub role_name: Option<String>,
+}
+
+impl Permission {
+    /// No access: what a user who is not a collaborator (or does not exist) has.
+    pub fn none() -> Permission {
+        Permission {
+            permission: "none".to_owned(),
+            role_name: None,
+        }
+    }
+
+    /// Push access or more: `admin`, `write`, or the `maintain` role (which GitHub already
+    /// reports as `write`; checked by name too so that no reporting change can lock it out).
+    pub fn can_write(&self) -> bool {
+        matches!(self.permission.as_str(), "admin" | "write")
+            || self.role_name.as_deref() == Some("maintain")
+    }
+}
+
 /// A pull request as the single-PR endpoints and the list endpoints both describe it. The lists
 /// answer GitHub's shorter "simple" shape, which still carries every field read here.
 #[derive(Debug, Clone, Deserialize)]
@@ -389,6 +416,49 @@ impl GitHub {
         parse(Method::Post, &path, &answer.body)
     }
 
+    /// One issue or pull request comment, e.g. the one whose ChatOps command triggered a run.
+    pub async fn comment(&self, id: u64) -> Result<Comment, ApiError> {
+        let path = self.repo_path(&format!("/issues/comments/{id}"));
+        let answer = self.send(&self.rest, Method::Get, &path, None).await?;
+        parse(Method::Get, &path, &answer.body)
+    }
+
+    /// Reacts to an issue or pull request comment; `content` is one of GitHub's reaction names
+    /// (`+1`, `-1`, `laugh`, `confused`, `heart`, `hooray`, `rocket`, `eyes`), any other is
+    /// refused with 422. Reacting again with the same content is a success that adds nothing.
+    pub async fn add_reaction(&self, comment_id: u64, content: &str) -> Result<(), ApiError> {
+        let path = self.repo_path(&format!("/issues/comments/{comment_id}/reactions"));
+        self.send(
+            &self.rest,
+            Method::Post,
+            &path,
+            Some(&json!({ "content": content })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// What `login` may do in the repository. GitHub answers 404 for a user who is not a
+    /// collaborator (or does not exist), and for a repository the token cannot see; all of these
+    /// read as [`Permission::none`], so a check built on [`Permission::can_write`] fails closed.
+    /// `login` is untrusted (it comes from a comment's author) and is percent-encoded as one path
+    /// segment.
+    pub async fn collaborator_permission(&self, login: &str) -> Result<Permission, ApiError> {
+        // An empty segment would address another endpoint; nobody has an empty login.
+        if login.is_empty() {
+            return Ok(Permission::none());
+        }
+        let path = self.repo_path(&format!(
+            "/collaborators/{}/permission",
+            path_segment(login)
+        ));
+        match self.send(&self.rest, Method::Get, &path, None).await {
+            Ok(answer) => parse(Method::Get, &path, &answer.body),
+            Err(e) if e.status == Some(404) => Ok(Permission::none()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Edits a comment with PATCH, as GitHub documents (octocrab's own helper sends POST).
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, ApiError> {
         let path = self.repo_path(&format!("/issues/comments/{id}"));
@@ -643,6 +713,21 @@ fn query_value(value: &str) -> String {
     out
 }
 
+/// Percent-encodes one path segment: everything but letters, digits, `-`, `_` and `~`. `/`, `?`,
+/// `#` and `%` cannot leave the segment, and `.` is escaped too, so `..` is no dot-segment.
+fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => {
+                out.push(char::from(byte))
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// The first open pull request of a newest-first list, else the newest.
 fn newest_open_first(pulls: Vec<Pull>) -> Option<Pull> {
     let index = pulls.iter().position(Pull::is_open).unwrap_or(0);
@@ -847,6 +932,41 @@ mod tests {
         assert_eq!(full.labels[0].name, "staging");
         assert_eq!(full.requested_reviewers[0].login, "bob");
         assert!(!full.is_open());
+    }
+
+    #[test]
+    fn a_login_is_one_escaped_path_segment() {
+        assert_eq!(path_segment("octo-cat_1"), "octo-cat_1");
+        assert_eq!(path_segment("renovate[bot]"), "renovate%5Bbot%5D");
+        assert_eq!(
+            path_segment("../a b/c?d#e%"),
+            "%2E%2E%2Fa%20b%2Fc%3Fd%23e%25"
+        );
+        assert_eq!(path_segment("ü"), "%C3%BC");
+    }
+
+    #[test]
+    fn write_access_is_admin_write_or_maintain() {
+        let permission = |permission: &str, role: Option<&str>| Permission {
+            permission: permission.to_owned(),
+            role_name: role.map(str::to_owned),
+        };
+        assert!(permission("admin", Some("admin")).can_write());
+        assert!(permission("write", Some("write")).can_write());
+        assert!(permission("write", Some("maintain")).can_write());
+        assert!(permission("read", Some("maintain")).can_write());
+        assert!(permission("write", None).can_write());
+        assert!(!permission("read", Some("triage")).can_write());
+        assert!(!permission("read", Some("read")).can_write());
+        assert!(!permission("none", None).can_write());
+        assert!(!Permission::none().can_write());
+        let read: Permission = serde_json::from_value(json!({
+            "permission": "read", "role_name": "triage", "user": { "login": "bob" }
+        }))
+        .unwrap();
+        assert_eq!(read, permission("read", Some("triage")));
+        let legacy: Permission = serde_json::from_value(json!({ "permission": "admin" })).unwrap();
+        assert_eq!(legacy.role_name, None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::LazyLock;
 
-use gitops_promote::github::{GitHub, NewPull, RetryPolicy};
+use gitops_promote::github::{GitHub, NewPull, Permission, RetryPolicy};
 use serde_json::{Value, json};
 use support::openapi::rest_description;
 use support::{BOT_LOGIN, FakeGitHub, FakePull};
@@ -1751,4 +1751,286 @@ fn a_pull_request_is_closed_reopened_and_retargeted_with_patch() {
         ]
     );
     assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChatOps: who may command, reactions to the command, the command's comment
+// ---------------------------------------------------------------------------------------------
+
+/// A client for another repository of the same fake.
+fn client_for(fake: &FakeGitHub, repository: &str) -> GitHub {
+    GitHub::new(
+        &fake.api_url(),
+        &fake.graphql_url(),
+        repository,
+        &secrecy::SecretString::from(TOKEN),
+        RetryPolicy {
+            attempts: 2,
+            base_delay: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(2),
+        },
+    )
+    .expect("a client for the fake")
+}
+
+fn permission(permission: &str, role: Option<&str>) -> Permission {
+    Permission {
+        permission: permission.to_owned(),
+        role_name: role.map(str::to_owned),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collaborator_permissions_report_githubs_roles() {
+    let fake = FakeGitHub::start(TOKEN);
+    for (login, role) in [
+        ("ada", "admin"),
+        ("mia", "maintain"),
+        ("wes", "write"),
+        ("tia", "triage"),
+        ("rae", "read"),
+        ("nil", "none"),
+    ] {
+        fake.set_permission(REPO, login, role);
+    }
+    let github = client(&fake);
+
+    let expected = [
+        ("ada", permission("admin", Some("admin")), true),
+        ("mia", permission("write", Some("maintain")), true),
+        ("wes", permission("write", Some("write")), true),
+        ("tia", permission("read", Some("triage")), false),
+        ("rae", permission("read", Some("read")), false),
+        ("nil", permission("none", Some("none")), false),
+        // Logins are case-insensitive.
+        ("WES", permission("write", Some("write")), true),
+        // Not a collaborator: GitHub's 404, which the client reads as no access.
+        ("mallory", Permission::none(), false),
+    ];
+    for (login, want, writes) in expected {
+        let got = github.collaborator_permission(login).await.unwrap();
+        assert_eq!(got, want, "{login}");
+        assert_eq!(got.can_write(), writes, "{login}");
+    }
+    assert_eq!(Permission::none(), permission("none", None));
+
+    // The raw answer, in the shape GitHub documents.
+    let url = |login: &str| {
+        format!(
+            "{}/repos/{REPO}/collaborators/{login}/permission",
+            fake.api_url()
+        )
+    };
+    let mia = curl("GET", &url("mia"), bearer(), None);
+    assert_eq!(mia.status, 200);
+    let mia = mia.json();
+    assert_eq!(mia["permission"], "write");
+    assert_eq!(mia["role_name"], "maintain");
+    assert_eq!(mia["user"]["login"], "mia");
+    assert_eq!(mia["user"]["role_name"], "maintain");
+    assert_eq!(
+        mia["user"]["permissions"],
+        json!({ "admin": false, "maintain": true, "push": true, "triage": true, "pull": true })
+    );
+    let mallory = curl("GET", &url("mallory"), bearer(), None);
+    assert_eq!(mallory.status, 404);
+    assert_eq!(mallory.json()["message"], "Not Found");
+
+    // Only a 404 means no access: a server error stays an error.
+    fake.fail_next("GET", "/collaborators/ada/permission", 502, 2);
+    let failed = github.collaborator_permission("ada").await.unwrap_err();
+    assert_eq!(failed.status, Some(502), "{failed}");
+    // A repository the token cannot see answers 404 too, and so grants nothing.
+    let hidden = client_for(&fake, "acme/secret");
+    assert_eq!(
+        hidden.collaborator_permission("ada").await.unwrap(),
+        Permission::none()
+    );
+
+    // Push access also makes a collaborator for review requests, besides set_collaborators.
+    fake.add_pull(
+        REPO,
+        FakePull {
+            number: 7,
+            ..FakePull::default()
+        },
+    );
+    fake.set_collaborators(REPO, ["bob"]);
+    github
+        .request_reviewers(7, &strings(&["bob", "mia"]))
+        .await
+        .unwrap();
+    let refused = github
+        .request_reviewers(7, &strings(&["tia"]))
+        .await
+        .unwrap_err();
+    assert!(refused.is_unprocessable(), "{refused}");
+    assert_eq!(fake.pulls(REPO)[0].requested_reviewers, ["bob", "mia"]);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_sent_as_one_percent_encoded_path_segment() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.set_permission(REPO, "deploy-bot[bot]", "write");
+    fake.set_permission(REPO, "a b/c?d#e%", "admin");
+    fake.set_permission(REPO, "..", "read");
+    let github = client(&fake);
+
+    assert_eq!(
+        github
+            .collaborator_permission("deploy-bot[bot]")
+            .await
+            .unwrap(),
+        permission("write", Some("write"))
+    );
+    assert_eq!(
+        github.collaborator_permission("a b/c?d#e%").await.unwrap(),
+        permission("admin", Some("admin"))
+    );
+    assert_eq!(
+        github.collaborator_permission("..").await.unwrap(),
+        permission("read", Some("read"))
+    );
+    // Unescaped, this would address the pull request endpoint.
+    assert_eq!(
+        github
+            .collaborator_permission("x/../../../pulls/7?")
+            .await
+            .unwrap(),
+        Permission::none()
+    );
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
+    let base = format!("/api/v3/repos/{REPO}/collaborators");
+    assert_eq!(
+        paths,
+        [
+            format!("{base}/deploy-bot%5Bbot%5D/permission"),
+            format!("{base}/a%20b%2Fc%3Fd%23e%25/permission"),
+            format!("{base}/%2E%2E/permission"),
+            format!("{base}/x%2F%2E%2E%2F%2E%2E%2F%2E%2E%2Fpulls%2F7%3F/permission"),
+        ]
+    );
+    assert!(fake.requests().iter().all(|r| r.query.is_empty()));
+
+    // Nobody has an empty login; no request is sent for one.
+    assert_eq!(
+        github.collaborator_permission("").await.unwrap(),
+        Permission::none()
+    );
+    assert_eq!(fake.requests().len(), 4);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_is_added_once_per_content() {
+    let fake = FakeGitHub::start(TOKEN);
+    let id = fake.add_comment(REPO, 7, "alice", "/promote production");
+    let other = fake.add_comment(REPO, 7, "bob", "/diff");
+    let github = client(&fake);
+
+    let comment = github.comment(id).await.unwrap();
+    assert_eq!(comment.id, id);
+    assert_eq!(comment.body.as_deref(), Some("/promote production"));
+    assert_eq!(comment.user.map(|u| u.login).as_deref(), Some("alice"));
+
+    github.add_reaction(id, "eyes").await.unwrap();
+    github.add_reaction(id, "eyes").await.unwrap();
+    github.add_reaction(id, "rocket").await.unwrap();
+    assert_eq!(fake.reactions(REPO, id), ["eyes", "rocket"]);
+    assert!(fake.reactions(REPO, other).is_empty());
+    let sent: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| format!("{} {}", r.path, r.body))
+        .collect();
+    let path = format!("/api/v3/repos/{REPO}/issues/comments/{id}/reactions");
+    assert_eq!(
+        sent,
+        [
+            format!("{path} {{\"content\":\"eyes\"}}"),
+            format!("{path} {{\"content\":\"eyes\"}}"),
+            format!("{path} {{\"content\":\"rocket\"}}"),
+        ]
+    );
+
+    // 201 for a new reaction, 200 with the same one when it is there already.
+    let url = format!(
+        "{}/repos/{REPO}/issues/comments/{id}/reactions",
+        fake.api_url()
+    );
+    let created = curl("POST", &url, bearer(), Some(&json!({ "content": "+1" })));
+    assert_eq!(created.status, 201);
+    let created = created.json();
+    assert_eq!(created["content"], "+1");
+    assert_eq!(created["user"]["login"], BOT_LOGIN);
+    assert!(created["node_id"].is_string() && created["created_at"].is_string());
+    let again = curl("POST", &url, bearer(), Some(&json!({ "content": "+1" })));
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json(), created);
+    assert_eq!(fake.reactions(REPO, id), ["eyes", "rocket", "+1"]);
+
+    // The comment's rollup counts them.
+    let read = curl(
+        "GET",
+        &format!("{}/repos/{REPO}/issues/comments/{id}", fake.api_url()),
+        bearer(),
+        None,
+    )
+    .json();
+    assert_eq!(read["reactions"]["total_count"], 3);
+    assert_eq!(read["reactions"]["eyes"], 1);
+    assert_eq!(read["reactions"]["+1"], 1);
+    assert_eq!(read["reactions"]["heart"], 0);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_are_refused_where_github_refuses_them() {
+    let fake = FakeGitHub::start(TOKEN);
+    let id = fake.add_comment(REPO, 7, "alice", "/deploy-branch feature");
+    let github = client(&fake);
+
+    let unknown = github.add_reaction(id + 1, "eyes").await.unwrap_err();
+    assert_eq!(unknown.status, Some(404), "{unknown}");
+    let missing = github.comment(id + 1).await.unwrap_err();
+    assert_eq!(missing.status, Some(404), "{missing}");
+
+    let invalid = github.add_reaction(id, "smile").await.unwrap_err();
+    assert!(invalid.is_unprocessable(), "{invalid}");
+    assert!(
+        invalid
+            .detail
+            .contains("For 'properties/content', \"smile\" is not one of [\"+1\", \"-1\","),
+        "{invalid}"
+    );
+    let url = format!(
+        "{}/repos/{REPO}/issues/comments/{id}/reactions",
+        fake.api_url()
+    );
+    let no_content = curl("POST", &url, bearer(), Some(&json!({})));
+    assert_eq!(no_content.status, 422);
+    assert!(fake.reactions(REPO, id).is_empty());
+
+    // A read-only token cannot react; a deleted comment takes its reactions along.
+    fake.set_read_only(true);
+    let forbidden = github.add_reaction(id, "eyes").await.unwrap_err();
+    assert!(forbidden.is_forbidden(), "{forbidden}");
+    fake.set_read_only(false);
+    github.add_reaction(id, "eyes").await.unwrap();
+    github.delete_comment(id).await.unwrap();
+    assert!(fake.reactions(REPO, id).is_empty());
+
+    // The two bodies outside the description are reported; nothing else is.
+    let violations = fake.violations();
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    assert!(
+        violations[0].contains("body.content is \"smile\", not one of"),
+        "{violations:#?}"
+    );
+    assert!(
+        violations[1].contains("body lacks the required field `content`"),
+        "{violations:#?}"
+    );
 }

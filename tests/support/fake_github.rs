@@ -21,7 +21,11 @@ use super::git_http::{self, CgiRequest, GitRoute};
 use super::graphql::{self, Literal, OperationKind, Selection};
 use super::openapi::{self, RestDescription};
 
+mod collaborators;
 mod pulls;
+mod reactions;
+
+pub use reactions::REACTION_CONTENTS;
 
 /// The login GitHub gives comments made with a workflow's `GITHUB_TOKEN`.
 pub const BOT_LOGIN: &str = "github-actions[bot]";
@@ -154,6 +158,11 @@ struct FakeState {
     next_review_id: u64,
     /// Per repository; a repository without an entry treats every login as a collaborator.
     collaborators: BTreeMap<String, BTreeSet<String>>,
+    /// `(repo, lower-case login)` to the login as the test spelt it and its role (`admin`,
+    /// `maintain`, `write`, `triage`, `read` or `none`).
+    permissions: BTreeMap<(String, String), (String, String)>,
+    reactions: Vec<StoredReaction>,
+    next_reaction_id: u64,
     comments: Vec<StoredComment>,
     next_comment_id: u64,
     requests: Vec<RecordedRequest>,
@@ -189,6 +198,16 @@ struct StoredComment {
     updated_at: String,
 }
 
+struct StoredReaction {
+    repo: String,
+    comment_id: u64,
+    id: u64,
+    login: String,
+    /// One of [`REACTION_CONTENTS`].
+    content: String,
+    created_at: String,
+}
+
 struct Fault {
     method: String,
     path_suffix: String,
@@ -221,6 +240,7 @@ impl FakeGitHub {
             state: Mutex::new(FakeState {
                 next_comment_id: 2_000_000_001,
                 next_review_id: 3_000_000_001,
+                next_reaction_id: 4_000_000_001,
                 ..FakeState::default()
             }),
         });
@@ -409,6 +429,39 @@ impl FakeGitHub {
             .state()
             .collaborators
             .insert(full_name.to_owned(), logins);
+    }
+
+    /// Give `login` a role in a repository, as `GET /collaborators/{username}/permission`
+    /// reports it: `admin`, `maintain`, `write`, `triage`, `read` or `none`. Like GitHub, the
+    /// answer's `permission` maps `maintain` to `write` and `triage` to `read`, and `role_name`
+    /// keeps the role. A user without a role (logins are case-insensitive) gets GitHub's 404 for
+    /// a non-collaborator of a private repository. A role of `write` or above also makes the user
+    /// a collaborator for review requests and assignees, in addition to [`Self::set_collaborators`].
+    pub fn set_permission(&self, full_name: &str, login: &str, permission: &str) {
+        assert!(
+            collaborators::ROLES.contains(&permission),
+            "set_permission: {permission:?} is not one of {:?}",
+            collaborators::ROLES
+        );
+        let mut state = self.shared.state();
+        state.known_repos.insert(full_name.to_owned());
+        state.permissions.insert(
+            (full_name.to_owned(), login.to_ascii_lowercase()),
+            (login.to_owned(), permission.to_owned()),
+        );
+    }
+
+    /// The reactions to an issue or pull request comment, each one's `content` in the order they
+    /// were made. As on GitHub, a user reacts with a given content at most once, so reacting
+    /// again adds nothing. Reactions go when their comment is deleted.
+    pub fn reactions(&self, full_name: &str, comment_id: u64) -> Vec<String> {
+        self.shared
+            .state()
+            .reactions
+            .iter()
+            .filter(|r| r.repo == full_name && r.comment_id == comment_id)
+            .map(|r| r.content.clone())
+            .collect()
     }
 
     /// Add a comment as if `user_login` had written it; returns its id.
@@ -975,6 +1028,9 @@ impl Shared {
                 None => Reply::not_found(),
             },
             ("GET", ["commits", sha, "pulls"]) => self.pulls_for_commit(&full_name, sha, query),
+            ("GET", ["collaborators", login, "permission"]) => {
+                self.collaborator_permission(&full_name, login)
+            }
             ("POST", ["issues", n, "labels"]) => match number(n) {
                 Some(n) => self.add_labels(&full_name, n, body),
                 None => Reply::not_found(),
@@ -1003,6 +1059,10 @@ impl Shared {
             },
             ("DELETE", ["issues", "comments", id]) => match number(id) {
                 Some(id) => self.delete_comment(&full_name, id),
+                None => Reply::not_found(),
+            },
+            ("POST", ["issues", "comments", id, "reactions"]) => match number(id) {
+                Some(id) => self.create_reaction(&full_name, id, body),
                 None => Reply::not_found(),
             },
             _ => self.not_implemented(incoming, api_path),
@@ -1137,6 +1197,9 @@ impl Shared {
         if state.comments.len() == before {
             return Reply::not_found();
         }
+        state
+            .reactions
+            .retain(|r| !(r.repo == full_name && r.comment_id == id));
         Reply {
             status: 204,
             body: None,
@@ -1158,6 +1221,22 @@ impl Shared {
             "MEMBER"
         };
         let api = format!("{}/repos/{full_name}", self.api_url);
+        let mut reactions = json!({
+            "url": format!("{api}/issues/comments/{}/reactions", c.id),
+            "total_count": 0,
+        });
+        for content in REACTION_CONTENTS {
+            reactions[content] = Value::from(0);
+        }
+        for reaction in state
+            .reactions
+            .iter()
+            .filter(|r| &r.repo == full_name && r.comment_id == c.id)
+        {
+            for key in ["total_count", reaction.content.as_str()] {
+                reactions[key] = Value::from(reactions[key].as_u64().unwrap_or_default() + 1);
+            }
+        }
         json!({
             "id": c.id,
             "node_id": c.node_id,
@@ -1173,12 +1252,7 @@ impl Shared {
             "issue_url": format!("{api}/issues/{}", stored.issue),
             "author_association": association,
             "performed_via_github_app": null,
-            "reactions": {
-                "url": format!("{api}/issues/comments/{}/reactions", c.id),
-                "total_count": 0,
-                "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-                "confused": 0, "heart": 0, "rocket": 0, "eyes": 0,
-            },
+            "reactions": reactions,
             "pin": null,
             "minimized": c.minimized_reason.as_ref().map(|reason| json!({ "reason": reason })),
         })
@@ -1384,9 +1458,16 @@ impl FakeState {
     }
 
     fn is_collaborator(&self, full_name: &str, login: &str) -> bool {
-        self.collaborators
+        let login = login.to_ascii_lowercase();
+        let listed = self
+            .collaborators
             .get(full_name)
-            .is_none_or(|logins| logins.contains(&login.to_ascii_lowercase()))
+            .is_none_or(|logins| logins.contains(&login));
+        listed
+            || self
+                .permissions
+                .get(&(full_name.to_owned(), login))
+                .is_some_and(|(_, role)| collaborators::can_push(role))
     }
 }
 

@@ -833,7 +833,7 @@ fn association(login: &str) -> &'static str {
 }
 
 /// A request body that must be a JSON object, or GitHub's 400.
-fn json_object(body: &[u8], docs: &str) -> Result<Map<String, Value>, Reply> {
+pub(super) fn json_object(body: &[u8], docs: &str) -> Result<Map<String, Value>, Reply> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
         _ => Err(Reply::error(400, "Problems parsing JSON", docs)),
