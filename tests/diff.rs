@@ -1135,6 +1135,10 @@ mod formats {
 
         Compared `master` (`8d68f67`) with `develop` (`0d2ca6b`).
 
+        **Images**
+
+        - `overlays/staging`: `nginx: 1.25.0 → 1.25.1`
+
         | Overlay | Added | Modified | Removed | Status |
         | --- | ---: | ---: | ---: | --- |
         | `overlays/staging` | 0 | 1 | 0 | changed |
@@ -1172,6 +1176,9 @@ mod formats {
 
         insta::assert_snapshot!(mask_durations(&out.stdout), @r"
         Comparing master (8d68f67) with develop (0d2ca6b)
+
+        Images:
+          overlays/staging: nginx: 1.25.0 → 1.25.1
 
         === overlays/staging: 0 added, 1 modified, 0 removed
         ~ Deployment staging/web (apps/v1)
@@ -1916,6 +1923,41 @@ mod kustomize_command {
         assert_eq!(calls.len(), 2, "{calls:?}");
         assert!(calls.iter().all(|c| c.starts_with("build ")), "{calls:?}");
         assert_eq!(out.report().overlay("overlays/staging").status(), "changed");
+    }
+
+    #[test]
+    fn kustomize_never_sees_the_run_s_tokens() {
+        let repo = repo_with_a_staging_image_bump();
+        let bin = tempfile::tempdir().unwrap();
+        let env_log = bin.path().join("env.log");
+        write_script(
+            bin.path(),
+            "kustomize",
+            &format!(
+                "#!/bin/sh
+env >> '{}'
+[ \"$1\" = build ] && shift
+exec kubectl kustomize \"$@\"\n",
+                env_log.display()
+            ),
+        );
+        let secret = "ghs_mustNotReachKustomize0123456789";
+        repo.diff_with()
+            .env("PATH", path_with(bin.path()))
+            .env("INPUT_GITHUB_TOKEN", secret)
+            .env("INPUT_GITHUB-TOKEN", secret)
+            .env("GITHUB_TOKEN", secret)
+            .env("ACTIONS_RUNTIME_TOKEN", secret)
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", secret)
+            .env("GITOPS_PROMOTE_HARMLESS", "kept")
+            .run(&["--base", "master", "--head", "develop"])
+            .assert_code(0);
+        let env = std::fs::read_to_string(&env_log).expect("kustomize was run");
+        assert!(!env.contains(secret), "{env}");
+        assert!(
+            env.contains("GITOPS_PROMOTE_HARMLESS=kept"),
+            "other variables stay"
+        );
     }
 
     #[test]

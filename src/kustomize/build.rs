@@ -76,6 +76,16 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
         })
 }
 
+/// Variables holding the run's tokens: the action's own input and the runner's.
+fn is_credential_var(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase().replace('-', "_");
+    upper == "INPUT_GITHUB_TOKEN"
+        || upper == "GITHUB_TOKEN"
+        || upper == "GH_TOKEN"
+        || upper.starts_with("ACTIONS_RUNTIME_")
+        || upper.starts_with("ACTIONS_ID_TOKEN_")
+}
+
 /// One build to run: the overlay directory inside an exported tree.
 #[derive(Debug, Clone)]
 pub struct BuildJob {
@@ -168,6 +178,13 @@ impl Builder {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // What a PR renders is untrusted: a plugin enabled through build-args must not find the
+        // run's credentials in its environment.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_credential_var) {
+                command.env_remove(&name);
+            }
+        }
         let child = command.spawn().map_err(|e| {
             BuildFailure::NotStarted(format!("cannot run `{}`: {e}", self.command.display()))
         })?;
