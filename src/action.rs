@@ -11,7 +11,7 @@ use crate::comment::Mode;
 use crate::config::{ActionInputs, CommentMode, RunnerEnv};
 use crate::diff::{OverlayStatus, Report};
 use crate::engine::{self, DiffOptions, short};
-use crate::event::{self, Event, PullRequestEvent};
+use crate::event::{self, Event, IssueCommentEvent};
 use crate::gha::{Annotation, AnnotationBudget, Level, Runner};
 use crate::git::Repo;
 
@@ -25,6 +25,9 @@ pub enum Outcome {
     Success,
     /// Builds failed and `fail-on-error` is set.
     Failed,
+    /// A ChatOps request was refused as given (e.g. an invalid branch name): answered, and the
+    /// step still succeeds, since the workflow did nothing wrong.
+    Refused,
 }
 
 /// Everything a run needs from the runner, resolved once.
@@ -46,10 +49,21 @@ pub async fn run() -> anyhow::Result<Outcome> {
         runner,
     };
     match event {
-        Event::PullRequest(pr) if pr.should_run() => pull_request(&ctx, &pr).await,
-        Event::Push(push) => promotion(&ctx, Some(&push), None).await,
+        Event::PullRequest(pr) if pr.should_run() => {
+            let target = PrTarget {
+                number: pr.number,
+                head_sha: pr.pull_request.head.sha.clone(),
+                base_ref: pr.pull_request.base.ref_.clone(),
+                triggered_for: Some(ctx.env.sha.clone()),
+            };
+            Ok(pull_request(&ctx, &target).await?.0)
+        }
+        Event::Push(push) => on_push(&ctx, &push).await,
+        Event::IssueComment(comment) => issue_comment(&ctx, &comment).await,
         Event::WorkflowDispatch(_) if ctx.inputs.promotion.pr_number.is_some() => {
-            promotion(&ctx, None, ctx.inputs.promotion.pr_number).await
+            Ok(promotion(&ctx, None, ctx.inputs.promotion.pr_number)
+                .await?
+                .0)
         }
         Event::PullRequest(pr) => {
             ctx.runner.info(&format!(
@@ -69,24 +83,82 @@ pub async fn run() -> anyhow::Result<Outcome> {
     }
 }
 
-/// Promotes what a push to the source branch merged (or one PR, from `workflow_dispatch`), then
-/// reports the promotions and the drift between the branches.
+/// A push to the source branch promotes what it merged; a push to an Image Updater branch
+/// opens or updates that branch's PR; other pushes have nothing to do.
+async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Outcome> {
+    let source = &ctx.inputs.promotion.source_branch;
+    let branch = push.ref_.strip_prefix("refs/heads/");
+    match branch {
+        Some(b) if b == source => Ok(promotion(ctx, Some(push), None).await?.0),
+        Some(b) if ctx.inputs.image_updates.is_image_update_branch(b) => {
+            if push.deleted {
+                ctx.runner
+                    .info(&format!("{b} was deleted; no image update PR to open."));
+                ctx.runner.set_output("image-update-pr", "")?;
+                return Ok(Outcome::Success);
+            }
+            image_update(ctx, b).await
+        }
+        _ => {
+            ctx.runner.info(&format!(
+                "Push to {} is neither to the source branch {source} nor to a branch matching \
+                 image-update-branches ({}); nothing to do.",
+                push.ref_,
+                if ctx.inputs.image_updates.branches.is_empty() {
+                    "not set".to_string()
+                } else {
+                    ctx.inputs.image_updates.branches.join(", ")
+                }
+            ));
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Opens or updates the PR of a branch Argo CD Image Updater pushed, with its rendered diff.
+async fn image_update(ctx: &Run, branch: &str) -> anyhow::Result<Outcome> {
+    use crate::promote::flow::Promoter;
+    let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
+    let target = &ctx.inputs.image_updates.target;
+    ctx.runner
+        .group(&format!("Rendering {branch} against {target}"));
+    let result = promoter.image_update(branch, target).await;
+    ctx.runner.end_group();
+    let (pr, report) = result?;
+    ctx.runner.set_output(
+        "image-update-pr",
+        pr.as_ref().map(|p| p.url.as_str()).unwrap_or(""),
+    )?;
+    ctx.runner
+        .set_output("has-changes", &report.has_changes().to_string())?;
+    if ctx.inputs.summary {
+        let line = match &pr {
+            Some(pr) if pr.opened => format!("Opened {} for `{branch}`.\n\n", pr.url),
+            Some(pr) => format!("Updated {} for `{branch}`.\n\n", pr.url),
+            None => format!("`{branch}` is already merged into `{target}`.\n\n"),
+        };
+        ctx.runner.append_summary(&format!(
+            "## Image update\n\n{line}{}",
+            markdown::render(&report)
+        ))?;
+    }
+    annotate_errors(ctx, promoter.repo.path(), &report);
+    if report.has_errors() && ctx.inputs.fail_on_error {
+        ctx.runner
+            .info("Failing the step: some overlays did not build (fail-on-error: true).");
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Promotes what a push to the source branch merged (or one PR, from `workflow_dispatch` or
+/// `/promote`), then reports the promotions and the drift between the branches.
 async fn promotion(
     ctx: &Run,
     push: Option<&crate::event::PushEvent>,
     pr_number: Option<u64>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<(Outcome, Vec<crate::promote::flow::Promoted>)> {
     use crate::promote::flow::Promoter;
-    let source = &ctx.inputs.promotion.source_branch;
-    if let Some(push) = push
-        && push.ref_ != format!("refs/heads/{source}")
-    {
-        ctx.runner.info(&format!(
-            "Push to {} is not to the source branch {source}; nothing to promote.",
-            push.ref_
-        ));
-        return Ok(Outcome::Success);
-    }
     let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
     let results = match (push, pr_number) {
         (Some(push), _) => promoter.on_push(push).await?,
@@ -125,9 +197,9 @@ async fn promotion(
         ctx.runner.error(Annotation::message(
             "A promotion conflicts; its draft PR lists the files and the steps to finish it (fail-on-conflict: true).".to_string(),
         ));
-        return Ok(Outcome::Failed);
+        return Ok((Outcome::Failed, results));
     }
-    Ok(Outcome::Success)
+    Ok((Outcome::Success, results))
 }
 
 /// The pair of commits a PR run compares, and how they were chosen.
@@ -140,14 +212,23 @@ struct Comparison {
     note: Option<String>,
 }
 
-async fn pull_request(ctx: &Run, event: &PullRequestEvent) -> anyhow::Result<Outcome> {
-    let pr = &event.pull_request;
-    let number = event.number;
+/// The PR a diff run renders: from a `pull_request` payload, or fetched for `/diff`.
+struct PrTarget {
+    number: u64,
+    head_sha: String,
+    base_ref: String,
+    /// The commit the workflow run was started for, when it was started for this PR.
+    triggered_for: Option<String>,
+}
+
+/// Renders a PR and publishes the result; returns how the step ends and the comment's URL.
+async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Option<String>)> {
+    let number = pr.number;
     let repo_dir = ctx.env.workspace.join(&ctx.inputs.working_directory);
     let repo = Repo::open(&repo_dir)?;
 
     ctx.runner.group(&format!("Fetching PR #{number}"));
-    let comparison = fetch_and_choose(ctx, &repo, event);
+    let comparison = fetch_and_choose(ctx, &repo, pr);
     ctx.runner.end_group();
     let comparison = comparison?;
 
@@ -171,7 +252,7 @@ async fn pull_request(ctx: &Run, event: &PullRequestEvent) -> anyhow::Result<Out
             publish(
                 ctx,
                 number,
-                &pr.head.sha,
+                &pr.head_sha,
                 &report,
                 comparison.note.as_deref(),
             )
@@ -197,20 +278,15 @@ async fn pull_request(ctx: &Run, event: &PullRequestEvent) -> anyhow::Result<Out
     if report.has_errors() && ctx.inputs.fail_on_error {
         ctx.runner
             .info("Failing the step: some overlays did not build (fail-on-error: true).");
-        return Ok(Outcome::Failed);
+        return Ok((Outcome::Failed, comment_url));
     }
-    Ok(Outcome::Success)
+    Ok((Outcome::Success, comment_url))
 }
 
 /// Fetches what actions/checkout left out and decides what to compare: the test-merge commit
 /// against its first parent (the base exactly as GitHub merged it), else merge base vs head.
-fn fetch_and_choose(
-    ctx: &Run,
-    repo: &Repo,
-    event: &PullRequestEvent,
-) -> anyhow::Result<Comparison> {
-    let pr = &event.pull_request;
-    let n = event.number;
+fn fetch_and_choose(ctx: &Run, repo: &Repo, pr: &PrTarget) -> anyhow::Result<Comparison> {
+    let n = pr.number;
     let url = format!(
         "{}/{}.git",
         ctx.env.server_url.trim_end_matches('/'),
@@ -232,18 +308,20 @@ fn fetch_and_choose(
     }
     let merge = repo.find_ref(&merge_ref).filter(|oid| is_merge(repo, *oid));
     if let Some(merge) = merge {
-        if merge.to_string() != ctx.env.sha {
+        if let Some(triggered) = &pr.triggered_for
+            && merge.to_string() != *triggered
+        {
             ctx.runner.info(&format!(
                 "refs/pull/{n}/merge is {} while this run was triggered for {}; comparing the newer merge.",
                 short(&merge.to_string()),
-                short(&ctx.env.sha)
+                short(triggered)
             ));
         }
         return Ok(Comparison {
             base: repo.first_parent(merge)?,
             head: merge,
-            base_label: pr.base.ref_.clone(),
-            head_label: format!("#{n} merged into {}", pr.base.ref_),
+            base_label: pr.base_ref.clone(),
+            head_label: format!("#{n} merged into {}", pr.base_ref),
             note: None,
         });
     }
@@ -252,7 +330,7 @@ fn fetch_and_choose(
     let base_ref = format!("{ns}/base");
     let head_ref = format!("{ns}/head");
     let refspecs = [
-        format!("+refs/heads/{}:{base_ref}", pr.base.ref_),
+        format!("+refs/heads/{}:{base_ref}", pr.base_ref),
         format!("+refs/pull/{n}/head:{head_ref}"),
     ];
     let mut merge_base = None;
@@ -273,19 +351,19 @@ fn fetch_and_choose(
     let (base, head) = merge_base.ok_or_else(|| {
         anyhow::anyhow!(
             "PR #{n}: no merge commit and no merge base between {} and the PR head",
-            pr.base.ref_
+            pr.base_ref
         )
     })?;
     Ok(Comparison {
         base,
         head,
-        base_label: format!("merge base with {}", pr.base.ref_),
+        base_label: format!("merge base with {}", pr.base_ref),
         head_label: format!("#{n} head"),
         note: Some(format!(
             "> [!NOTE]\n> GitHub has no test-merge commit for this PR (it likely has conflicts with \
              `{}`), so this compares the PR head with its merge base. Changes that reached `{}` \
              since then are not taken into account.",
-            pr.base.ref_, pr.base.ref_
+            pr.base_ref, pr.base_ref
         )),
     })
 }
@@ -421,4 +499,288 @@ async fn publish(
         note,
     )
     .await
+}
+
+/// Runs a ChatOps command from a PR comment: acknowledged with a reaction, allowed only for
+/// users with write access, answered with one reply per command comment (edited on re-runs).
+async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<Outcome> {
+    use crate::chatops::{self, Parsed};
+    if event.action != "created" {
+        ctx.runner.info(&format!(
+            "Comment {}: only new comments run commands.",
+            event.action
+        ));
+        return Ok(Outcome::Success);
+    }
+    if event.issue.pull_request.is_none() {
+        ctx.runner
+            .info("The comment is on an issue, not a pull request; nothing to do.");
+        return Ok(Outcome::Success);
+    }
+    // Our own replies start with their marker line, so they never parse as a command.
+    let command = match chatops::parse(&event.comment.body) {
+        Parsed::NotACommand => {
+            ctx.runner
+                .info("The comment holds no gitops-promote command; nothing to do.");
+            return Ok(Outcome::Success);
+        }
+        parsed => parsed,
+    };
+    let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
+    let number = event.issue.number;
+    let comment_id = event.comment.id;
+    let login = &event.comment.user.login;
+    let reply = |text: String| {
+        let github = &github;
+        async move {
+            let body = format!("@{login} {text}");
+            crate::publish::publish_note(
+                &ctx.runner,
+                github,
+                number,
+                &format!("chatops-{comment_id}"),
+                &body,
+            )
+            .await
+        }
+    };
+    let react = |content: &'static str| {
+        let github = &github;
+        async move {
+            if let Err(e) = github.add_reaction(comment_id, content).await {
+                ctx.runner.warning(Annotation::message(format!(
+                    "Could not react to comment {comment_id}: {e}"
+                )));
+            }
+        }
+    };
+    react("eyes").await;
+
+    let permission = github
+        .collaborator_permission(login)
+        .await
+        .with_context(|| format!("checking {login}'s permission on {}", ctx.env.repository))?;
+    if !permission.can_write() {
+        ctx.runner.notice(Annotation::message(format!(
+            "{login} ({} access) may not run gitops-promote commands; nothing was changed.",
+            permission.permission
+        )));
+        reply(format!(
+            "only people with write or admin access to this repository can run gitops-promote \
+             commands (you have {} access), so nothing was changed.",
+            permission.permission
+        ))
+        .await?;
+        react("-1").await;
+        return Ok(Outcome::Success);
+    }
+    let command = match command {
+        Parsed::Command(command) => command,
+        Parsed::Invalid(text) => {
+            reply(text).await?;
+            react("confused").await;
+            return Ok(Outcome::Success);
+        }
+        Parsed::NotACommand => unreachable!("returned above"),
+    };
+    ctx.runner
+        .info(&format!("{login} asked for `{command}` on #{number}."));
+    let result = run_command(ctx, &github, event, &command).await;
+    match result {
+        Ok((outcome, text)) => {
+            reply(format!("`{command}`: {text}")).await?;
+            react(if outcome == Outcome::Success {
+                "rocket"
+            } else {
+                "confused"
+            })
+            .await;
+            Ok(match outcome {
+                Outcome::Refused => Outcome::Success,
+                other => other,
+            })
+        }
+        Err(e) => {
+            reply(format!("`{command}` failed: {e:#}")).await?;
+            react("confused").await;
+            ctx.runner
+                .error(Annotation::message(format!("`{command}` failed: {e:#}")));
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+/// Runs one allowed command; returns how the step ends and the reply's text.
+async fn run_command(
+    ctx: &Run,
+    github: &crate::github::GitHub,
+    event: &IssueCommentEvent,
+    command: &crate::chatops::Command,
+) -> anyhow::Result<(Outcome, String)> {
+    use crate::chatops::Command;
+    let number = event.issue.number;
+    let pull = github.pull(number).await?;
+    match command {
+        Command::Diff => {
+            if !pull.is_open() {
+                anyhow::bail!("#{number} is closed; only open PRs are rendered");
+            }
+            let target = PrTarget {
+                number,
+                head_sha: pull.head.sha.clone(),
+                base_ref: pull.base.ref_name.clone(),
+                triggered_for: None,
+            };
+            let (outcome, url) = pull_request(ctx, &target).await?;
+            let text = match url {
+                Some(url) => format!("rendered `{}` again: {url}", short(&pull.head.sha)),
+                None => format!(
+                    "rendered `{}` again; there was nothing to comment (see the job summary)",
+                    short(&pull.head.sha)
+                ),
+            };
+            Ok((outcome, text))
+        }
+        Command::Promote => {
+            let (outcome, results) = promotion(ctx, None, Some(number)).await?;
+            let text = match results.first() {
+                Some(r) => match (&r.url, &r.skipped) {
+                    (_, Some(reason)) => format!("not promoted: {reason}"),
+                    (Some(url), None) if r.conflict => {
+                        format!("the promotion conflicts; see {url}")
+                    }
+                    (Some(url), None) => format!("promoted in {url}"),
+                    (None, None) => "already promoted".to_string(),
+                },
+                None => "nothing to promote".to_string(),
+            };
+            Ok((outcome, text))
+        }
+        Command::DeployBranch(_) | Command::DeployReset => {
+            deploy_branch(ctx, event, command, &pull.head.ref_name)
+        }
+    }
+}
+
+/// `/deploy-branch`: sets the allow-tags filter in `deploy-branch-target` on the source branch
+/// and pushes that one change. A re-run of the same comment finds its commit and stops.
+fn deploy_branch(
+    ctx: &Run,
+    event: &IssueCommentEvent,
+    command: &crate::chatops::Command,
+    head_branch: &str,
+) -> anyhow::Result<(Outcome, String)> {
+    use crate::argocd::allow_tags;
+    use crate::chatops::{self, Command};
+    let settings = &ctx.inputs.image_updates;
+    let Some(file) = settings.deploy_branch_target.as_deref() else {
+        anyhow::bail!(
+            "this repository has not set the `deploy-branch-target` input (the file holding the \
+             Argo CD Application or ImageUpdater whose allow-tags filter to change)"
+        );
+    };
+    let value = match command {
+        Command::DeployReset => settings.deploy_branch_default.clone(),
+        Command::DeployBranch(name) => {
+            let name = name.as_deref().unwrap_or(head_branch);
+            // A name that cannot be a tag prefix is the commenter's mistake, not the step's.
+            if let Err(reason) = allow_tags::validate_branch(name) {
+                let reason = reason.trim_end_matches('.');
+                return Ok((
+                    Outcome::Refused,
+                    format!("refused: {reason}. Nothing was changed."),
+                ));
+            }
+            allow_tags::branch_filter(name)
+        }
+        _ => unreachable!("only deploy commands come here"),
+    };
+    let source = &ctx.inputs.promotion.source_branch;
+    let repo = Repo::open(&ctx.env.workspace.join(&ctx.inputs.working_directory))?;
+    let url = format!(
+        "{}/{}.git",
+        ctx.env.server_url.trim_end_matches('/'),
+        ctx.env.repository
+    );
+    let commit_url = |sha: &str| {
+        format!(
+            "[`{}`]({}/{}/commit/{sha})",
+            short(sha),
+            ctx.env.server_url.trim_end_matches('/'),
+            ctx.env.repository
+        )
+    };
+    let token = Some(&ctx.inputs.github_token);
+    let local = "refs/gitops-promote/deploy-branch";
+    let trailer = chatops::request_trailer(event.comment.id);
+    let committer = crate::git::pick::Signature {
+        name: ctx.inputs.promotion.committer_name.clone(),
+        email: ctx.inputs.promotion.committer_email.clone(),
+    };
+    // Someone may push between our fetch and our push; the push is then refused (never
+    // forced) and the edit is made again on the new tip.
+    for attempt in 1..=3 {
+        repo.fetch(
+            &url,
+            token,
+            &[format!("+refs/heads/{source}:{local}")],
+            Some(50),
+        )?;
+        let tip = repo
+            .find_ref(local)
+            .with_context(|| format!("fetching {source} did not create {local}"))?;
+        if let Some(done) = repo.find_commit_mentioning(tip, &trailer, 50) {
+            return Ok((
+                Outcome::Success,
+                format!(
+                    "already done by {} on `{source}`; nothing new was committed.",
+                    commit_url(&done.to_string())
+                ),
+            ));
+        }
+        let Some(bytes) = repo.file_at(tip, file)? else {
+            anyhow::bail!("`{file}` (input `deploy-branch-target`) does not exist on `{source}`");
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("`{file}` on `{source}` is not UTF-8 text"))?;
+        let edit = allow_tags::set_allow_tags(file, &text, &value)?;
+        if edit.changes.is_empty() {
+            return Ok((
+                Outcome::Success,
+                format!("`{file}` on `{source}` already allows `{value}`; nothing was committed."),
+            ));
+        }
+        let message = chatops::commit_message(
+            command,
+            file,
+            &value,
+            &event.comment.user.login,
+            event.comment.html_url.as_deref(),
+            event.comment.id,
+        );
+        let commit = repo.commit_file(tip, file, edit.text.as_bytes(), &message, &committer)?;
+        match repo.push(&url, token, commit, source, false) {
+            Ok(()) => {
+                let mut text = format!(
+                    "committed {} to `{source}`, setting `{value}` in `{file}`:\n\n",
+                    commit_url(&commit.to_string())
+                );
+                for change in &edit.changes {
+                    text.push_str(&format!(
+                        "- {} (line {}): `{}` → `{}`\n",
+                        change.field, change.line, change.old, change.new
+                    ));
+                }
+                text.push_str(
+                    "\nArgo CD Image Updater now considers only image tags matching it for staging.",
+                );
+                return Ok((Outcome::Success, text));
+            }
+            Err(e) if attempt < 3 => ctx.runner.info(&format!(
+                "Pushing to {source} failed ({e:#}); trying again on its new tip."
+            )),
+            Err(e) => return Err(e.context(format!("pushing the change to {source}"))),
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
 }

@@ -181,7 +181,9 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Action => match crate::action::run().await {
-            Ok(crate::action::Outcome::Success) => ExitCode::SUCCESS,
+            Ok(crate::action::Outcome::Success | crate::action::Outcome::Refused) => {
+                ExitCode::SUCCESS
+            }
             Ok(crate::action::Outcome::Failed) => ExitCode::FAILURE,
             Err(e) => {
                 // An annotation makes the cause visible on the run's summary page, not only in the log.

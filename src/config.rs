@@ -23,12 +23,16 @@ pub const INPUT_NAMES: &[&str] = &[
     "committer-email",
     "committer-name",
     "copy-labels",
+    "deploy-branch-default",
+    "deploy-branch-target",
     "draft",
     "exclude-paths",
     "fail-on-conflict",
     "fail-on-error",
     "github-token",
     "hide-outdated",
+    "image-update-branches",
+    "image-update-target",
     "jobs",
     "kustomize",
     "labels",
@@ -303,6 +307,72 @@ pub struct ActionInputs {
     pub allow_remote: bool,
     /// How merged changes are carried to the target branch.
     pub promotion: PromotionInputs,
+    /// Argo CD Image Updater's write-back branches and the ChatOps branch deploys.
+    pub image_updates: ImageUpdateInputs,
+}
+
+/// Inputs for the branches Argo CD Image Updater writes and for `/deploy-branch`.
+#[derive(Debug, Clone)]
+pub struct ImageUpdateInputs {
+    /// Globs of branch names; a push to a matching branch opens or updates a PR to `target`.
+    pub branches: Vec<String>,
+    pub branch_globs: globset::GlobSet,
+    pub target: String,
+    /// Repo-relative file holding the Application or ImageUpdater `/deploy-branch` edits.
+    pub deploy_branch_target: Option<String>,
+    /// The allow-tags value `/deploy-branch reset` restores.
+    pub deploy_branch_default: String,
+}
+
+impl ImageUpdateInputs {
+    fn validate(raw: &RawInputs, promotion: &PromotionInputs) -> anyhow::Result<Self> {
+        let branches = raw
+            .image_update_branches
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default();
+        let mut globs = globset::GlobSetBuilder::new();
+        for pattern in &branches {
+            globs.add(
+                globset::GlobBuilder::new(pattern)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| anyhow!("input `image-update-branches`: '{pattern}': {e}"))?,
+            );
+        }
+        let deploy_branch_target = raw.deploy_branch_target.clone();
+        if let Some(path) = &deploy_branch_target
+            && (path.starts_with('/')
+                || path.split('/').any(|part| part == ".." || part.is_empty()))
+        {
+            bail!(
+                "input `deploy-branch-target` must be a file path inside the repository, like \
+                 `apps/staging/api.yaml` (got '{path}')"
+            );
+        }
+        Ok(ImageUpdateInputs {
+            branch_globs: globs
+                .build()
+                .map_err(|e| anyhow!("input `image-update-branches`: {e}"))?,
+            branches,
+            target: raw
+                .image_update_target
+                .clone()
+                .unwrap_or_else(|| promotion.target_branch.clone()),
+            deploy_branch_target,
+            deploy_branch_default: raw.deploy_branch_default.clone().unwrap_or_else(|| {
+                format!(
+                    "regexp:^{}-",
+                    crate::argocd::allow_tags::escape_regex(&promotion.source_branch)
+                )
+            }),
+        })
+    }
+
+    /// Whether `branch` is one Argo CD Image Updater writes to.
+    pub fn is_image_update_branch(&self, branch: &str) -> bool {
+        self.branch_globs.is_match(branch)
+    }
 }
 
 /// Inputs of the promotion on `push` to the source branch.
@@ -421,12 +491,16 @@ struct RawInputs {
     committer_email: Option<String>,
     committer_name: Option<String>,
     copy_labels: Option<String>,
+    deploy_branch_default: Option<String>,
+    deploy_branch_target: Option<String>,
     draft: Option<String>,
     exclude_paths: Option<String>,
     fail_on_conflict: Option<String>,
     fail_on_error: Option<String>,
     github_token: Option<String>,
     hide_outdated: Option<String>,
+    image_update_branches: Option<String>,
+    image_update_target: Option<String>,
     jobs: Option<String>,
     kustomize: Option<String>,
     labels: Option<String>,
@@ -474,6 +548,7 @@ impl ActionInputs {
 
     fn validate(raw: RawInputs) -> anyhow::Result<Self> {
         let promotion = PromotionInputs::validate(&raw)?;
+        let image_updates = ImageUpdateInputs::validate(&raw, &promotion)?;
         let github_token = raw
             .github_token
             .map(SecretString::from)
@@ -534,6 +609,7 @@ impl ActionInputs {
             jobs: positive(raw.jobs, "jobs", "builds")?,
             allow_remote: boolean(raw.allow_remote, "allow-remote", false)?,
             promotion,
+            image_updates,
         })
     }
 }

@@ -216,6 +216,8 @@ pub struct Comment {
     #[serde(default)]
     pub body: String,
     pub user: User,
+    #[serde(default)]
+    pub html_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod argocd;
 pub mod bench;
+pub mod chatops;
 pub mod cli;
 pub mod comment;
 pub mod config;
@@ -12,9 +13,9 @@ pub mod diff;
 pub mod engine;
 pub mod event;
 pub mod gha;
-pub mod images;
 pub mod git;
 pub mod github;
+pub mod images;
 pub mod kustomize;
 pub mod manifest;
 pub mod promote;

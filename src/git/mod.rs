@@ -1,6 +1,7 @@
 //! Reads commits and trees from the repository's object database with git2 and exports a tree
 //! into a directory. Nothing here touches the user's work tree, index or HEAD.
 
+mod edit;
 pub mod pick;
 
 use std::collections::BTreeMap;

@@ -39,7 +39,7 @@ pub struct Promoter<'a> {
     pub inputs: &'a ActionInputs,
     pub repo: Repo,
     pub github: GitHub,
-    url: String,
+    pub(crate) url: String,
     exclude: GlobSet,
     /// Print each plan instead of pushing, opening PRs or commenting.
     pub dry_run: bool,

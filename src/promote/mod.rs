@@ -2,6 +2,7 @@
 //! (production) through its own cherry-picked pull request.
 
 pub mod flow;
+pub mod image_update;
 pub mod local;
 pub mod plan;
 

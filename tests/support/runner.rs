@@ -110,6 +110,10 @@ impl Step<'_> {
             "draft",
             "fail-on-conflict",
             "pr-number",
+            "image-update-branches",
+            "image-update-target",
+            "deploy-branch-target",
+            "deploy-branch-default",
         ] {
             cmd.env(input_var(name), "");
         }
