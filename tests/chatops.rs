@@ -462,6 +462,19 @@ fn promote_opens_the_production_pr_of_a_merged_pr_and_refuses_an_open_one() {
     assert_eq!(run.code, 1);
     assert!(chat.replies_to(OPEN_PR, id)[0].contains("is not merged"));
     assert_eq!(chat.fake.reactions(REPO, id), ["eyes", "confused"]);
+
+    // The promotion PR itself went to master: promoting it again makes no sense.
+    let promotion = promotions[0].number;
+    chat.fake
+        .set_pull_merged(REPO, promotion, "2026-11-27T11:00:00Z");
+    let id = chat.comment(promotion, "maintainer", "/promote");
+    let run = chat.run_comment(promotion, id, "maintainer", "/promote");
+    assert_eq!(run.code, 1);
+    let reply = &chat.replies_to(promotion, id)[0];
+    assert!(
+        reply.contains("was merged into master, not develop"),
+        "{reply}"
+    );
     chat.assert_no_violations();
 }
 

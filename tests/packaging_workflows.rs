@@ -95,6 +95,7 @@ fn every_workflow_and_example_parses() {
         ".github/workflows/ci.yml",
         ".github/workflows/gitops-promote.yml",
         ".github/workflows/release.yml",
+        "examples/workflows/chatops.yml",
         "examples/workflows/pr-diff.yml",
         "examples/workflows/promote.yml",
         "examples/workflows/reusable.yml",
@@ -274,7 +275,9 @@ fn needs(event: &str) -> &'static [(&'static str, &'static str)] {
         "pull_request" | "pull_request_target" => {
             &[("contents", "read"), ("pull-requests", "write")]
         }
-        "push" | "workflow_dispatch" => &[("contents", "write"), ("pull-requests", "write")],
+        "push" | "workflow_dispatch" | "issue_comment" => {
+            &[("contents", "write"), ("pull-requests", "write")]
+        }
         _ => &[],
     }
 }
@@ -292,7 +295,7 @@ fn grants(permissions: &Value, scope: &str, level: &str) -> bool {
 #[test]
 fn examples_grant_what_their_events_need() {
     let event_in_if = Regex::new(r"github\.event_name\s*==\s*'([a-z_]+)'").unwrap();
-    for name in ["pr-diff", "promote", "reusable"] {
+    for name in ["chatops", "pr-diff", "promote", "reusable"] {
         let file = format!("examples/workflows/{name}.yml");
         let text = read(&file);
         assert!(text.starts_with('#'), "{file} starts with a comment header");
@@ -323,6 +326,18 @@ fn examples_grant_what_their_events_need() {
             }
         }
     }
+
+    let chatops = load("examples/workflows/chatops.yml");
+    assert_eq!(
+        chatops["on"]["issue_comment"]["types"],
+        serde_json::json!(["created"]),
+        "only new comments run commands"
+    );
+    let action = all_steps(&chatops)
+        .find(|s| uses(s) == ACTION)
+        .expect("chatops.yml runs the action");
+    assert_eq!(action["with"]["image-update-branches"], "image-updater-*");
+    assert!(action["with"]["deploy-branch-target"].is_string());
 
     let pr_diff = load("examples/workflows/pr-diff.yml");
     assert!(triggers(&pr_diff).contains("pull_request"));

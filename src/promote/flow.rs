@@ -137,6 +137,14 @@ impl<'a> Promoter<'a> {
         else {
             anyhow::bail!("PR #{number} is not merged; only merged changes are promoted");
         };
+        if pull.base.ref_name != self.source_branch() {
+            anyhow::bail!(
+                "PR #{number} was merged into {}, not {}; only changes merged into {} are promoted",
+                pull.base.ref_name,
+                self.source_branch(),
+                self.source_branch()
+            );
+        }
         let merge = Oid::from_str(&merge).context("the PR's merge commit is not a sha")?;
         // A rebase merge replays several commits; walk back while they belong to this PR.
         let mut commits = vec![merge];
