@@ -534,6 +534,10 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
         let github = &github;
         async move {
             let body = format!("@{login} {text}");
+            if ctx.inputs.summary {
+                ctx.runner
+                    .append_summary(&format!("## ChatOps on #{number}\n\n{body}\n"))?;
+            }
             crate::publish::publish_note(
                 &ctx.runner,
                 github,

@@ -49,7 +49,12 @@ impl Chat {
     /// `develop` with the Application file, an open PR #7 from `feature-login` into `develop`,
     /// and PR #8 squash-merged into `develop`; served by the fake GitHub.
     fn new() -> Chat {
-        let repo = GitRepo::base_and_two_overlays_with(&[(APP_FILE, APPLICATION)]);
+        Chat::with_target(APP_FILE, APPLICATION)
+    }
+
+    /// [`Chat::new`] with `content` at `path` as the `/deploy-branch` target.
+    fn with_target(path: &str, content: &str) -> Chat {
+        let repo = GitRepo::base_and_two_overlays_with(&[(path, content)]);
         let fake = FakeGitHub::start(TOKEN);
 
         // #8: merged into develop (squash), not yet in master.
@@ -134,7 +139,7 @@ impl Chat {
             fake,
             repo,
             runner,
-            inputs: vec![("deploy-branch-target".into(), APP_FILE.into())],
+            inputs: vec![("deploy-branch-target".into(), path.into())],
         }
     }
 
@@ -327,6 +332,42 @@ fn deploy_branch_reset_restores_the_default_and_without_a_name_uses_the_pr_branc
     chat.run_comment(OPEN_PR, again, "maintainer", reset).ok();
     assert_eq!(chat.served("develop"), tip);
     assert!(chat.replies_to(OPEN_PR, again)[0].contains("already allows `regexp:^develop-`"));
+    chat.assert_no_violations();
+}
+
+#[test]
+fn deploy_branch_edits_an_image_updater_resource_too() {
+    let file = "argocd/image-updater.yaml";
+    let updater = "\
+apiVersion: argocd-image-updater.argoproj.io/v1alpha1
+kind: ImageUpdater
+metadata:
+  name: staging
+  namespace: argocd
+spec:
+  commonUpdateSettings:
+    allowTags: \"regexp:^develop-\"   # what staging deploys
+  applicationRefs:
+    - namePattern: staging-*
+      images:
+        - alias: web
+          imageName: nginx
+";
+    let chat = Chat::with_target(file, updater);
+    let body = "/deploy-branch hotfix-2";
+    let id = chat.comment(OPEN_PR, "maintainer", body);
+    let run = chat.run_comment(OPEN_PR, id, "maintainer", body).ok();
+    assert_eq!(
+        chat.served_file("develop", file),
+        updater.replace("\"regexp:^develop-\"", "\"regexp:^hotfix-2-\"")
+    );
+    assert!(
+        chat.replies_to(OPEN_PR, id)[0]
+            .contains("ImageUpdater staging: spec.commonUpdateSettings.allowTags"),
+        "{}",
+        chat.replies_to(OPEN_PR, id)[0]
+    );
+    assert!(run.summary.contains("## ChatOps on #7"), "{}", run.summary);
     chat.assert_no_violations();
 }
 
