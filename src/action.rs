@@ -131,6 +131,7 @@ async fn image_update(ctx: &Run, branch: &str) -> anyhow::Result<Outcome> {
     )?;
     ctx.runner
         .set_output("has-changes", &report.has_changes().to_string())?;
+    set_image_changes(ctx, &report)?;
     if ctx.inputs.summary {
         let line = match &pr {
             Some(pr) if pr.opened => format!("Opened {} for `{branch}`.\n\n", pr.url),
@@ -270,6 +271,7 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         .set_output("has-changes", &report.has_changes().to_string())?;
     ctx.runner
         .set_output("affected-overlays", &serde_json::to_string(&affected)?)?;
+    set_image_changes(ctx, &report)?;
     ctx.runner
         .set_output("report-file", &report_file.to_string_lossy())?;
     ctx.runner
@@ -402,6 +404,21 @@ pub(crate) fn diff_options(
         allow_remote: inputs.allow_remote,
         progress: false,
     })
+}
+
+/// The `image-changes` output: what a later step (a chat notification, a deploy log) needs.
+fn set_image_changes(ctx: &Run, report: &Report) -> anyhow::Result<()> {
+    let changes: Vec<serde_json::Value> = report
+        .overlays
+        .iter()
+        .flat_map(|o| {
+            o.images.iter().map(|i| {
+                serde_json::json!({"overlay": o.path, "image": i.image, "old": i.old, "new": i.new})
+            })
+        })
+        .collect();
+    ctx.runner
+        .set_output("image-changes", &serde_json::to_string(&changes)?)
 }
 
 fn with_note(markdown: &str, note: Option<&str>) -> String {

@@ -247,6 +247,10 @@ fn a_first_run_posts_one_sticky_comment_and_a_re_run_updates_it_in_place() {
     );
     assert_eq!(run.output("has-changes"), "true");
     assert_eq!(run.output("affected-overlays"), r#"["overlays/staging"]"#);
+    assert_eq!(
+        run.output("image-changes"),
+        r#"[{"overlay":"overlays/staging","image":"nginx","old":"nginx:1.25.0","new":"nginx:1.26.0"}]"#
+    );
     assert!(
         run.output("comment-url")
             .contains(&format!("issuecomment-{}", comment.id))

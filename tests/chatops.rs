@@ -621,6 +621,11 @@ fn an_image_updater_branch_gets_one_pr_with_the_image_in_its_title_and_the_diff(
         run.output("image-update-pr")
             .ends_with(&format!("/pull/{}", pr.number))
     );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(run.output("image-changes")).unwrap(),
+        json!([{"overlay": "overlays/production", "image": "nginx",
+                "old": "nginx:1.24.0", "new": "nginx:1.24.1"}])
+    );
     let comments = chat.fake.comments(REPO, pr.number);
     assert_eq!(comments.len(), 1);
     let diff = &comments[0].body;
