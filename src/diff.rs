@@ -127,6 +127,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// The overlays a report lists and details: every one that is not unchanged, in order.
+    pub fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
+        self.overlays
+            .iter()
+            .filter(|o| o.status != OverlayStatus::Unchanged)
+    }
+
     pub fn has_changes(&self) -> bool {
         self.overlays.iter().any(|o| !o.resources.is_empty())
     }

@@ -135,7 +135,8 @@ impl<'a> Layout<'a> {
         let error_cap = ERROR_CAP.min(cap / 4);
         let mut errors_capped = false;
         let mut id = 0;
-        let overlays = markdown::shown(report)
+        let overlays = report
+            .shown()
             .map(|source| {
                 let mut opening = markdown::overlay_heading(source, false);
                 if let Some(error) = &source.error {
@@ -308,7 +309,7 @@ impl<'a> Layout<'a> {
     /// The summary and build errors, with as many table rows as fit: every failed overlay's
     /// first, since those need the reviewer most.
     fn summary_only(&self) -> FittedComment {
-        let shown: Vec<&OverlayDiff> = markdown::shown(self.report).collect();
+        let shown: Vec<&OverlayDiff> = self.report.shown().collect();
         let errors = shown.iter().filter(|o| failed(o)).count();
         let others = shown.len() - errors;
         let listing = |errors_kept: usize, others_kept: usize| -> Vec<&OverlayDiff> {

@@ -11,24 +11,16 @@ pub const OVERLAY_CLOSE: &str = "</details>\n";
 
 pub fn render(report: &Report) -> String {
     let mut out = summary(report);
-    for overlay in shown(report) {
+    for overlay in report.shown() {
         out.push('\n');
         out.push_str(&overlay_section(overlay));
     }
     out
 }
 
-/// The overlays a report lists and details: every one that is not unchanged, in report order.
-pub fn shown(report: &Report) -> impl Iterator<Item = &OverlayDiff> {
-    report
-        .overlays
-        .iter()
-        .filter(|o| o.status != OverlayStatus::Unchanged)
-}
-
 /// The heading, the comparison line and the table of overlays that are not unchanged.
 pub fn summary(report: &Report) -> String {
-    let listed: Vec<&OverlayDiff> = shown(report).collect();
+    let listed: Vec<&OverlayDiff> = report.shown().collect();
     summary_listing(report, &listed)
 }
 
@@ -55,7 +47,7 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
         head.name,
         short(&head.sha)
     );
-    let shown: Vec<&OverlayDiff> = shown(report).collect();
+    let shown: Vec<&OverlayDiff> = report.shown().collect();
     let unchanged = report.overlays.len() - shown.len();
     if shown.is_empty() {
         let _ = writeln!(
@@ -79,8 +71,9 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {counts} | {} |",
-            overlay.path,
+            "| {} | {counts} | {} |",
+            // A `|` would end the cell even inside code.
+            code_span(&overlay.path).replace('|', "\\|"),
             status_label(overlay.status)
         );
     }
@@ -188,7 +181,7 @@ pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
         escape_html(&overlay.path),
     );
     if !overlay.remote.is_empty() && !continued {
-        let list: Vec<String> = overlay.remote.iter().map(|r| format!("`{r}`")).collect();
+        let list: Vec<String> = overlay.remote.iter().map(|r| code_span(r)).collect();
         let _ = writeln!(out, "Remote bases: {}\n", list.join(", "));
     }
     if !continued {
@@ -260,6 +253,41 @@ fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odd_paths_stay_inside_their_code_span_and_table_cell() {
+        assert_eq!(code_span("overlays/a`b"), "``overlays/a`b``");
+        assert_eq!(code_span("`x"), "`` `x ``");
+        assert_eq!(code_span("a\nb"), "`a b`");
+        let overlay = OverlayDiff {
+            path: "overlays/a|b".into(),
+            status: OverlayStatus::Changed,
+            error: None,
+            remote: vec!["https://example.com/`base`".into()],
+            resources: Vec::new(),
+            images: Vec::new(),
+            overrides: Vec::new(),
+            notes: Vec::new(),
+        };
+        let report = Report {
+            base: crate::diff::Revision {
+                name: "a".into(),
+                sha: "0".repeat(40),
+            },
+            head: crate::diff::Revision {
+                name: "b".into(),
+                sha: "1".repeat(40),
+            },
+            merge_base: false,
+            overlays: vec![overlay.clone()],
+            stats: crate::diff::Stats::default(),
+        };
+        assert!(summary(&report).contains("| `overlays/a\\|b` | 0 | 0 | 0 | changed |"));
+        assert!(
+            overlay_heading(&overlay, false)
+                .contains("Remote bases: `` https://example.com/`base` ``")
+        );
+    }
 
     #[test]
     fn fences_outgrow_any_backtick_run_inside() {

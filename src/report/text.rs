@@ -38,21 +38,15 @@ pub fn render(report: &Report, color: bool) -> String {
         head.name,
         short(&head.sha)
     );
-    let shown = || {
-        report
-            .overlays
-            .iter()
-            .filter(|o| o.status != OverlayStatus::Unchanged)
-    };
-    if shown().any(|o| !o.images.is_empty()) {
+    if report.shown().any(|o| !o.images.is_empty()) {
         let _ = writeln!(out, "\n{}", paint(HEADER, "Images:"));
-        for overlay in shown() {
+        for overlay in report.shown() {
             for change in &overlay.images {
                 let _ = writeln!(out, "  {}: {change}", overlay.path);
             }
         }
     }
-    for overlay in shown() {
+    for overlay in report.shown() {
         out.push('\n');
         let _ = writeln!(out, "{}", paint(HEADER, &overlay_header(overlay)));
         for file in &overlay.overrides {
