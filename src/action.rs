@@ -2,7 +2,6 @@
 //! event, renders the PR's diff and publishes it as a sticky comment, job summary and outputs.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -10,12 +9,12 @@ use secrecy::ExposeSecret;
 use crate::comment::Mode;
 use crate::config::{ActionInputs, CommentMode, RunnerEnv};
 use crate::diff::{OverlayStatus, Report};
-use crate::engine::{self, DiffOptions, short};
+use crate::engine::{self, short};
 use crate::event::{self, Event, IssueCommentEvent};
 use crate::gha::{Annotation, AnnotationBudget, Level, Runner};
 use crate::git::Repo;
 
-use crate::kustomize::{KUSTOMIZATION_FILES, KustomizeCommand};
+use crate::kustomize::KUSTOMIZATION_FILES;
 
 use crate::report::{json, markdown};
 
@@ -25,9 +24,6 @@ pub enum Outcome {
     Success,
     /// Builds failed and `fail-on-error` is set.
     Failed,
-    /// A ChatOps request was refused as given (e.g. an invalid branch name): answered, and the
-    /// step still succeeds, since the workflow did nothing wrong.
-    Refused,
 }
 
 /// Everything a run needs from the runner, resolved once.
@@ -60,10 +56,8 @@ pub async fn run() -> anyhow::Result<Outcome> {
         }
         Event::Push(push) => on_push(&ctx, &push).await,
         Event::IssueComment(comment) => issue_comment(&ctx, &comment).await,
-        Event::WorkflowDispatch(_) if ctx.inputs.promotion.pr_number.is_some() => {
-            Ok(promotion(&ctx, None, ctx.inputs.promotion.pr_number)
-                .await?
-                .0)
+        Event::WorkflowDispatch(_) if let Some(n) = ctx.inputs.promotion.pr_number => {
+            Ok(promotion(&ctx, Trigger::Pr(n)).await?.0)
         }
         Event::PullRequest(pr) => {
             ctx.runner.info(&format!(
@@ -87,18 +81,15 @@ pub async fn run() -> anyhow::Result<Outcome> {
 /// opens or updates that branch's PR; other pushes have nothing to do.
 async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Outcome> {
     let source = &ctx.inputs.promotion.source_branch;
+    if push.deleted {
+        ctx.runner
+            .info(&format!("{} was deleted; nothing to do.", push.ref_));
+        return Ok(Outcome::Success);
+    }
     let branch = push.ref_.strip_prefix("refs/heads/");
     match branch {
-        Some(b) if b == source => Ok(promotion(ctx, Some(push), None).await?.0),
-        Some(b) if ctx.inputs.image_updates.is_image_update_branch(b) => {
-            if push.deleted {
-                ctx.runner
-                    .info(&format!("{b} was deleted; no image update PR to open."));
-                ctx.runner.set_output("image-update-pr", "")?;
-                return Ok(Outcome::Success);
-            }
-            image_update(ctx, b).await
-        }
+        Some(b) if b == source => Ok(promotion(ctx, Trigger::Push(push)).await?.0),
+        Some(b) if ctx.inputs.image_updates.is_image_update_branch(b) => image_update(ctx, b).await,
         _ => {
             ctx.runner.info(&format!(
                 "Push to {} is neither to the source branch {source} nor to a branch matching \
@@ -152,19 +143,25 @@ async fn image_update(ctx: &Run, branch: &str) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// What a promotion run promotes.
+enum Trigger<'a> {
+    /// The PRs a push to the source branch merged.
+    Push(&'a crate::event::PushEvent),
+    /// One merged PR, again (`workflow_dispatch`, `/promote`).
+    Pr(u64),
+}
+
 /// Promotes what a push to the source branch merged (or one PR, from `workflow_dispatch` or
 /// `/promote`), then reports the promotions and the drift between the branches.
 async fn promotion(
     ctx: &Run,
-    push: Option<&crate::event::PushEvent>,
-    pr_number: Option<u64>,
+    trigger: Trigger<'_>,
 ) -> anyhow::Result<(Outcome, Vec<crate::promote::flow::Promoted>)> {
     use crate::promote::flow::Promoter;
     let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
-    let results = match (push, pr_number) {
-        (Some(push), _) => promoter.on_push(push).await?,
-        (None, Some(n)) => vec![promoter.promote_pr(n).await?],
-        (None, None) => Vec::new(),
+    let results = match trigger {
+        Trigger::Push(push) => promoter.on_push(push).await?,
+        Trigger::Pr(n) => vec![promoter.promote_pr(n).await?],
     };
     let conflict = results.iter().any(|r| r.conflict);
     ctx.runner
@@ -176,15 +173,7 @@ async fn promotion(
             summary.push_str("Nothing was promoted by this run.\n");
         }
         for r in &results {
-            let line = match (&r.url, &r.skipped) {
-                (_, Some(reason)) => format!("- #{}: not promoted, {reason}\n", r.source),
-                (Some(url), None) if r.conflict => {
-                    format!("- #{}: **conflict**, see {url}\n", r.source)
-                }
-                (Some(url), None) => format!("- #{}: {url}\n", r.source),
-                (None, None) => format!("- #{}: already promoted\n", r.source),
-            };
-            summary.push_str(&line);
+            summary.push_str(&format!("- #{}: {}\n", r.source, r.describe()));
         }
         ctx.runner.append_summary(&summary)?;
         match promoter.drift_summary().await {
@@ -233,7 +222,9 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     ctx.runner.end_group();
     let comparison = comparison?;
 
-    let options = diff_options(&ctx.inputs, repo.path(), comparison.base, comparison.head)?;
+    let options = ctx
+        .inputs
+        .diff_options(repo.path(), comparison.base, comparison.head)?;
     ctx.runner.group("Rendering overlays");
     let mut report = engine::run(&options).await?;
     ctx.runner.end_group();
@@ -261,12 +252,7 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         }
     };
 
-    let affected: Vec<&str> = report
-        .overlays
-        .iter()
-        .filter(|o| o.status != OverlayStatus::Unchanged)
-        .map(|o| o.path.as_str())
-        .collect();
+    let affected: Vec<&str> = report.shown().map(|o| o.path.as_str()).collect();
     ctx.runner
         .set_output("has-changes", &report.has_changes().to_string())?;
     ctx.runner
@@ -289,11 +275,7 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
 /// against its first parent (the base exactly as GitHub merged it), else merge base vs head.
 fn fetch_and_choose(ctx: &Run, repo: &Repo, pr: &PrTarget) -> anyhow::Result<Comparison> {
     let n = pr.number;
-    let url = format!(
-        "{}/{}.git",
-        ctx.env.server_url.trim_end_matches('/'),
-        ctx.env.repository
-    );
+    let url = ctx.env.clone_url();
     let token = Some(&ctx.inputs.github_token);
     let ns = format!("refs/gitops-promote/pull/{n}");
     let merge_ref = format!("{ns}/merge");
@@ -331,31 +313,22 @@ fn fetch_and_choose(ctx: &Run, repo: &Repo, pr: &PrTarget) -> anyhow::Result<Com
     // No merge commit: GitHub could not merge the PR (conflicts). Compare like `git diff A...B`.
     let base_ref = format!("{ns}/base");
     let head_ref = format!("{ns}/head");
-    let refspecs = [
-        format!("+refs/heads/{}:{base_ref}", pr.base_ref),
-        format!("+refs/pull/{n}/head:{head_ref}"),
-    ];
-    let mut merge_base = None;
-    for depth in [Some(50), Some(i32::MAX)] {
-        repo.fetch(&url, token, &refspecs, depth)?;
-        let (base, head) = (repo.find_ref(&base_ref), repo.find_ref(&head_ref));
-        let (Some(base), Some(head)) = (base, head) else {
-            anyhow::bail!(
-                "fetching {} from {url} did not create the refs",
-                refspecs.join(" ")
-            );
-        };
-        if let Ok(found) = repo.merge_base(base, head) {
-            merge_base = Some((found, head));
-            break;
-        }
-    }
-    let (base, head) = merge_base.ok_or_else(|| {
-        anyhow::anyhow!(
-            "PR #{n}: no merge commit and no merge base between {} and the PR head",
-            pr.base_ref
-        )
-    })?;
+    let (base, head) = repo
+        .fetch_until_merge_base(
+            &url,
+            token,
+            (
+                &format!("refs/heads/{}", pr.base_ref),
+                &format!("refs/pull/{n}/head"),
+            ),
+            (&base_ref, &head_ref),
+        )?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "PR #{n}: no merge commit and no merge base between {} and the PR head",
+                pr.base_ref
+            )
+        })?;
     Ok(Comparison {
         base,
         head,
@@ -374,36 +347,6 @@ fn is_merge(repo: &Repo, oid: git2::Oid) -> bool {
     repo.git2()
         .find_commit(oid)
         .is_ok_and(|c| c.parent_count() == 2)
-}
-
-/// The diff settings the action's inputs ask for, for one pair of commits. Shared by the PR
-/// comment and the promotion's production diff, so both render the same way.
-pub(crate) fn diff_options(
-    inputs: &ActionInputs,
-    repo: &Path,
-    base: git2::Oid,
-    head: git2::Oid,
-) -> anyhow::Result<DiffOptions> {
-    let kustomize = match &inputs.kustomize {
-        Some(cmd) => {
-            KustomizeCommand::parse(cmd).map_err(|e| anyhow::anyhow!("input `kustomize`: {e}"))?
-        }
-        None => KustomizeCommand::detect(),
-    };
-    Ok(DiffOptions {
-        repo: repo.to_path_buf(),
-        base: base.to_string(),
-        head: head.to_string(),
-        merge_base: false,
-        paths: inputs.paths.clone(),
-        all: false,
-        kustomize,
-        build_args: inputs.build_args.clone(),
-        jobs: inputs.jobs.unwrap_or_else(engine::default_jobs),
-        timeout: Duration::from_secs(inputs.timeout),
-        allow_remote: inputs.allow_remote,
-        progress: false,
-    })
 }
 
 /// The `image-changes` output: what a later step (a chat notification, a deploy log) needs.
@@ -535,13 +478,14 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
         return Ok(Outcome::Success);
     }
     // Our own replies start with their marker line, so they never parse as a command.
-    let command = match chatops::parse(&event.comment.body) {
+    let request = match chatops::parse(&event.comment.body) {
         Parsed::NotACommand => {
             ctx.runner
                 .info("The comment holds no gitops-promote command; nothing to do.");
             return Ok(Outcome::Success);
         }
-        parsed => parsed,
+        Parsed::Command(command) => Ok(command),
+        Parsed::Invalid(reply) => Err(reply),
     };
     let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
     let number = event.issue.number;
@@ -595,20 +539,18 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
         react("-1").await;
         return Ok(Outcome::Success);
     }
-    let command = match command {
-        Parsed::Command(command) => command,
-        Parsed::Invalid(text) => {
+    let command = match request {
+        Ok(command) => command,
+        Err(text) => {
             reply(text).await?;
             react("confused").await;
             return Ok(Outcome::Success);
         }
-        Parsed::NotACommand => unreachable!("returned above"),
     };
     ctx.runner
         .info(&format!("{login} asked for `{command}` on #{number}."));
-    let result = run_command(ctx, &github, event, &command).await;
-    match result {
-        Ok((outcome, text)) => {
+    match run_command(ctx, &github, event, &command).await {
+        Ok(Answer::Done(outcome, text)) => {
             reply(format!("`{command}`: {text}")).await?;
             react(if outcome == Outcome::Success {
                 "rocket"
@@ -616,10 +558,13 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
                 "confused"
             })
             .await;
-            Ok(match outcome {
-                Outcome::Refused => Outcome::Success,
-                other => other,
-            })
+            Ok(outcome)
+        }
+        // The commenter's mistake, not the workflow's: answered, and the step succeeds.
+        Ok(Answer::Refused(text)) => {
+            reply(text).await?;
+            react("confused").await;
+            Ok(Outcome::Success)
         }
         Err(e) => {
             reply(format!("`{command}` failed: {e:#}")).await?;
@@ -631,18 +576,27 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
     }
 }
 
-/// Runs one allowed command; returns how the step ends and the reply's text.
+/// How an allowed command ended.
+enum Answer {
+    /// How the step ends, and the reply.
+    Done(Outcome, String),
+    /// Not done as asked (e.g. the PR's branch cannot be a tag prefix); the reply says why.
+    Refused(String),
+}
+
+/// Runs one allowed command.
 async fn run_command(
     ctx: &Run,
     github: &crate::github::GitHub,
     event: &IssueCommentEvent,
     command: &crate::chatops::Command,
-) -> anyhow::Result<(Outcome, String)> {
-    use crate::chatops::Command;
+) -> anyhow::Result<Answer> {
+    use crate::argocd::allow_tags;
+    use crate::chatops::{self, Command, Deploy, DeployRequest};
     let number = event.issue.number;
-    let pull = github.pull(number).await?;
     match command {
         Command::Diff => {
+            let pull = github.pull(number).await?;
             if !pull.is_open() {
                 anyhow::bail!("#{number} is closed; only open PRs are rendered");
             }
@@ -660,148 +614,54 @@ async fn run_command(
                     short(&pull.head.sha)
                 ),
             };
-            Ok((outcome, text))
+            Ok(Answer::Done(outcome, text))
         }
         Command::Promote => {
-            let (outcome, results) = promotion(ctx, None, Some(number)).await?;
+            let (outcome, results) = promotion(ctx, Trigger::Pr(number)).await?;
             let text = match results.first() {
-                Some(r) => match (&r.url, &r.skipped) {
-                    (_, Some(reason)) => format!("not promoted: {reason}"),
-                    (Some(url), None) if r.conflict => {
-                        format!("the promotion conflicts; see {url}")
-                    }
-                    (Some(url), None) => format!("promoted in {url}"),
-                    (None, None) => "already promoted".to_string(),
-                },
+                Some(r) => r.describe(),
                 None => "nothing to promote".to_string(),
             };
-            Ok((outcome, text))
+            Ok(Answer::Done(outcome, text))
         }
-        Command::DeployBranch(_) | Command::DeployReset => {
-            deploy_branch(ctx, event, command, &pull.head.ref_name)
-        }
-    }
-}
-
-/// `/deploy-branch`: sets the allow-tags filter in `deploy-branch-target` on the source branch
-/// and pushes that one change. A re-run of the same comment finds its commit and stops.
-fn deploy_branch(
-    ctx: &Run,
-    event: &IssueCommentEvent,
-    command: &crate::chatops::Command,
-    head_branch: &str,
-) -> anyhow::Result<(Outcome, String)> {
-    use crate::argocd::allow_tags;
-    use crate::chatops::{self, Command};
-    let settings = &ctx.inputs.image_updates;
-    let Some(file) = settings.deploy_branch_target.as_deref() else {
-        anyhow::bail!(
-            "this repository has not set the `deploy-branch-target` input (the file holding the \
-             Argo CD Application or ImageUpdater whose allow-tags filter to change)"
-        );
-    };
-    let value = match command {
-        Command::DeployReset => settings.deploy_branch_default.clone(),
-        Command::DeployBranch(name) => {
-            let name = name.as_deref().unwrap_or(head_branch);
-            // A name that cannot be a tag prefix is the commenter's mistake, not the step's.
-            if let Err(reason) = allow_tags::validate_branch(name) {
-                let reason = reason.trim_end_matches('.');
-                return Ok((
-                    Outcome::Refused,
-                    format!("refused: {reason}. Nothing was changed."),
-                ));
-            }
-            allow_tags::branch_filter(name)
-        }
-        _ => unreachable!("only deploy commands come here"),
-    };
-    let source = &ctx.inputs.promotion.source_branch;
-    let repo = Repo::open(&ctx.env.workspace.join(&ctx.inputs.working_directory))?;
-    let url = format!(
-        "{}/{}.git",
-        ctx.env.server_url.trim_end_matches('/'),
-        ctx.env.repository
-    );
-    let commit_url = |sha: &str| {
-        format!(
-            "[`{}`]({}/{}/commit/{sha})",
-            short(sha),
-            ctx.env.server_url.trim_end_matches('/'),
-            ctx.env.repository
-        )
-    };
-    let token = Some(&ctx.inputs.github_token);
-    let local = "refs/gitops-promote/deploy-branch";
-    let trailer = chatops::request_trailer(event.comment.id);
-    let committer = crate::git::pick::Signature {
-        name: ctx.inputs.promotion.committer_name.clone(),
-        email: ctx.inputs.promotion.committer_email.clone(),
-    };
-    // Someone may push between our fetch and our push; the push is then refused (never
-    // forced) and the edit is made again on the new tip.
-    for attempt in 1..=3 {
-        repo.fetch(
-            &url,
-            token,
-            &[format!("+refs/heads/{source}:{local}")],
-            Some(50),
-        )?;
-        let tip = repo
-            .find_ref(local)
-            .with_context(|| format!("fetching {source} did not create {local}"))?;
-        if let Some(done) = repo.find_commit_mentioning(tip, &trailer, 50) {
-            return Ok((
-                Outcome::Success,
-                format!(
-                    "already done by {} on `{source}`; nothing new was committed.",
-                    commit_url(&done.to_string())
-                ),
-            ));
-        }
-        let Some(bytes) = repo.file_at(tip, file)? else {
-            anyhow::bail!("`{file}` (input `deploy-branch-target`) does not exist on `{source}`");
-        };
-        let text = String::from_utf8(bytes)
-            .map_err(|_| anyhow::anyhow!("`{file}` on `{source}` is not UTF-8 text"))?;
-        let edit = allow_tags::set_allow_tags(file, &text, &value)?;
-        if edit.changes.is_empty() {
-            return Ok((
-                Outcome::Success,
-                format!("`{file}` on `{source}` already allows `{value}`; nothing was committed."),
-            ));
-        }
-        let message = chatops::commit_message(
-            command,
-            file,
-            &value,
-            &event.comment.user.login,
-            event.comment.html_url.as_deref(),
-            event.comment.id,
-        );
-        let commit = repo.commit_file(tip, file, edit.text.as_bytes(), &message, &committer)?;
-        match repo.push(&url, token, commit, source, false) {
-            Ok(()) => {
-                let mut text = format!(
-                    "committed {} to `{source}`, setting `{value}` in `{file}`:\n\n",
-                    commit_url(&commit.to_string())
+        Command::Deploy(deploy) => {
+            let settings = &ctx.inputs.image_updates;
+            let Some(file) = settings.deploy_branch_target.as_deref() else {
+                anyhow::bail!(
+                    "this repository has not set the `deploy-branch-target` input (the file \
+                     holding the Argo CD Application or ImageUpdater whose allow-tags filter to \
+                     change)"
                 );
-                for change in &edit.changes {
-                    text.push_str(&format!(
-                        "- {} (line {}): `{}` → `{}`\n",
-                        change.field, change.line, change.old, change.new
-                    ));
+            };
+            let value = match deploy {
+                Deploy::Reset => settings.deploy_branch_default.clone(),
+                Deploy::Branch(Some(name)) => allow_tags::branch_filter(name),
+                Deploy::Branch(None) => {
+                    let pull = github.pull(number).await?;
+                    let name = &pull.head.ref_name;
+                    if let Err(reason) = allow_tags::validate_branch(name) {
+                        return Ok(Answer::Refused(chatops::refusal(&reason)));
+                    }
+                    allow_tags::branch_filter(name)
                 }
-                text.push_str(
-                    "\nArgo CD Image Updater now considers only image tags matching it for staging.",
-                );
-                return Ok((Outcome::Success, text));
-            }
-            Err(e) if attempt < 3 => ctx.runner.info(&format!(
-                "Pushing to {source} failed ({e:#}); trying again on its new tip."
-            )),
-            Err(e) => return Err(e.context(format!("pushing the change to {source}"))),
+            };
+            let repo = Repo::open(&ctx.env.workspace.join(&ctx.inputs.working_directory))?;
+            let request = DeployRequest {
+                repo: &repo,
+                url: &ctx.env.clone_url(),
+                token: Some(&ctx.inputs.github_token),
+                branch: &ctx.inputs.promotion.source_branch,
+                file,
+                value: &value,
+                command,
+                login: &event.comment.user.login,
+                comment_id: event.comment.id,
+                comment_url: event.comment.html_url.as_deref(),
+                committer: &ctx.inputs.promotion.committer(),
+                repository_url: &ctx.env.repository_url(),
+            };
+            let text = chatops::deploy(&request, |message| ctx.runner.info(message))?;
+            Ok(Answer::Done(Outcome::Success, text))
         }
     }
-    unreachable!("the loop returns on its last attempt")
 }

@@ -3,6 +3,15 @@
 
 use std::fmt;
 
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::argocd::allow_tags;
+use crate::engine::short;
+use crate::git::Repo;
+use crate::git::pick::Signature;
+use crate::report::markdown::code_span;
+
 /// A command a comment can hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -10,11 +19,18 @@ pub enum Command {
     Diff,
     /// Promote the (merged) PR again.
     Promote,
-    /// Point the staging Image Updater at images tagged `<name>-…`; `None` means the PR's own
-    /// head branch.
-    DeployBranch(Option<String>),
-    /// Restore the default allow-tags filter.
-    DeployReset,
+    /// Change the staging Image Updater's allow-tags filter.
+    Deploy(Deploy),
+}
+
+/// What `/deploy-branch` points staging at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deploy {
+    /// Images tagged `<name>-…`; `None` means the PR's own head branch. A given name has
+    /// passed [`allow_tags::validate_branch`].
+    Branch(Option<String>),
+    /// The default filter again.
+    Reset,
 }
 
 impl fmt::Display for Command {
@@ -22,9 +38,9 @@ impl fmt::Display for Command {
         match self {
             Command::Diff => f.write_str("/diff"),
             Command::Promote => f.write_str("/promote"),
-            Command::DeployBranch(None) => f.write_str("/deploy-branch"),
-            Command::DeployBranch(Some(name)) => write!(f, "/deploy-branch {name}"),
-            Command::DeployReset => f.write_str("/deploy-branch reset"),
+            Command::Deploy(Deploy::Branch(None)) => f.write_str("/deploy-branch"),
+            Command::Deploy(Deploy::Branch(Some(name))) => write!(f, "/deploy-branch {name}"),
+            Command::Deploy(Deploy::Reset) => f.write_str("/deploy-branch reset"),
         }
     }
 }
@@ -33,14 +49,16 @@ impl fmt::Display for Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Command(Command),
-    /// One of our commands, used wrongly; the text is the reply.
+    /// One of our commands, used wrongly; the text is the reply, and never repeats what the
+    /// comment said.
     Invalid(String),
     /// Anything else, other bots' slash commands included: left alone.
     NotACommand,
 }
 
 /// Reads the command on the comment's first non-blank line. Only that line counts, so a command
-/// quoted further down a discussion never runs.
+/// quoted further down a discussion never runs. A branch name is checked here, so a refused one
+/// never reaches a reply, a commit or a regexp.
 pub fn parse(body: &str) -> Parsed {
     let Some(line) = body.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Parsed::NotACommand;
@@ -54,15 +72,26 @@ pub fn parse(body: &str) -> Parsed {
         ("/diff", []) => Parsed::Command(Command::Diff),
         ("/promote", []) => Parsed::Command(Command::Promote),
         ("/diff" | "/promote", _) => Parsed::Invalid(format!("`{word}` takes no arguments.")),
-        ("/deploy-branch", []) => Parsed::Command(Command::DeployBranch(None)),
-        ("/deploy-branch", ["reset"]) => Parsed::Command(Command::DeployReset),
-        ("/deploy-branch", [name]) => Parsed::Command(Command::DeployBranch(Some(name.to_string()))),
+        ("/deploy-branch", []) => Parsed::Command(Command::Deploy(Deploy::Branch(None))),
+        ("/deploy-branch", ["reset"]) => Parsed::Command(Command::Deploy(Deploy::Reset)),
+        ("/deploy-branch", [name]) => match allow_tags::validate_branch(name) {
+            Ok(()) => Parsed::Command(Command::Deploy(Deploy::Branch(Some(name.to_string())))),
+            Err(reason) => Parsed::Invalid(refusal(&reason)),
+        },
         ("/deploy-branch", _) => Parsed::Invalid(
             "`/deploy-branch` takes one branch name, or `reset` (e.g. `/deploy-branch feature-login`)."
                 .to_string(),
         ),
         _ => Parsed::NotACommand,
     }
+}
+
+/// The reply to a branch name that cannot be deployed.
+pub fn refusal(reason: &str) -> String {
+    format!(
+        "refused: {}. Nothing was changed.",
+        reason.trim_end_matches('.')
+    )
 }
 
 /// The trailer that ties a `/deploy-branch` commit to the comment that asked for it, so a
@@ -81,7 +110,9 @@ pub fn commit_message(
     comment_id: u64,
 ) -> String {
     let subject = match command {
-        Command::DeployReset => format!("Reset the Image Updater tag filter to {value}"),
+        Command::Deploy(Deploy::Reset) => {
+            format!("Reset the Image Updater tag filter to {value}")
+        }
         _ => format!("Deploy images tagged {value} to staging"),
     };
     let link = comment_url
@@ -92,6 +123,117 @@ pub fn commit_message(
          Requested by @{login} with `{command}`{link}.\n\n{}\n",
         request_trailer(comment_id)
     )
+}
+
+/// Everything `/deploy-branch` needs to change the filter on the source branch.
+pub struct DeployRequest<'a> {
+    pub repo: &'a Repo,
+    pub url: &'a str,
+    pub token: Option<&'a SecretString>,
+    /// The branch Argo CD deploys to staging, where the change is committed.
+    pub branch: &'a str,
+    /// `deploy-branch-target`.
+    pub file: &'a str,
+    /// The allow-tags value to set.
+    pub value: &'a str,
+    pub command: &'a Command,
+    pub login: &'a str,
+    pub comment_id: u64,
+    pub comment_url: Option<&'a str>,
+    pub committer: &'a Signature,
+    /// The repository's web address, for commit links.
+    pub repository_url: &'a str,
+}
+
+/// Sets the allow-tags filter in `file` on `branch` and pushes that one change; returns the
+/// reply. A re-run of the same comment finds its commit by the trailer and changes nothing;
+/// a value already in place commits nothing either.
+pub fn deploy(request: &DeployRequest, on_retry: impl Fn(&str)) -> anyhow::Result<String> {
+    let DeployRequest {
+        repo,
+        url,
+        token,
+        branch,
+        file,
+        value,
+        ..
+    } = *request;
+    let local = "refs/gitops-promote/deploy-branch";
+    let trailer = request_trailer(request.comment_id);
+    let link = |sha: &str| {
+        format!(
+            "[`{}`]({}/commit/{sha})",
+            short(sha),
+            request.repository_url
+        )
+    };
+    let mut attempt = 0;
+    // Someone may push between our fetch and our push; the push is then refused (never
+    // forced) and the edit is made again on the new tip.
+    loop {
+        attempt += 1;
+        repo.fetch(
+            url,
+            token,
+            &[format!("+refs/heads/{branch}:{local}")],
+            Some(50),
+        )?;
+        let tip = repo
+            .find_ref(local)
+            .with_context(|| format!("fetching {branch} did not create {local}"))?;
+        if let Some(done) = repo.find_commit_with_line(tip, &trailer, 50) {
+            return Ok(format!(
+                "already done by {} on `{branch}`; nothing new was committed.",
+                link(&done.to_string())
+            ));
+        }
+        let Some(bytes) = repo.file_at(tip, file)? else {
+            anyhow::bail!("`{file}` (input `deploy-branch-target`) does not exist on `{branch}`");
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("`{file}` on `{branch}` is not UTF-8 text"))?;
+        let edit = allow_tags::set_allow_tags(file, &text, value)?;
+        if edit.changes.is_empty() {
+            return Ok(format!(
+                "`{file}` on `{branch}` already allows `{value}`; nothing was committed."
+            ));
+        }
+        let message = commit_message(
+            request.command,
+            file,
+            value,
+            request.login,
+            request.comment_url,
+            request.comment_id,
+        );
+        let commit =
+            repo.commit_file(tip, file, edit.text.as_bytes(), &message, request.committer)?;
+        match repo.push(url, token, commit, branch, false) {
+            Ok(()) => {
+                let mut reply = format!(
+                    "committed {} to `{branch}`, setting `{value}` in `{file}`:\n\n",
+                    link(&commit.to_string())
+                );
+                for change in &edit.changes {
+                    reply.push_str(&format!(
+                        "- {} (line {}): {} → {}\n",
+                        change.field,
+                        change.line,
+                        code_span(&change.old),
+                        code_span(&change.new)
+                    ));
+                }
+                reply.push_str(
+                    "\nArgo CD Image Updater now considers only image tags matching it for staging.",
+                );
+                return Ok(reply);
+            }
+            Err(e) if attempt < 3 => on_retry(&format!(
+                "Pushing to {branch} failed ({e:#}); trying again on its new tip."
+            )),
+            Err(e) => return Err(e.context(format!("pushing the change to {branch}"))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,29 +258,34 @@ mod tests {
     fn deploy_branch_forms() {
         assert_eq!(
             parse("/deploy-branch feature-login"),
-            Parsed::Command(Command::DeployBranch(Some("feature-login".into())))
+            Parsed::Command(Command::Deploy(Deploy::Branch(Some(
+                "feature-login".into()
+            ))))
         );
         assert_eq!(
             parse("/deploy-branch"),
-            Parsed::Command(Command::DeployBranch(None))
+            Parsed::Command(Command::Deploy(Deploy::Branch(None)))
         );
         assert_eq!(
             parse("/deploy-branch reset"),
-            Parsed::Command(Command::DeployReset)
+            Parsed::Command(Command::Deploy(Deploy::Reset))
         );
         assert!(matches!(parse("/deploy-branch a b"), Parsed::Invalid(_)));
         assert!(matches!(parse("/diff now"), Parsed::Invalid(_)));
-        // The name is checked later, by allow_tags::validate_branch, with a reply saying why.
-        assert_eq!(
-            parse("/deploy-branch $(id)"),
-            Parsed::Command(Command::DeployBranch(Some("$(id)".into())))
-        );
+        // A refused name is explained, never repeated: it could carry markdown or control
+        // characters into the reply.
+        let hostile = "a`![x](https://evil.example/p.png)";
+        let Parsed::Invalid(reply) = parse(&format!("/deploy-branch {hostile}")) else {
+            panic!("a hostile name is refused");
+        };
+        assert!(reply.starts_with("refused: ") && reply.ends_with(". Nothing was changed."));
+        assert!(!reply.contains("evil.example"), "{reply}");
     }
 
     #[test]
     fn the_commit_message_carries_the_request_trailer() {
         let message = commit_message(
-            &Command::DeployBranch(Some("feature-x".into())),
+            &Command::Deploy(Deploy::Branch(Some("feature-x".into()))),
             "apps/staging/api.yaml",
             "regexp:^feature-x-",
             "octocat",

@@ -181,9 +181,7 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Action => match crate::action::run().await {
-            Ok(crate::action::Outcome::Success | crate::action::Outcome::Refused) => {
-                ExitCode::SUCCESS
-            }
+            Ok(crate::action::Outcome::Success) => ExitCode::SUCCESS,
             Ok(crate::action::Outcome::Failed) => ExitCode::FAILURE,
             Err(e) => {
                 // An annotation makes the cause visible on the run's summary page, not only in the log.
@@ -288,12 +286,8 @@ fn diff_options(
     base: String,
     head: String,
 ) -> Result<DiffOptions, ExitCode> {
-    let kustomize = match &build.kustomize {
-        Some(cmd) => {
-            KustomizeCommand::parse(cmd).map_err(|e| usage(&format!("--kustomize: {e}")))?
-        }
-        None => KustomizeCommand::detect(),
-    };
+    let kustomize = KustomizeCommand::given_or_detected(build.kustomize.as_deref())
+        .map_err(|e| usage(&format!("--kustomize: {e}")))?;
     let jobs = build
         .jobs
         .map(usize::from)

@@ -174,6 +174,20 @@ struct RawRunnerEnv {
 }
 
 impl RunnerEnv {
+    /// The repository's web address, e.g. `https://github.com/acme/manifests`.
+    pub fn repository_url(&self) -> String {
+        format!(
+            "{}/{}",
+            self.server_url.trim_end_matches('/'),
+            self.repository
+        )
+    }
+
+    /// Where git fetches and pushes (with the token as credentials, never in the URL).
+    pub fn clone_url(&self) -> String {
+        format!("{}.git", self.repository_url())
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         RunnerEnv::from_iter(env_vars(&["GITHUB_", "RUNNER_"])?)
     }
@@ -413,6 +427,14 @@ pub const BOT_NAME: &str = "github-actions[bot]";
 pub const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.github.com";
 
 impl PromotionInputs {
+    /// Who commits what the action writes (picks, `/deploy-branch` edits).
+    pub fn committer(&self) -> crate::git::pick::Signature {
+        crate::git::pick::Signature {
+            name: self.committer_name.clone(),
+            email: self.committer_email.clone(),
+        }
+    }
+
     fn validate(raw: &RawInputs) -> anyhow::Result<PromotionInputs> {
         use crate::promote::plan::{self, Reviewers};
         let text =
@@ -518,6 +540,33 @@ struct RawInputs {
 }
 
 impl ActionInputs {
+    /// The diff settings these inputs ask for, for one pair of commits. Shared by the PR
+    /// comment, the promotion's production diff and Image Updater PRs, so all render alike.
+    pub fn diff_options(
+        &self,
+        repo: &std::path::Path,
+        base: git2::Oid,
+        head: git2::Oid,
+    ) -> anyhow::Result<crate::engine::DiffOptions> {
+        let kustomize =
+            crate::kustomize::KustomizeCommand::given_or_detected(self.kustomize.as_deref())
+                .map_err(|e| anyhow!("input `kustomize`: {e}"))?;
+        Ok(crate::engine::DiffOptions {
+            repo: repo.to_path_buf(),
+            base: base.to_string(),
+            head: head.to_string(),
+            merge_base: false,
+            paths: self.paths.clone(),
+            all: false,
+            kustomize,
+            build_args: self.build_args.clone(),
+            jobs: self.jobs.unwrap_or_else(crate::engine::default_jobs),
+            timeout: std::time::Duration::from_secs(self.timeout),
+            allow_remote: self.allow_remote,
+            progress: false,
+        })
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         ActionInputs::from_iter(env_vars(&["INPUT_"])?)
     }

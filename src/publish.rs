@@ -61,9 +61,8 @@ pub async fn publish_report(
         return Ok(None);
     }
     let hint = format!(
-        "Full report: [job summary]({}/{}/actions/runs/{}) (and the `report-file` output).",
-        env.server_url.trim_end_matches('/'),
-        env.repository,
+        "Full report: [job summary]({}/actions/runs/{}) (and the `report-file` output).",
+        env.repository_url(),
         env.run_id
     );
     let fitted = budget::fit(

@@ -661,3 +661,26 @@ fn a_push_to_a_branch_that_matches_nothing_opens_no_pr() {
             .all(|p| p.head_ref != "renovate-nginx")
     );
 }
+
+#[test]
+fn deleting_a_branch_promotes_nothing_and_opens_nothing() {
+    let chat = Chat::new().input("image-update-branches", "image-updater-*");
+    for branch in ["develop", "image-updater-web"] {
+        let event = json!({
+            "ref": format!("refs/heads/{branch}"),
+            "before": chat.served("develop"), "after": "0".repeat(40),
+            "created": false, "deleted": true, "forced": false, "base_ref": null,
+            "compare": "https://github.com/acme/manifests/compare/a...b",
+            "commits": [], "head_commit": null,
+            "repository": repository_json(),
+            "pusher": {"name": "octocat", "email": "octocat@example.com"},
+            "sender": {"login": "octocat", "id": 583231, "type": "User"}
+        });
+        let run = chat
+            .run_event("push", &event, &format!("refs/heads/{branch}"))
+            .ok();
+        assert!(run.stdout.contains("was deleted; nothing to do"), "{}", run.stdout);
+    }
+    assert_eq!(chat.fake.pulls(REPO).len(), 2, "only the fixture's PRs");
+    chat.assert_no_violations();
+}

@@ -52,13 +52,17 @@ impl Repo {
         make().with_context(|| format!("committing {path} on top of {parent}"))
     }
 
-    /// The newest of the last `limit` first-parent commits from `tip` whose message holds
-    /// `needle` (a trailer naming the request that made it).
-    pub fn find_commit_mentioning(&self, tip: Oid, needle: &str, limit: usize) -> Option<Oid> {
+    /// The newest of the last `limit` first-parent commits from `tip` whose message has `line`
+    /// as one whole line (a trailer naming the request that made it: `comment 12` must not
+    /// match `comment 123`).
+    pub fn find_commit_with_line(&self, tip: Oid, line: &str, limit: usize) -> Option<Oid> {
         let repo = self.git2();
         let mut commit = repo.find_commit(tip).ok()?;
         for _ in 0..limit {
-            if commit.message_raw().is_ok_and(|m| m.contains(needle)) {
+            if commit
+                .message_raw()
+                .is_ok_and(|m| m.lines().any(|l| l.trim_end() == line))
+            {
                 return Some(commit.id());
             }
             commit = commit.parent(0).ok()?;
@@ -120,10 +124,11 @@ mod tests {
             .filemode();
         assert_eq!(executable, 0o100755);
         assert_eq!(
-            repo.find_commit_mentioning(next, "Trailer: 42", 10),
+            repo.find_commit_with_line(next, "Trailer: 42", 10),
             Some(next)
         );
-        assert_eq!(repo.find_commit_mentioning(next, "Trailer: 43", 10), None);
+        assert_eq!(repo.find_commit_with_line(next, "Trailer: 43", 10), None);
+        assert_eq!(repo.find_commit_with_line(next, "Trailer: 4", 10), None);
         assert!(
             repo.commit_file(root, "nope.yaml", b"x", "m", &who)
                 .is_err()

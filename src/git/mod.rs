@@ -219,6 +219,30 @@ impl Repo {
             })
     }
 
+    /// Fetches the remote refs `base` and `head` into the local refs `base_ref` and `head_ref`,
+    /// shallow first and then the whole history, until they share a merge base. Returns the
+    /// merge base and the head commit, or `None` when the histories never meet.
+    pub fn fetch_until_merge_base(
+        &self,
+        url: &str,
+        token: Option<&SecretString>,
+        (base, head): (&str, &str),
+        (base_ref, head_ref): (&str, &str),
+    ) -> anyhow::Result<Option<(Oid, Oid)>> {
+        let refspecs = [format!("+{base}:{base_ref}"), format!("+{head}:{head_ref}")];
+        for depth in [Some(50), Some(i32::MAX)] {
+            self.fetch(url, token, &refspecs, depth)?;
+            let (Some(base), Some(head)) = (self.find_ref(base_ref), self.find_ref(head_ref))
+            else {
+                anyhow::bail!("fetching {} did not create the refs", refspecs.join(" "));
+            };
+            if let Ok(found) = self.merge_base(base, head) {
+                return Ok(Some((found, head)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The commit a full ref name points to, if it exists.
     pub fn find_ref(&self, name: &str) -> Option<Oid> {
         self.inner

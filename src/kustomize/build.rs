@@ -40,6 +40,11 @@ impl KustomizeCommand {
         })
     }
 
+    /// The command the user gave, else the detected one.
+    pub fn given_or_detected(given: Option<&str>) -> Result<KustomizeCommand, String> {
+        given.map_or_else(|| Ok(KustomizeCommand::detect()), KustomizeCommand::parse)
+    }
+
     /// `kustomize build` when kustomize is on PATH, else the kustomize built into kubectl.
     pub fn detect() -> KustomizeCommand {
         let program = if find_on_path("kustomize").is_some() {

@@ -12,7 +12,7 @@ use crate::engine::{self, short};
 use crate::event::PushEvent;
 use crate::gha::{Annotation, Runner};
 use crate::git::Repo;
-use crate::git::pick::{NothingReason, PickOptions, PickOutcome, Signature};
+use crate::git::pick::{NothingReason, PickOptions, PickOutcome};
 use crate::github::{GitHub, NewPull, Pull};
 use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr, Templates};
 use crate::publish::{self, Sticky};
@@ -30,6 +30,28 @@ pub struct Promoted {
     pub conflict: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+impl Promoted {
+    /// One line for replies and the job summary.
+    pub fn describe(&self) -> String {
+        match (&self.url, &self.skipped) {
+            (_, Some(reason)) => format!("not promoted: {reason}"),
+            (Some(url), None) if self.conflict => format!("the promotion conflicts; see {url}"),
+            (Some(url), None) => format!("promoted in {url}"),
+            (None, None) => "planned only (dry run)".to_string(),
+        }
+    }
+}
+
+/// The promotion PR of one source PR after this run.
+struct PromotionPr {
+    number: u64,
+    url: String,
+    /// The commit its branch points to.
+    head: Oid,
+    /// Merged before this run: left alone.
+    merged: bool,
 }
 
 /// Everything a promotion run talks to.
@@ -53,11 +75,7 @@ impl<'a> Promoter<'a> {
     ) -> anyhow::Result<Self> {
         let repo = Repo::open(&env.workspace.join(&inputs.working_directory))?;
         let github = publish::client(env, inputs)?;
-        let url = format!(
-            "{}/{}.git",
-            env.server_url.trim_end_matches('/'),
-            env.repository
-        );
+        let url = env.clone_url();
         let exclude = globs(&inputs.promotion.exclude_paths)?;
         Ok(Promoter {
             runner,
@@ -146,6 +164,17 @@ impl<'a> Promoter<'a> {
             );
         }
         let merge = Oid::from_str(&merge).context("the PR's merge commit is not a sha")?;
+        // An older PR's merge lies beyond the shallow history: get all of it.
+        if self.repo.git2().find_commit(merge).is_err() {
+            self.fetch_branches(Some(i32::MAX))?;
+            self.repo.git2().find_commit(merge).map_err(|_| {
+                anyhow::anyhow!(
+                    "PR #{number}'s merge commit {} is not on {}",
+                    short(&merge.to_string()),
+                    self.source_branch()
+                )
+            })?;
+        }
         // A rebase merge replays several commits; walk back while they belong to this PR.
         let mut commits = vec![merge];
         let mut cursor = merge;
@@ -214,10 +243,7 @@ impl<'a> Promoter<'a> {
             .repo
             .find_ref(TARGET_REF)
             .with_context(|| format!("branch {} was not fetched", self.target_branch()))?;
-        let committer = Signature {
-            name: options.committer_name.clone(),
-            email: options.committer_email.clone(),
-        };
+        let committer = options.committer();
         let outcome = self.repo.cherry_pick(
             commits,
             target,
@@ -269,37 +295,58 @@ impl<'a> Promoter<'a> {
         }
         self.runner.info(&plan.to_text());
 
-        let (number, url, head) = self.open_or_update(&plan, pull, tip).await?;
-        if let Some(number) = number {
-            self.post_production_diff(number, target, head).await?;
-        }
-        let link = match (&url, plan.conflict) {
-            (Some(url), false) => format!("Promoted to `{}` in {url}.", self.target_branch()),
-            (Some(url), true) => format!(
-                "The promotion to `{}` conflicts: {url} is a draft with the conflict markers \
-                 committed and the steps to finish it by hand.",
-                self.target_branch()
-            ),
-            (None, _) => format!("Already promoted to `{}`.", self.target_branch()),
+        let pr = self.open_or_update(&plan, pull, tip).await?;
+        let url = &pr.url;
+        let link = if pr.merged {
+            format!("Already promoted to `{}` in {url}.", self.target_branch())
+        } else {
+            self.post_production_diff(pr.number, target, pr.head)
+                .await?;
+            if plan.conflict {
+                format!(
+                    "The promotion to `{}` conflicts: {url} is a draft with the conflict markers \
+                     committed and the steps to finish it by hand.",
+                    self.target_branch()
+                )
+            } else {
+                format!("Promoted to `{}` in {url}.", self.target_branch())
+            }
         };
         self.tell_source(n, &link).await?;
         Ok(Promoted {
             source: n,
-            number,
-            url,
-            conflict: plan.conflict,
+            number: Some(pr.number),
+            url: Some(pr.url),
+            conflict: plan.conflict && !pr.merged,
             skipped: None,
         })
     }
 
-    /// Pushes the branch and opens or updates its PR; a merged one is left alone. Returns the
-    /// PR (if any) and the commit its branch points to.
+    /// Opens a PR, or updates the open one `existing` names; `decorate` runs on a new one only.
+    /// Returns the PR and whether this call opened it.
+    pub(crate) async fn write_pull(
+        &self,
+        existing: Option<Pull>,
+        new: &NewPull,
+    ) -> anyhow::Result<(Pull, bool)> {
+        Ok(match existing.filter(|p| p.is_open()) {
+            Some(pr) => (
+                self.github
+                    .update_pull(pr.number, &new.title, &new.body)
+                    .await?,
+                false,
+            ),
+            None => (self.github.create_pull(new).await?, true),
+        })
+    }
+
+    /// Pushes the branch and opens or updates its PR; a merged one is left alone.
     async fn open_or_update(
         &self,
         plan: &PromotionPlan,
         source: &Pull,
         tip: Oid,
-    ) -> anyhow::Result<(Option<u64>, Option<String>, Oid)> {
+    ) -> anyhow::Result<PromotionPr> {
         let token = Some(&self.inputs.github_token);
         let existing = self
             .github
@@ -310,7 +357,12 @@ impl<'a> Promoter<'a> {
                 "#{} was already promoted in #{}; nothing to do.",
                 plan.source, pr.number
             ));
-            return Ok((None, Some(pr.html_url.clone()), tip));
+            return Ok(PromotionPr {
+                number: pr.number,
+                url: pr.html_url.clone(),
+                head: tip,
+                merged: true,
+            });
         }
         // Re-runs push only when the content differs, so reviews are not reset for nothing.
         let remote_ref = format!("refs/gitops-promote/promotion/{}", plan.source);
@@ -337,28 +389,23 @@ impl<'a> Promoter<'a> {
                 tip
             }
         };
-        let pr = match existing.filter(|p| p.is_open()) {
-            Some(pr) => {
-                self.github
-                    .update_pull(pr.number, &plan.title, &plan.body)
-                    .await?
-            }
-            None => {
-                let pr = self
-                    .github
-                    .create_pull(&NewPull {
-                        title: plan.title.clone(),
-                        head: plan.branch.clone(),
-                        base: plan.base.clone(),
-                        body: plan.body.clone(),
-                        draft: plan.draft,
-                    })
-                    .await?;
-                self.decorate(&pr, plan, source).await;
-                pr
-            }
+        let new = NewPull {
+            title: plan.title.clone(),
+            head: plan.branch.clone(),
+            base: plan.base.clone(),
+            body: plan.body.clone(),
+            draft: plan.draft,
         };
-        Ok((Some(pr.number), Some(pr.html_url), head))
+        let (pr, opened) = self.write_pull(existing, &new).await?;
+        if opened {
+            self.decorate(&pr, plan, source).await;
+        }
+        Ok(PromotionPr {
+            number: pr.number,
+            url: pr.html_url,
+            head,
+            merged: false,
+        })
     }
 
     /// Labels, assignees and reviewers. Each is a nicety: a failure warns, the PR stands.
@@ -410,7 +457,23 @@ impl<'a> Promoter<'a> {
         target: Oid,
         head: Oid,
     ) -> anyhow::Result<()> {
-        let report = self.render(target, head, &format!("#{number}")).await?;
+        let report = self
+            .render(
+                (target, self.target_branch()),
+                (head, &format!("#{number}")),
+            )
+            .await?;
+        self.publish_diff(number, head, &report).await
+    }
+
+    /// Keeps `report` as the sticky diff comment of a PR this run opened or updated, whose
+    /// branch points at `head`. Said even when nothing changed: the PR exists to be reviewed.
+    pub(crate) async fn publish_diff(
+        &self,
+        number: u64,
+        head: Oid,
+        report: &crate::diff::Report,
+    ) -> anyhow::Result<()> {
         let head_sha = head.to_string();
         publish::publish_report(
             self.runner,
@@ -424,23 +487,23 @@ impl<'a> Promoter<'a> {
                 max_parts: self.inputs.max_comments,
                 on_no_changes: true,
             },
-            &report,
+            report,
             None,
         )
         .await?;
         Ok(())
     }
 
-    /// Renders `base..head` with the action's build settings.
+    /// Renders `base..head` with the action's build settings; the labels name the two sides
+    /// in the report.
     pub async fn render(
         &self,
-        base: Oid,
-        head: Oid,
-        head_label: &str,
+        (base, base_label): (Oid, &str),
+        (head, head_label): (Oid, &str),
     ) -> anyhow::Result<crate::diff::Report> {
-        let options = crate::action::diff_options(self.inputs, self.repo.path(), base, head)?;
+        let options = self.inputs.diff_options(self.repo.path(), base, head)?;
         let mut report = engine::run(&options).await?;
-        report.base.name = self.target_branch().to_string();
+        report.base.name = base_label.to_string();
         report.head.name = head_label.to_string();
         Ok(report)
     }
@@ -453,7 +516,12 @@ impl<'a> Promoter<'a> {
         ) else {
             anyhow::bail!("the source and target branches were not fetched");
         };
-        let report = self.render(target, source, self.source_branch()).await?;
+        let report = self
+            .render(
+                (target, self.target_branch()),
+                (source, self.source_branch()),
+            )
+            .await?;
         Ok(format!(
             "## Pending promotions: `{}` → `{}`\n\n{}",
             self.source_branch(),
