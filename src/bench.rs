@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
 
+use crate::kustomize::KustomizeCommand;
+use crate::kustomize::build::find_on_path;
+
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Number of overlays in the generated repository.
@@ -190,31 +193,16 @@ fn workspace(keep: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf)
     Ok((None, keep.to_path_buf()))
 }
 
-/// The kustomize command as argv: the user's, split shell-style, or whichever is on PATH.
+/// The kustomize command as argv, chosen like `diff --kustomize` chooses it.
 fn resolve_kustomize(given: Option<&str>) -> Result<Vec<String>> {
-    let argv = match given {
-        Some(command) => shlex::split(command)
-            .filter(|argv| !argv.is_empty())
-            .with_context(|| format!("--kustomize {command:?} is not a command line"))?,
-        None if on_path("kustomize") => vec!["kustomize".into()],
-        None if on_path("kubectl") => vec!["kubectl".into(), "kustomize".into()],
-        None => bail!("neither kustomize nor kubectl is on PATH; pass --kustomize"),
-    };
-    // Same rule as `diff --kustomize`: the standalone binary needs its subcommand.
-    Ok(if argv == ["kustomize"] {
-        vec!["kustomize".into(), "build".into()]
-    } else {
-        argv
-    })
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
+    let command = KustomizeCommand::given_or_detected(given)
+        .map_err(|e| anyhow::anyhow!("--kustomize: {e}"))?;
+    if given.is_none() && find_on_path(&command.program).is_none() {
+        bail!("neither kustomize nor kubectl is on PATH; pass --kustomize");
+    }
+    Ok(std::iter::once(command.program)
+        .chain(command.args)
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------
