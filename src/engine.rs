@@ -382,8 +382,12 @@ fn prepare_overrides(
     let target = tree.join(kustomization);
     let edit = || -> Result<(), String> {
         let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
-        let mut doc: serde_json::Value =
-            serde_saphyr::from_str(&text).map_err(|e| format!("not valid YAML: {e}"))?;
+        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+            format!(
+                "not valid YAML: {}",
+                crate::manifest::yaml_error_summary(&e)
+            )
+        })?;
         source::set_images(&mut doc, &overrides.images)?;
         // A symlinked kustomization must not be edited through the link.
         std::fs::remove_file(&target).map_err(|e| e.to_string())?;

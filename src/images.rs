@@ -52,7 +52,10 @@ impl fmt::Display for ImageChange {
 /// `sha256:` and the first 12 hex digits: enough to tell digests apart in a summary line.
 fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
-        Some((algorithm, hex)) if hex.len() > 12 => format!("{algorithm}:{}", &hex[..12]),
+        // Rendered manifests may hold anything here: cut at a character, not a byte.
+        Some((algorithm, hex)) if hex.chars().count() > 12 => {
+            format!("{algorithm}:{}", hex.chars().take(12).collect::<String>())
+        }
         _ => digest.to_string(),
     }
 }
@@ -222,6 +225,17 @@ mod tests {
                 "registry.local:5000/jobs/report@sha256:0123456789abcdef0123 → ghcr.io/acme/report:2",
             ]
         );
+    }
+
+    #[test]
+    fn a_malformed_digest_does_not_panic() {
+        let change = ImageChange {
+            image: "app".into(),
+            old: Some("app@sha256:aääääääääääääää".into()),
+            new: Some("app:1".into()),
+            containers: Vec::new(),
+        };
+        assert_eq!(change.to_string(), "app: sha256:aäääääääääää → 1");
     }
 
     #[test]

@@ -55,8 +55,7 @@ pub enum ManifestError {
 /// Splits kustomize's output into resources, normalised and sorted by key.
 pub fn parse_resources(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
     let documents: Vec<Value> = serde_saphyr::from_multiple(yaml)
-        // The parser's message can quote the offending line, which may hold a Secret value.
-        .map_err(|e| ManifestError::Yaml(location_only(&e.to_string())))?;
+        .map_err(|e| ManifestError::Yaml(yaml_error_summary(&e)))?;
     let mut resources = Vec::new();
     for (index, doc) in documents.into_iter().enumerate() {
         match doc {
@@ -74,8 +73,12 @@ pub fn parse_resources(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
     Ok(resources)
 }
 
-fn location_only(message: &str) -> String {
-    message
+/// A YAML parser's error as one short line: its cause and position. The parser's full message
+/// quotes the offending source lines, which may hold a Secret value or a generator literal, so
+/// nothing past the first line may reach a report, a comment or a log.
+pub fn yaml_error_summary(error: &impl std::fmt::Display) -> String {
+    error
+        .to_string()
         .lines()
         .next()
         .unwrap_or_default()

@@ -679,7 +679,11 @@ fn deleting_a_branch_promotes_nothing_and_opens_nothing() {
         let run = chat
             .run_event("push", &event, &format!("refs/heads/{branch}"))
             .ok();
-        assert!(run.stdout.contains("was deleted; nothing to do"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("was deleted; nothing to do"),
+            "{}",
+            run.stdout
+        );
     }
     assert_eq!(chat.fake.pulls(REPO).len(), 2, "only the fixture's PRs");
     chat.assert_no_violations();

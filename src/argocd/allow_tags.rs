@@ -13,6 +13,8 @@ use std::ops::Range;
 use serde_json::Value;
 use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Span, StructureStyle};
 
+use crate::manifest::yaml_error_summary;
+
 /// Image Updater reads per-image settings from annotations `<prefix><alias>.<setting>`.
 const ANNOTATION_PREFIX: &str = "argocd-image-updater.argoproj.io/";
 const ANNOTATION_SUFFIX: &str = ".allow-tags";
@@ -618,14 +620,14 @@ fn verify(path: &str, original: &str, edited: &str, value: &str) -> Result<(), A
     let before: Vec<Value> =
         serde_saphyr::from_multiple(original).map_err(|e| AllowTagsError::InvalidYaml {
             path: path.to_owned(),
-            reason: first_line(&e.to_string()),
+            reason: yaml_error_summary(&e),
         })?;
     let after: Vec<Value> =
         serde_saphyr::from_multiple(edited).map_err(|e| AllowTagsError::Unverified {
             path: path.to_owned(),
             reason: format!(
                 "the edited file no longer parses ({})",
-                first_line(&e.to_string())
+                yaml_error_summary(&e)
             ),
         })?;
     let mut expected = before;
@@ -698,12 +700,6 @@ fn set_in_spec(node: &mut Value, value: &str) {
         }
         _ => {}
     }
-}
-
-/// Parser messages can quote the offending source on later lines; the reply only needs the cause
-/// and position.
-fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or("").to_owned()
 }
 
 #[cfg(test)]

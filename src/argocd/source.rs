@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::manifest::yaml_error_summary;
+
 /// The generic override file; app-specific ones are `.argocd-source-<app>.yaml`.
 pub const GENERIC: &str = ".argocd-source.yaml";
 const APP_PREFIX: &str = ".argocd-source-";
@@ -30,6 +32,11 @@ pub struct OverrideError {
     pub message: String,
 }
 
+/// Whether a file name is one of Argo CD's override files.
+pub fn is_override_file(name: &str) -> bool {
+    name == GENERIC || (name.starts_with(APP_PREFIX) && name.ends_with(".yaml"))
+}
+
 /// The override files of overlay `dir` among `paths` (repo-relative): the generic one first,
 /// then the app-specific one. Several app-specific files mean several Argo CD applications
 /// render this directory differently; which one is meant cannot be known here, so only the
@@ -49,9 +56,12 @@ pub fn files_of<'a>(
         let Some(name) = path.strip_prefix(&prefix) else {
             continue;
         };
+        if name.contains('/') || !is_override_file(name) {
+            continue;
+        }
         if name == GENERIC {
             generic = Some(path.to_string());
-        } else if name.starts_with(APP_PREFIX) && name.ends_with(".yaml") && !name.contains('/') {
+        } else {
             apps.push(path.to_string());
         }
     }
@@ -83,9 +93,8 @@ pub fn merge(files: &[(String, Vec<u8>)]) -> Result<Overrides, OverrideError> {
         let patch: Value = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_saphyr::from_str(text).map_err(|e| {
-                invalid(format!("is not valid YAML: {}", first_line(&e.to_string())))
-            })?
+            serde_saphyr::from_str(text)
+                .map_err(|e| invalid(format!("is not valid YAML: {}", yaml_error_summary(&e))))?
         };
         match patch {
             Value::Null => {}
@@ -312,10 +321,6 @@ pub fn set_images(kustomization: &mut Value, images: &[String]) -> Result<(), St
     }
     doc.insert("images".into(), Value::Array(list.into_values().collect()));
     Ok(())
-}
-
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message)
 }
 
 #[cfg(test)]

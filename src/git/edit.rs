@@ -18,7 +18,9 @@ impl Repo {
         let Ok(entry) = tree.get_path(std::path::Path::new(path)) else {
             return Ok(None);
         };
-        if entry.kind() != Some(git2::ObjectType::Blob) || entry.filemode() == 0o120000 {
+        if entry.kind() != Some(git2::ObjectType::Blob)
+            || entry.filemode() == i32::from(git2::FileMode::Link)
+        {
             anyhow::bail!("{path} is not a regular file in {commit}");
         }
         Ok(Some(self.read_blob(entry.id())?))

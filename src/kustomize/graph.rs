@@ -8,6 +8,7 @@ use globset::GlobSet;
 use serde_json::Value;
 
 use crate::git::{Repo, Snapshot, join_relative};
+use crate::manifest::yaml_error_summary;
 
 /// File names kustomize accepts, in its order of preference.
 pub const KUSTOMIZATION_FILES: [&str; 3] =
@@ -72,7 +73,7 @@ impl Closure {
 /// Argo CD applies them when it renders that overlay.
 pub fn is_argocd_source_of(path: &str, overlay_dir: &str) -> bool {
     parent_and_name(path).is_some_and(|(parent, name)| {
-        parent == overlay_dir && name.starts_with(".argocd-source") && name.ends_with(".yaml")
+        parent == overlay_dir && crate::argocd::source::is_override_file(name)
     })
 }
 
@@ -289,9 +290,7 @@ fn is_remote(entry: &str) -> bool {
 fn parse_root(dir: &str, file: &str, content: &[u8]) -> Root {
     let parsed = std::str::from_utf8(content)
         .map_err(|_| "the file is not UTF-8".to_string())
-        .and_then(|text| {
-            serde_saphyr::from_str::<Value>(text).map_err(|e| first_line(&e.to_string()))
-        });
+        .and_then(|text| serde_saphyr::from_str::<Value>(text).map_err(|e| yaml_error_summary(&e)));
     let (component, refs) = match parsed {
         Ok(Value::Object(doc)) => {
             let doc = Value::Object(doc);
@@ -310,10 +309,6 @@ fn parse_root(dir: &str, file: &str, content: &[u8]) -> Root {
         component,
         refs,
     }
-}
-
-fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or_default().to_string()
 }
 
 /// Collects every path a kustomization names, field by field as kustomize v5 reads them.
