@@ -1,5 +1,10 @@
-//! The sticky PR comment: the hidden marker that makes a comment ours, and the plan that turns
-//! the comments already on a PR plus the new report parts into creates, edits and deletes.
+//! The sticky PR comment: the hidden marker that finds our comments again, and the plan that
+//! turns the comments already on a PR plus the new report parts into creates, edits and deletes.
+//!
+//! Anyone can write the marker into a comment, so it makes a comment ours only when we wrote it:
+//! its author is a bot account (what a workflow's `GITHUB_TOKEN` or a GitHub App's token writes
+//! as) or the user a personal access token acts for. Otherwise a user could have the report
+//! written into a comment they own, and later edit.
 
 use std::fmt;
 
@@ -53,15 +58,32 @@ impl Marker {
         (!marker.id.is_empty() && marker.part >= 1).then_some(marker)
     }
 
-    /// Room the marker line takes in a body, for the comment budget.
-    pub fn reserve() -> usize {
-        PREFIX.len() + 120
+    /// Room the marker line and its newline take in a body, for the comment budget: the longest
+    /// marker a report with this `id` in at most `max_parts` parts can carry. The head is counted
+    /// at 64 characters, a SHA-256 object name, so a SHA-1 head (40) always fits.
+    pub fn reserve(id: &str, max_parts: usize) -> usize {
+        let parts = max_parts.max(1);
+        let longest = Marker {
+            id: id.to_string(),
+            part: parts,
+            parts,
+            head: "f".repeat(64),
+        };
+        longest.to_string().chars().count() + 1
     }
 }
 
 /// Rewrites a body's marker so that it is never found again (the comment is kept, hidden).
 pub fn retire(body: &str) -> String {
     body.replacen(PREFIX, OUTDATED_PREFIX, 1)
+}
+
+/// Who wrote a comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub login: String,
+    /// A GitHub App's bot account (GitHub's account `type` is `Bot`), e.g. `github-actions[bot]`.
+    pub bot: bool,
 }
 
 /// A comment already on the PR.
@@ -71,6 +93,30 @@ pub struct Existing {
     pub node_id: String,
     pub body: String,
     pub html_url: String,
+    /// `None` when GitHub names no author.
+    pub author: Option<Author>,
+}
+
+impl Existing {
+    /// Whether we may have written this comment: a bot account wrote it (no user can write as
+    /// one), or `token_user`, the user the token acts for (`None` for installation tokens).
+    /// GitHub logins are case-insensitive.
+    pub fn written_by_us(&self, token_user: Option<&str>) -> bool {
+        match &self.author {
+            Some(author) if author.bot => true,
+            Some(author) => token_user.is_some_and(|me| author.login.eq_ignore_ascii_case(me)),
+            None => false,
+        }
+    }
+}
+
+/// Whether telling our comments apart needs the token's user: some comment carrying our marker
+/// for `id` was written by a user, not a bot. Only then is it worth asking GitHub who we are.
+pub fn needs_token_user(comments: &[Existing], id: &str) -> bool {
+    comments.iter().any(|c| {
+        c.author.as_ref().is_some_and(|a| !a.bot)
+            && Marker::find(&c.body).is_some_and(|m| m.id == id)
+    })
 }
 
 /// One API call to make.
@@ -109,10 +155,17 @@ pub enum Mode {
     Recreate { hide_outdated: bool },
 }
 
-/// Our comments with this id, ordered by part, oldest first within a part.
-pub fn ours<'a>(comments: &'a [Existing], id: &str) -> Vec<(Marker, &'a Existing)> {
+/// Our comments with this id, ordered by part, oldest first within a part: those carrying our
+/// marker that we wrote ([`Existing::written_by_us`]); a copy of the marker in anyone else's
+/// comment is ignored.
+pub fn ours<'a>(
+    comments: &'a [Existing],
+    id: &str,
+    token_user: Option<&str>,
+) -> Vec<(Marker, &'a Existing)> {
     let mut found: Vec<(Marker, &Existing)> = comments
         .iter()
+        .filter(|c| c.written_by_us(token_user))
         .filter_map(|c| Marker::find(&c.body).map(|m| (m, c)))
         .filter(|(m, _)| m.id == id)
         .collect();
@@ -123,8 +176,15 @@ pub fn ours<'a>(comments: &'a [Existing], id: &str) -> Vec<(Marker, &'a Existing
 
 /// Decides the calls that leave exactly `bodies` (already carrying their markers) on the PR.
 /// Extra parts and duplicate copies from earlier runs are deleted; nothing is ever posted twice.
-pub fn plan(existing: &[Existing], id: &str, bodies: &[String], mode: Mode) -> Vec<Action> {
-    let ours = ours(existing, id);
+/// Only our own comments ([`ours`]) are edited, deleted or hidden.
+pub fn plan(
+    existing: &[Existing],
+    id: &str,
+    bodies: &[String],
+    mode: Mode,
+    token_user: Option<&str>,
+) -> Vec<Action> {
+    let ours = ours(existing, id, token_user);
     let mut actions = Vec::new();
     match mode {
         Mode::Update => {
@@ -205,11 +265,19 @@ mod tests {
     use super::*;
 
     fn existing(id: u64, body: &str) -> Existing {
+        by(id, "github-actions[bot]", true, body)
+    }
+
+    fn by(id: u64, login: &str, bot: bool, body: &str) -> Existing {
         Existing {
             id,
             node_id: format!("IC_{id}"),
             body: body.to_string(),
             html_url: format!("https://github.com/a/b/pull/1#issuecomment-{id}"),
+            author: Some(Author {
+                login: login.to_string(),
+                bot,
+            }),
         }
     }
 
@@ -251,7 +319,7 @@ mod tests {
         let new = with_markers(&["one".into(), "TWO".into()], "default", "a");
         let new_first = with_markers(&["one".into()], "default", "a");
         assert_ne!(new[0], new_first[0], "the part count is part of the marker");
-        let actions = plan(&comments, "default", &new, Mode::Update);
+        let actions = plan(&comments, "default", &new, Mode::Update, None);
         assert_eq!(
             actions,
             vec![
@@ -274,7 +342,7 @@ mod tests {
     fn an_identical_body_is_not_sent_again_and_duplicates_are_removed() {
         let body = with_markers(&["same".into()], "default", "a");
         let comments = vec![existing(2, &body[0]), existing(3, &body[0])];
-        let actions = plan(&comments, "default", &body, Mode::Update);
+        let actions = plan(&comments, "default", &body, Mode::Update, None);
         assert_eq!(
             actions,
             vec![Action::Keep { id: 2, part: 1 }, Action::Delete { id: 3 }]
@@ -293,7 +361,8 @@ mod tests {
                 &new,
                 Mode::Recreate {
                     hide_outdated: false
-                }
+                },
+                None
             ),
             vec![
                 Action::Create {
@@ -310,6 +379,7 @@ mod tests {
             Mode::Recreate {
                 hide_outdated: true,
             },
+            None,
         );
         assert_eq!(
             hidden[1],
@@ -319,5 +389,123 @@ mod tests {
                 body: retire(&old[0])
             }
         );
+    }
+
+    #[test]
+    fn a_marker_in_a_user_s_comment_does_not_make_it_ours() {
+        let ours_before = with_markers(&["old".into()], "default", "a");
+        let fake = by(1, "mallory", false, &ours_before[0]);
+        let anonymous = Existing {
+            author: None,
+            ..by(2, "ghost", false, &ours_before[0])
+        };
+        let comments = vec![fake.clone(), anonymous];
+        assert!(ours(&comments, "default", None).is_empty());
+        assert!(ours(&comments, "default", Some("ci-user")).is_empty());
+        let new = with_markers(&["new".into()], "default", "b");
+        assert_eq!(
+            plan(&comments, "default", &new, Mode::Update, None),
+            vec![Action::Create {
+                part: 1,
+                body: new[0].clone()
+            }],
+            "their comment is neither edited nor deleted"
+        );
+        assert_eq!(
+            plan(
+                &comments,
+                "default",
+                &new,
+                Mode::Recreate {
+                    hide_outdated: true
+                },
+                Some("ci-user")
+            ),
+            vec![Action::Create {
+                part: 1,
+                body: new[0].clone()
+            }],
+            "nor hidden"
+        );
+
+        // Our own comment beside theirs is still found, whichever came first.
+        let comments = vec![fake, existing(3, &ours_before[0])];
+        assert_eq!(
+            plan(&comments, "default", &new, Mode::Update, None),
+            vec![Action::Update {
+                id: 3,
+                part: 1,
+                body: new[0].clone()
+            }]
+        );
+    }
+
+    #[test]
+    fn any_bot_and_the_token_s_own_user_write_our_comments() {
+        let body = with_markers(&["report".into()], "default", "a");
+        let app = by(1, "promoter[bot]", true, &body[0]);
+        assert!(app.written_by_us(None));
+        let pat = by(2, "CI-User", false, &body[0]);
+        assert!(!pat.written_by_us(None));
+        assert!(!pat.written_by_us(Some("someone-else")));
+        assert!(pat.written_by_us(Some("ci-user")), "logins ignore case");
+        let comments = vec![pat];
+        assert_eq!(
+            plan(&comments, "default", &body, Mode::Update, Some("ci-user")),
+            vec![Action::Keep { id: 2, part: 1 }]
+        );
+    }
+
+    #[test]
+    fn the_token_s_user_is_needed_only_for_a_user_s_comment_with_our_marker() {
+        let ours = with_markers(&["report".into()], "default", "a");
+        let other = with_markers(&["report".into()], "staging", "a");
+        let plain = vec![
+            existing(1, &ours[0]),
+            by(2, "alice", false, "LGTM"),
+            by(3, "alice", false, &other[0]),
+        ];
+        assert!(!needs_token_user(&plain, "default"));
+        let marked = vec![existing(1, &ours[0]), by(4, "alice", false, &ours[0])];
+        assert!(needs_token_user(&marked, "default"));
+        let anonymous = Existing {
+            author: None,
+            ..existing(5, &ours[0])
+        };
+        assert!(
+            !needs_token_user(&[anonymous], "default"),
+            "no author is never us, whoever we are"
+        );
+    }
+
+    #[test]
+    fn the_marker_reserve_covers_the_longest_marker() {
+        let id = "a".repeat(64);
+        let marker = Marker {
+            id: id.clone(),
+            part: 10,
+            parts: 10,
+            head: "0123456789abcdef0123456789abcdef01234567".into(),
+        };
+        let line = marker.to_string().chars().count() + 1;
+        assert_eq!(line, 149, "{marker}");
+        let reserve = Marker::reserve(&id, 10);
+        assert!(reserve >= line, "reserve {reserve} < marker line {line}");
+        // A part filled exactly to its room still fits GitHub's limit with its marker.
+        let limit = 65_536;
+        let body = "x".repeat(limit - reserve);
+        let bodies = with_markers(&vec![body; 10], &id, &marker.head);
+        assert!(bodies.iter().all(|b| b.chars().count() <= limit));
+        // The SHA-256 head is the longest there is.
+        let sha256 = Marker {
+            head: "f".repeat(64),
+            ..marker
+        };
+        assert_eq!(
+            Marker::reserve(&id, 10),
+            sha256.to_string().chars().count() + 1
+        );
+        assert!(Marker::reserve("default", 1) < reserve);
+        assert_eq!(Marker::reserve("default", 0), Marker::reserve("default", 1));
     }
 }

@@ -18,12 +18,20 @@ pub struct ApiError {
     pub path: String,
     pub status: Option<u16>,
     pub detail: String,
+    /// GitHub refused the request for a rate limit (403 or 429) and it still did on the last
+    /// attempt, or would only lift later than the retry policy waits. Not a permission problem.
+    pub rate_limited: bool,
 }
 
 impl ApiError {
     /// 403 that is not a rate limit: the token may not do this (a fork PR's read-only token).
     pub fn is_forbidden(&self) -> bool {
-        self.status == Some(403)
+        self.status == Some(403) && !self.rate_limited
+    }
+
+    /// A rate limit that outlasted the retries; trying again later may succeed.
+    pub fn is_rate_limited(&self) -> bool {
+        self.rate_limited
     }
 
     /// 422: GitHub understood the request and refused its content, e.g. a review requested from
@@ -56,6 +64,18 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
     pub login: String,
+    /// GitHub's account type: `User`, `Bot` (a GitHub App, e.g. `github-actions[bot]` for a
+    /// workflow's `GITHUB_TOKEN`) or `Organization`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl User {
+    /// A GitHub App's bot account. Only an app's installation token can write as one, so no
+    /// user can pose as it (a user's login cannot contain `[bot]` either).
+    pub fn is_bot(&self) -> bool {
+        self.kind.as_deref() == Some("Bot")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +271,19 @@ impl GitHub {
 
     fn repo_path(&self, rest: &str) -> String {
         format!("/repos/{}/{}{rest}", self.owner, self.repo)
+    }
+
+    /// The login of the user the token acts for (`GET /user`): a personal access token's owner.
+    /// `None` for tokens that are no user's: GitHub answers an installation token (a workflow's
+    /// `GITHUB_TOKEN`, a GitHub App's token) with 403 "Resource not accessible by integration";
+    /// what such a token writes is authored by the app's bot account.
+    pub async fn authenticated_login(&self) -> Result<Option<String>, ApiError> {
+        let path = "/user";
+        match self.send(&self.rest, Method::Get, path, None).await {
+            Ok(answer) => parse::<User>(Method::Get, path, &answer.body).map(|u| Some(u.login)),
+            Err(e) if e.is_forbidden() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn pull(&self, number: u64) -> Result<Pull, ApiError> {
@@ -501,6 +534,7 @@ impl GitHub {
                 path,
                 status: Some(answer.status.as_u16()),
                 detail: messages.join("; "),
+                rate_limited: false,
             });
         }
         Ok(())
@@ -518,6 +552,11 @@ impl GitHub {
             path: strip_origin(path),
             status,
             detail,
+            rate_limited: false,
+        };
+        let rate_limited = |status: StatusCode, detail: String| ApiError {
+            rate_limited: true,
+            ..error(Some(status.as_u16()), detail)
         };
         let mut attempt = 0;
         loop {
@@ -559,10 +598,12 @@ impl GitHub {
                 });
             }
             let message = github_message(&text, status);
-            if let Some(wait) = rate_limit_wait(status, &headers) {
+            let wait = rate_limit_wait(status, &headers)
+                .or_else(|| says_rate_limited(status, &text).then_some(SECONDARY_LIMIT_WAIT));
+            if let Some(wait) = wait {
                 if wait > self.retry.max_wait {
-                    return Err(error(
-                        Some(status.as_u16()),
+                    return Err(rate_limited(
+                        status,
                         format!(
                             "rate limited ({message}); the limit resets in {}s, longer than the {}s this run waits",
                             wait.as_secs(),
@@ -580,6 +621,12 @@ impl GitHub {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
+                // Still limited after the last wait: an error to report, not a refusal that
+                // would read as a token without permission.
+                return Err(rate_limited(
+                    status,
+                    format!("rate limited ({message}); still limited after {attempt} attempts"),
+                ));
             } else if status.is_server_error() && !last {
                 eprintln!(
                     "{} {}: {status}; retrying in {}s",
@@ -618,6 +665,7 @@ fn parse<T: serde::de::DeserializeOwned>(
         path: strip_origin(path),
         status: None,
         detail: format!("unexpected response: {e}"),
+        rate_limited: false,
     })
 }
 
@@ -743,6 +791,19 @@ fn distinct_logins(logins: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// How long to wait for a secondary rate limit that names no time: GitHub says at least a minute.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// A 403 whose message says it is a rate limit. GitHub's secondary limits do not always send
+/// `retry-after` or `x-ratelimit-remaining: 0`, but their message always says so.
+fn says_rate_limited(status: StatusCode, body: &str) -> bool {
+    status == StatusCode::FORBIDDEN
+        && serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .is_some_and(|m| m.to_ascii_lowercase().contains("rate limit"))
+}
+
 /// How long GitHub asks us to wait, if this response is a rate limit at all.
 fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
@@ -833,6 +894,61 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(rate_limit_wait(StatusCode::BAD_GATEWAY, &headers), None);
+    }
+
+    fn api_error(status: u16, rate_limited: bool) -> ApiError {
+        ApiError {
+            method: "POST",
+            path: "/repos/a/b/issues/7/comments".to_owned(),
+            status: Some(status),
+            detail: "403 Forbidden: API rate limit exceeded".to_owned(),
+            rate_limited,
+        }
+    }
+
+    #[test]
+    fn a_rate_limited_403_is_not_a_forbidden_one() {
+        assert!(api_error(403, false).is_forbidden());
+        assert!(!api_error(403, false).is_rate_limited());
+        let limited = api_error(403, true);
+        assert!(
+            !limited.is_forbidden(),
+            "a rate limit is no read-only token"
+        );
+        assert!(limited.is_rate_limited());
+        assert!(!api_error(429, true).is_forbidden());
+        assert!(!api_error(404, false).is_forbidden());
+    }
+
+    #[test]
+    fn a_secondary_limit_without_headers_is_known_by_its_message() {
+        let secondary = r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#;
+        assert!(says_rate_limited(StatusCode::FORBIDDEN, secondary));
+        assert!(says_rate_limited(
+            StatusCode::FORBIDDEN,
+            r#"{"message":"API rate limit exceeded for installation ID 1."}"#
+        ));
+        assert!(!says_rate_limited(
+            StatusCode::FORBIDDEN,
+            r#"{"message":"Resource not accessible by integration"}"#
+        ));
+        assert!(!says_rate_limited(
+            StatusCode::FORBIDDEN,
+            "<html>rate limit</html>"
+        ));
+        assert!(!says_rate_limited(StatusCode::NOT_FOUND, secondary));
+    }
+
+    #[test]
+    fn a_user_knows_whether_it_is_a_bot() {
+        let user = |value: Value| serde_json::from_value::<User>(value).unwrap();
+        assert!(user(json!({ "login": "github-actions[bot]", "type": "Bot" })).is_bot());
+        assert!(user(json!({ "login": "my-app[bot]", "type": "Bot", "id": 9 })).is_bot());
+        assert!(!user(json!({ "login": "mallory", "type": "User" })).is_bot());
+        assert!(
+            !user(json!({ "login": "fake[bot]" })).is_bot(),
+            "no type, no bot"
+        );
     }
 
     #[test]

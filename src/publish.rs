@@ -1,7 +1,7 @@
 //! Publishing to pull requests: a rendered report or a short note kept as one sticky comment,
 //! edited in place across runs. Planning is in `comment`; this module makes the calls.
 
-use crate::comment::{self, Action, Existing, Marker, Mode};
+use crate::comment::{self, Action, Author, Existing, Marker, Mode};
 use crate::config::{ActionInputs, RunnerEnv};
 use crate::diff::Report;
 use crate::engine::short;
@@ -51,10 +51,10 @@ pub async fn publish_report(
         )));
         return Ok(None);
     }
-    let existing = existing_comments(github, number).await?;
+    let thread = Thread::read(github, number, sticky.id).await?;
     if !report.has_changes()
         && !report.has_errors()
-        && comment::ours(&existing, sticky.id).is_empty()
+        && comment::ours(&thread.comments, sticky.id, thread.token_user()).is_empty()
         && !sticky.on_no_changes
     {
         runner.info("No rendered changes and no earlier comment: not commenting.");
@@ -69,7 +69,7 @@ pub async fn publish_report(
         report,
         &Budget {
             limit: COMMENT_LIMIT,
-            reserve: Marker::reserve(),
+            reserve: Marker::reserve(sticky.id, sticky.max_parts),
             max_parts: sticky.max_parts,
         },
         note,
@@ -80,7 +80,7 @@ pub async fn publish_report(
         runner,
         github,
         number,
-        &existing,
+        &thread,
         sticky.id,
         &bodies,
         sticky.mode,
@@ -96,9 +96,39 @@ pub async fn publish_note(
     id: &str,
     body: &str,
 ) -> anyhow::Result<Option<String>> {
-    let existing = existing_comments(github, number).await?;
+    let thread = Thread::read(github, number, id).await?;
     let bodies = comment::with_markers(&[body.to_string()], id, "-");
-    apply_plan(runner, github, number, &existing, id, &bodies, Mode::Update).await
+    apply_plan(runner, github, number, &thread, id, &bodies, Mode::Update).await
+}
+
+/// The comments on a PR, and who the token writes as when that decides which of them are ours.
+struct Thread {
+    comments: Vec<Existing>,
+    /// The login of the user the token acts for; `None` for an installation token, and when no
+    /// user's comment carries our marker (then it was not asked for).
+    token_user: Option<String>,
+}
+
+impl Thread {
+    /// Reads every comment. `GET /user` is asked only when a user's comment carries the marker
+    /// for `id` (a personal access token's earlier report, or someone's copy of our marker), so
+    /// the usual run with a bot's token makes no extra call.
+    async fn read(github: &GitHub, number: u64, id: &str) -> anyhow::Result<Thread> {
+        let comments = existing_comments(github, number).await?;
+        let token_user = if comment::needs_token_user(&comments, id) {
+            github.authenticated_login().await?
+        } else {
+            None
+        };
+        Ok(Thread {
+            comments,
+            token_user,
+        })
+    }
+
+    fn token_user(&self) -> Option<&str> {
+        self.token_user.as_deref()
+    }
 }
 
 async fn existing_comments(github: &GitHub, number: u64) -> anyhow::Result<Vec<Existing>> {
@@ -111,6 +141,10 @@ async fn existing_comments(github: &GitHub, number: u64) -> anyhow::Result<Vec<E
             node_id: c.node_id,
             body: c.body.unwrap_or_default(),
             html_url: c.html_url,
+            author: c.user.map(|u| Author {
+                bot: u.is_bot(),
+                login: u.login,
+            }),
         })
         .collect())
 }
@@ -119,13 +153,14 @@ async fn apply_plan(
     runner: &Runner,
     github: &GitHub,
     number: u64,
-    existing: &[Existing],
+    thread: &Thread,
     id: &str,
     bodies: &[String],
     mode: Mode,
 ) -> anyhow::Result<Option<String>> {
+    let existing = &thread.comments;
     let mut first_url = None;
-    for action in comment::plan(existing, id, bodies, mode) {
+    for action in comment::plan(existing, id, bodies, mode, thread.token_user()) {
         match apply(github, number, &action, existing).await {
             Ok(Some(url)) if first_url.is_none() => first_url = Some(url),
             Ok(_) => {}

@@ -179,6 +179,23 @@ impl Scenario {
             .collect()
     }
 
+    /// The comments carrying our marker that `login` wrote, in order.
+    fn marked_by(&self, login: &str) -> Vec<FakeComment> {
+        self.ours()
+            .into_iter()
+            .filter(|c| c.user_login == login)
+            .collect()
+    }
+
+    /// How often the product asked who the token is (`GET /user`).
+    fn who_am_i_requests(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/api/v3/user")
+            .count()
+    }
+
     fn assert_no_violations(&self) {
         let violations = self.fake.violations();
         assert!(
@@ -518,4 +535,143 @@ fn neither_a_secret_value_nor_the_token_reaches_github_or_the_runner() {
         assert!(!text.contains(TOKEN), "token leaked:\n{text}");
     }
     assert!(s.ours()[0].body.contains("DB_PASSWORD: <redacted: added>"));
+}
+
+fn bump_staging_image_again(repo: &GitRepo) {
+    repo.edit(
+        "overlays/staging/kustomization.yaml",
+        "newTag: 1.26.0",
+        "newTag: 1.27.0",
+    );
+}
+
+/// What someone who wants the report written into a comment they own could post.
+const COPIED_MARKER: &str =
+    "<!-- gitops-promote id=default part=1/1 head=0000000 -->\nNothing to see here, approve away.";
+
+#[test]
+fn a_user_s_comment_carrying_our_marker_is_left_alone() {
+    let mut s = Scenario::new(bump_staging_image);
+    let theirs = s.fake.add_comment(REPO, PR, "mallory", COPIED_MARKER);
+    let run = s.run().ok();
+
+    let ours = s.marked_by(BOT_LOGIN);
+    assert_eq!(ours.len(), 1, "{:#?}", s.comments());
+    assert!(ours[0].body.contains("nginx:1.26.0"), "{}", ours[0].body);
+    assert!(
+        run.output("comment-url")
+            .contains(&format!("issuecomment-{}", ours[0].id))
+    );
+    let untouched = |s: &Scenario| {
+        let comments = s.comments();
+        let theirs = comments
+            .iter()
+            .find(|c| c.id == theirs)
+            .expect("still there");
+        assert_eq!(theirs.body, COPIED_MARKER);
+        assert_eq!(theirs.user_login, "mallory");
+        assert!(!theirs.minimized);
+        assert_eq!(
+            s.requests("PATCH", &format!("/issues/comments/{}", theirs.id)),
+            0
+        );
+        assert_eq!(
+            s.requests("DELETE", &format!("/issues/comments/{}", theirs.id)),
+            0
+        );
+    };
+    untouched(&s);
+    assert_eq!(
+        s.who_am_i_requests(),
+        1,
+        "a user's marked comment makes the product ask who the token is"
+    );
+
+    s.push(bump_staging_image_again);
+    s.run().ok();
+    let again = s.marked_by(BOT_LOGIN);
+    assert_eq!(again.len(), 1, "{:#?}", s.comments());
+    assert_eq!(
+        again[0].id, ours[0].id,
+        "our own comment is edited in place"
+    );
+    assert!(again[0].body.contains("nginx:1.27.0"), "{}", again[0].body);
+    assert_eq!(
+        s.requests("PATCH", &format!("/issues/comments/{}", ours[0].id)),
+        1
+    );
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 1);
+    untouched(&s);
+    assert_eq!(s.comments().len(), 2);
+    s.assert_no_violations();
+}
+
+#[test]
+fn with_a_personal_access_token_a_re_run_edits_its_own_comment_in_place() {
+    let mut s = Scenario::new(bump_staging_image);
+    s.fake.set_token_user("ci-user");
+    s.run().ok();
+    let ours = s.marked_by("ci-user");
+    assert_eq!(ours.len(), 1, "{:#?}", s.comments());
+    assert_eq!(
+        s.who_am_i_requests(),
+        0,
+        "no marked comment yet, nothing to ask"
+    );
+
+    let theirs = s.fake.add_comment(REPO, PR, "mallory", COPIED_MARKER);
+    s.push(bump_staging_image_again);
+    s.run().ok();
+    assert_eq!(s.who_am_i_requests(), 1);
+    let again = s.marked_by("ci-user");
+    assert_eq!(again.len(), 1, "no second copy: {:#?}", s.comments());
+    assert_eq!(again[0].id, ours[0].id);
+    assert!(again[0].body.contains("nginx:1.27.0"), "{}", again[0].body);
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 1);
+    assert_eq!(
+        s.requests("PATCH", &format!("/issues/comments/{}", ours[0].id)),
+        1
+    );
+    assert_eq!(
+        s.requests("PATCH", &format!("/issues/comments/{theirs}")),
+        0
+    );
+    assert_eq!(
+        s.requests("DELETE", &format!("/issues/comments/{theirs}")),
+        0
+    );
+    assert_eq!(s.comments().len(), 2);
+    s.assert_no_violations();
+}
+
+#[test]
+fn an_ordinary_run_does_not_ask_who_the_token_is() {
+    let mut s = Scenario::new(bump_staging_image);
+    s.fake.add_comment(REPO, PR, "reviewer", "LGTM");
+    s.run().ok();
+    s.push(bump_staging_image_again);
+    s.run().ok();
+    let ours = s.marked_by(BOT_LOGIN);
+    assert_eq!(ours.len(), 1);
+    assert!(ours[0].body.contains("nginx:1.27.0"));
+    assert_eq!(s.who_am_i_requests(), 0);
+    s.assert_no_violations();
+}
+
+#[test]
+fn a_rate_limit_outlasting_the_run_fails_the_step_instead_of_passing_for_a_read_only_token() {
+    let s = Scenario::new(bump_staging_image);
+    // The primary limit, reset in an hour: far beyond what a run waits for.
+    s.fake
+        .rate_limit_next("POST", &format!("/issues/{PR}/comments"), 403, 3600, 1);
+    let run = s.run();
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let log = format!("{}\n{}", run.stdout, run.stderr);
+    assert!(log.contains("rate limited"), "{log}");
+    assert!(
+        !log.contains("fork"),
+        "not the read-only token warning: {log}"
+    );
+    assert!(s.comments().is_empty());
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 1);
 }

@@ -2034,3 +2034,108 @@ async fn reactions_are_refused_where_github_refuses_them() {
         "{violations:#?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Who the token is, and rate limits that outlast the retries
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_user_is_refused_to_an_installation_token_and_names_a_pat_s_user() {
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_comment(REPO, 7, "alice", "LGTM");
+    let url = format!("{}/user", fake.api_url());
+    let github = client(&fake);
+
+    let refused = curl("GET", &url, bearer(), None);
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.json()["message"],
+        "Resource not accessible by integration"
+    );
+    assert_eq!(
+        refused.json()["documentation_url"],
+        "https://docs.github.com/rest/users/users#get-the-authenticated-user"
+    );
+    assert_eq!(github.authenticated_login().await.unwrap(), None);
+    assert_eq!(curl("GET", &url, None, None).status, 401);
+
+    let bot_comment = github.create_comment(7, "by the bot").await.unwrap();
+    let bot = bot_comment.user.unwrap();
+    assert_eq!(bot.login, BOT_LOGIN);
+    assert!(bot.is_bot());
+
+    fake.set_token_user("ci-user");
+    let me = curl("GET", &url, bearer(), None);
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["login"], "ci-user");
+    assert_eq!(me.json()["type"], "User");
+    assert_eq!(
+        github.authenticated_login().await.unwrap().as_deref(),
+        Some("ci-user")
+    );
+    let pat_comment = github.create_comment(7, "by the PAT").await.unwrap();
+    let author = pat_comment.user.unwrap();
+    assert_eq!(author.login, "ci-user");
+    assert!(!author.is_bot());
+    github.add_reaction(pat_comment.id, "eyes").await.unwrap();
+    let authors: Vec<(String, bool)> = github
+        .comments(7)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.user.unwrap())
+        .map(|u| (u.login.clone(), u.is_bot()))
+        .collect();
+    assert_eq!(
+        authors,
+        [
+            ("alice".to_owned(), false),
+            (BOT_LOGIN.to_owned(), true),
+            ("ci-user".to_owned(), false)
+        ]
+    );
+    assert_eq!(fake.reactions(REPO, pat_comment.id), ["eyes"]);
+    // Both answers of GET /user, the 200 checked against the description's private-user.
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_that_outlasts_the_retries_is_an_error_not_a_refusal() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_pull(REPO, repo.pull());
+    let github = client(&fake);
+
+    // Primary limit, reset within the 2s the client waits: waited out once, then still limited
+    // on the last attempt.
+    fake.rate_limit_next("GET", "/pulls/7", 403, 1, 2);
+    let still = github.pull(7).await.unwrap_err();
+    assert_eq!(still.status, Some(403), "{still}");
+    assert!(still.is_rate_limited(), "{still}");
+    assert!(
+        !still.is_forbidden(),
+        "a rate limit is no read-only token: {still}"
+    );
+    assert!(still.detail.contains("rate limit"), "{still}");
+
+    // A reset later than the client waits for: reported at once, as a rate limit as well.
+    fake.rate_limit_next("POST", "/issues/7/comments", 403, 3600, 1);
+    let later = github.create_comment(7, "x").await.unwrap_err();
+    assert_eq!(later.status, Some(403), "{later}");
+    assert!(later.is_rate_limited() && !later.is_forbidden(), "{later}");
+
+    fake.rate_limit_next("GET", "/pulls/7", 429, 1, 2);
+    let secondary = github.pull(7).await.unwrap_err();
+    assert_eq!(secondary.status, Some(429), "{secondary}");
+    assert!(secondary.is_rate_limited() && !secondary.is_forbidden());
+
+    // A plain 403 is still a refusal, and a rate limit does not stick.
+    fake.fail_next("GET", "/pulls/7", 403, 1);
+    let refused = github.pull(7).await.unwrap_err();
+    assert!(
+        refused.is_forbidden() && !refused.is_rate_limited(),
+        "{refused}"
+    );
+    assert_eq!(github.pull(7).await.unwrap().number, 7);
+    assert_eq!(fake.comments(REPO, 7).len(), 0);
+}

@@ -24,6 +24,7 @@ use super::openapi::{self, RestDescription};
 mod collaborators;
 mod pulls;
 mod reactions;
+mod users;
 
 pub use reactions::REACTION_CONTENTS;
 
@@ -168,6 +169,9 @@ struct FakeState {
     requests: Vec<RecordedRequest>,
     faults: Vec<Fault>,
     read_only: bool,
+    /// The user a personal access token acts for; `None` for an installation token, which
+    /// writes as [`BOT_LOGIN`].
+    token_user: Option<String>,
     violations: Vec<String>,
     rate_used: u64,
     request_counter: u64,
@@ -525,6 +529,17 @@ impl FakeGitHub {
     /// 403, GraphQL mutations a FORBIDDEN error, git pushes 403).
     pub fn set_read_only(&self, read_only: bool) {
         self.shared.state().read_only = read_only;
+    }
+
+    /// Behave like a personal access token of `login` (a `User` account) instead of an
+    /// installation token: `GET /user` answers with that user, and the comments, reactions and
+    /// pull requests the token creates are authored by it rather than [`BOT_LOGIN`].
+    pub fn set_token_user(&self, login: &str) {
+        assert!(
+            !login.ends_with("[bot]"),
+            "set_token_user: {login:?} is a bot; a personal access token belongs to a user"
+        );
+        self.shared.state().token_user = Some(login.to_owned());
     }
 
     /// Requests that did not fit GitHub's published REST description or GraphQL's rules, and
@@ -1000,6 +1015,7 @@ impl Shared {
         let method = incoming.method.as_str();
         let (owner, repo) = match segments.as_slice() {
             ["repos", owner, repo, ..] => (*owner, *repo),
+            ["user"] if method == "GET" => return self.authenticated_user(),
             _ => return self.not_implemented(incoming, api_path),
         };
         let full_name = format!("{owner}/{repo}");
@@ -1148,7 +1164,8 @@ impl Shared {
             Err(reply) => return reply,
         };
         let mut state = self.state();
-        let id = state.create_comment(full_name, issue, BOT_LOGIN, &text);
+        let author = state.token_login().to_owned();
+        let id = state.create_comment(full_name, issue, &author, &text);
         let stored = state
             .comments
             .iter()
@@ -1408,6 +1425,11 @@ fn comment_body(body: &[u8], docs_anchor: &str) -> Result<String, Reply> {
 }
 
 impl FakeState {
+    /// Who the token writes as: its user for a personal access token, else [`BOT_LOGIN`].
+    fn token_login(&self) -> &str {
+        self.token_user.as_deref().unwrap_or(BOT_LOGIN)
+    }
+
     fn create_comment(&mut self, full_name: &str, issue: u64, user_login: &str, body: &str) -> u64 {
         let id = self.next_comment_id;
         self.next_comment_id += 1;
@@ -1869,9 +1891,13 @@ impl Shared {
                 .body(Body::from("Invalid username or token. Password authentication is not supported for Git operations.\n"))
                 .expect("a static response is valid");
         }
-        let (repo, read_only) = {
+        let (repo, read_only, login) = {
             let state = self.state();
-            (state.repos.get(&route.full_name).cloned(), state.read_only)
+            (
+                state.repos.get(&route.full_name).cloned(),
+                state.read_only,
+                state.token_login().to_owned(),
+            )
         };
         let Some(repo) = repo else {
             return text_response(404, "Repository not found.");
@@ -1879,10 +1905,7 @@ impl Shared {
         if read_only && route.is_push(&incoming.query) {
             return text_response(
                 403,
-                &format!(
-                    "Permission to {}.git denied to {BOT_LOGIN}.",
-                    route.full_name
-                ),
+                &format!("Permission to {}.git denied to {login}.", route.full_name),
             );
         }
         let (response, received) = git_http::serve(

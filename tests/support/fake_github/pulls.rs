@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use super::{
-    BOT_LOGIN, FakePull, FakeState, Paging, Reply, Shared, StoredPull, StoredReview, node_id,
-    rfc3339, stable_id,
+    FakePull, FakeState, Paging, Reply, Shared, StoredPull, StoredReview, node_id, rfc3339,
+    stable_id,
 };
 
 const DOCS_PULLS: &str = "https://docs.github.com/rest/pulls/pulls";
@@ -156,7 +156,7 @@ impl Shared {
             base_sha,
             state: "open".to_owned(),
             merge_commit_sha: merge.clone(),
-            user_login: BOT_LOGIN.to_owned(),
+            user_login: state.token_login().to_owned(),
             draft: request
                 .get("draft")
                 .and_then(Value::as_bool)

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use super::pulls::json_object;
-use super::{BOT_LOGIN, Reply, Shared, StoredReaction, node_id, rfc3339};
+use super::{Reply, Shared, StoredReaction, node_id, rfc3339};
 
 const DOCS: &str =
     "https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment";
@@ -52,10 +52,11 @@ impl Shared {
         if state.comment(full_name, comment_id).is_none() {
             return Reply::error(404, "Not Found", DOCS);
         }
+        let login = state.token_login().to_owned();
         let existing = state.reactions.iter().find(|r| {
             r.repo == full_name
                 && r.comment_id == comment_id
-                && r.login == BOT_LOGIN
+                && r.login == login
                 && r.content == content
         });
         if let Some(existing) = existing {
@@ -67,7 +68,7 @@ impl Shared {
             repo: full_name.to_owned(),
             comment_id,
             id,
-            login: BOT_LOGIN.to_owned(),
+            login,
             content,
             created_at: rfc3339(SystemTime::now()),
         };
