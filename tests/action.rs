@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use common::GitRepo;
 use serde_json::json;
-use support::runner::{REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json};
+use support::runner::{
+    FetchDepth, REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json,
+};
 use support::{BOT_LOGIN, FakeComment, FakeGitHub, FakePull};
 use tempfile::TempDir;
 
@@ -26,6 +28,7 @@ struct Scenario {
     base: String,
     runner: TempDir,
     workspace: TempDir,
+    depth: FetchDepth,
     inputs: Vec<(String, String)>,
 }
 
@@ -73,7 +76,12 @@ impl Scenario {
                 ..FakePull::default()
             },
         );
-        let workspace = checkout_like_actions(&bare, merge.as_deref().unwrap_or(&head), &fake);
+        let workspace = checkout_like_actions(
+            &fake,
+            &format!("refs/pull/{PR}/merge"),
+            merge.as_deref().unwrap_or(&head),
+            FetchDepth::One,
+        );
         let scenario = Scenario {
             fake,
             repo,
@@ -82,6 +90,7 @@ impl Scenario {
             base,
             runner,
             workspace,
+            depth: FetchDepth::One,
             inputs: Vec::new(),
         };
         scenario.write_event("synchronize");
@@ -98,6 +107,27 @@ impl Scenario {
         repo.git(&["update-ref", &format!("refs/pull/{PR}/head"), &self.head]);
         let merge = test_merge(repo);
         self.merge = Some(merge.clone());
+        self.serve_again();
+        self.fake.set_pull_head(REPO, PR, &self.head);
+        self.workspace = self.checkout();
+        self.write_event("synchronize");
+    }
+
+    /// Someone merges `change` into `master` while the PR is open: GitHub recomputes the test
+    /// merge on the new tip, and the next run checks that out.
+    fn advance_base(&mut self, change: impl FnOnce(&GitRepo)) {
+        let repo = &self.repo;
+        repo.checkout("master");
+        change(repo);
+        self.base = repo.commit("meanwhile on master");
+        self.merge = Some(test_merge(repo));
+        self.serve_again();
+        self.workspace = self.checkout();
+        self.write_event("synchronize");
+    }
+
+    /// Updates what the fake GitHub serves to the test repository's refs.
+    fn serve_again(&self) {
         let bare = self.runner.path().join("served.git");
         git(
             &bare,
@@ -109,9 +139,24 @@ impl Scenario {
                 "+refs/*:refs/*",
             ],
         );
-        self.fake.set_pull_head(REPO, PR, &self.head);
-        self.workspace = checkout_like_actions(&bare, &merge, &self.fake);
-        self.write_event("synchronize");
+    }
+
+    /// The workspace actions/checkout makes for this run's `GITHUB_REF` and `GITHUB_SHA`.
+    fn checkout(&self) -> TempDir {
+        let sha = self.merge.as_deref().unwrap_or(&self.head);
+        checkout_like_actions(
+            &self.fake,
+            &format!("refs/pull/{PR}/merge"),
+            sha,
+            self.depth,
+        )
+    }
+
+    /// The workspace of `fetch-depth: 0`: every branch and tag with their whole history.
+    fn full_clone(mut self) -> Scenario {
+        self.depth = FetchDepth::Full;
+        self.workspace = self.checkout();
+        self
     }
 
     fn input(mut self, name: &str, value: &str) -> Scenario {
@@ -300,6 +345,62 @@ fn the_comment_compares_the_test_merge_commit_with_its_first_parent() {
     assert!(body.contains(&format!("(`{}`)", &s.base[..7])), "{body}");
     assert!(body.contains(&format!("(`{}`)", &merge[..7])), "{body}");
     expect_test::expect_file!["snapshots/pr-comment.md"].assert_eq(body);
+}
+
+/// After `master` moved on, the comparison is the new test merge against the new tip of
+/// `master` (its first parent), not the merge base: from the default depth-1 checkout and from
+/// a full one alike.
+#[test]
+fn after_the_base_moved_the_new_test_merge_is_compared_with_the_new_base_tip() {
+    for full in [false, true] {
+        let mut s = Scenario::new(bump_staging_image);
+        if full {
+            s = s.full_clone();
+        }
+        let merge_base = s.base.clone();
+        s.advance_base(|repo| {
+            repo.edit(
+                "overlays/production/kustomization.yaml",
+                "count: 3",
+                "count: 5",
+            );
+        });
+        let run = s.run().ok();
+        let body = &s.ours()[0].body;
+        let merge = s.merge.clone().unwrap();
+        let compared = format!(
+            "Compared `master` (`{}`) with `#{PR} merged into master` (`{}`).",
+            &s.base[..7],
+            &merge[..7]
+        );
+        assert!(body.contains(&compared), "full clone: {full}\n{body}");
+        assert!(!body.contains(&merge_base[..7]), "{body}");
+        // master's own change is on both sides, so it is not shown as this PR's.
+        assert!(!body.contains("overlays/production`:"), "{body}");
+        assert!(
+            !run.stdout.contains("No test-merge commit"),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+/// The same PR gives the same comment from the default depth-1 checkout and from
+/// `fetch-depth: 0`.
+#[test]
+fn a_full_clone_and_the_default_checkout_post_the_same_comment() {
+    let s = Scenario::new(bump_staging_image);
+    s.run().ok();
+    let shallow = s.ours()[0].body.clone();
+    let s = s.full_clone();
+    s.run().ok();
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].body, shallow);
+    assert!(
+        shallow.contains(&format!("`#{PR} merged into master`")),
+        "{shallow}"
+    );
 }
 
 #[test]

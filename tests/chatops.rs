@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use common::GitRepo;
 use serde_json::json;
-use support::runner::{REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json};
+use support::runner::{
+    FetchDepth, REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json,
+};
 use support::{FakeGitHub, FakePull};
 use tempfile::TempDir;
 
@@ -43,6 +45,7 @@ struct Chat {
     repo: GitRepo,
     runner: TempDir,
     inputs: Vec<(String, String)>,
+    depth: FetchDepth,
 }
 
 impl Chat {
@@ -140,7 +143,14 @@ impl Chat {
             repo,
             runner,
             inputs: vec![("deploy-branch-target".into(), path.into())],
+            depth: FetchDepth::One,
         }
+    }
+
+    /// Runs as after `actions/checkout` with `fetch-depth: 0`.
+    fn full_clone(mut self) -> Chat {
+        self.depth = FetchDepth::Full;
+        self
     }
 
     fn input(mut self, name: &str, value: &str) -> Chat {
@@ -193,10 +203,16 @@ impl Chat {
 
     fn run_event(&self, name: &str, event: &serde_json::Value, git_ref: &str) -> StepResult {
         fs::write(self.runner.path().join("event.json"), event.to_string()).unwrap();
-        let sha = git(&self.bare(), &["rev-parse", "master"])
+        // A run for a deleted branch gets the default branch as its ref and sha, as GitHub does.
+        let git_ref = if event["deleted"] == json!(true) {
+            "refs/heads/master"
+        } else {
+            git_ref
+        };
+        let sha = git(&self.bare(), &["rev-parse", git_ref])
             .trim()
             .to_string();
-        let workspace = checkout_like_actions(&self.bare(), &sha, &self.fake);
+        let workspace = checkout_like_actions(&self.fake, git_ref, &sha, self.depth);
         Step {
             fake: &self.fake,
             dir: self.runner.path(),
@@ -449,7 +465,18 @@ fn without_a_target_file_deploy_branch_fails_with_the_input_named() {
 
 #[test]
 fn diff_re_renders_the_pr_and_links_the_sticky_comment() {
-    let chat = Chat::new();
+    for full in [false, true] {
+        diff_re_renders(if full {
+            Chat::new().full_clone()
+        } else {
+            Chat::new()
+        });
+    }
+}
+
+/// `/diff` runs from a checkout of the default branch, so the PR's refs are all fetched by the
+/// tool: it must still find and compare the test merge.
+fn diff_re_renders(chat: Chat) {
     let id = chat.comment(OPEN_PR, "maintainer", "/diff");
     let run = chat.run_comment(OPEN_PR, id, "maintainer", "/diff").ok();
 
@@ -466,6 +493,14 @@ fn diff_re_renders_the_pr_and_links_the_sticky_comment() {
         "{}",
         sticky[0]
     );
+    let merge = chat.served(&format!("refs/pull/{OPEN_PR}/merge"));
+    let develop = chat.served("develop");
+    let compared = format!(
+        "Compared `develop` (`{}`) with `#{OPEN_PR} merged into develop` (`{}`).",
+        &develop[..7],
+        &merge[..7]
+    );
+    assert!(sticky[0].contains(&compared), "{}", sticky[0]);
     let url = run.output("comment-url");
     assert!(!url.is_empty());
     assert!(chat.replies_to(OPEN_PR, id)[0].contains("rendered `"));

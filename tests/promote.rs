@@ -9,7 +9,9 @@ use std::fs;
 
 use common::GitRepo;
 use serde_json::{Value, json};
-use support::runner::{REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json};
+use support::runner::{
+    FetchDepth, REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json,
+};
 use support::{FakeGitHub, FakePull};
 use tempfile::TempDir;
 
@@ -23,6 +25,7 @@ struct Push {
     before: String,
     inputs: Vec<(String, String)>,
     next_pr: u64,
+    depth: FetchDepth,
 }
 
 /// How a PR reaches `develop`.
@@ -48,7 +51,14 @@ impl Push {
             before,
             inputs: Vec::new(),
             next_pr: 11,
+            depth: FetchDepth::One,
         }
+    }
+
+    /// Runs as after `actions/checkout` with `fetch-depth: 0`.
+    fn full_clone(mut self) -> Push {
+        self.depth = FetchDepth::Full;
+        self
     }
 
     fn input(mut self, name: &str, value: &str) -> Push {
@@ -156,8 +166,6 @@ impl Push {
 
     /// Serves the repository and runs the push of `develop` from `self.before`.
     fn run(&self) -> StepResult {
-        self.serve();
-        let bare = self.bare();
         let after = self.repo.sha("develop");
         let event = json!({
             "ref": "refs/heads/develop", "before": self.before, "after": after,
@@ -168,18 +176,49 @@ impl Push {
             "pusher": {"name": "octocat", "email": "octocat@example.com"},
             "sender": {"login": "octocat", "id": 583231, "type": "User"}
         });
+        self.step("push", &event, &self.inputs)
+    }
+
+    /// Runs the promotion workflow by hand (`workflow_dispatch` on `develop`) for PR `number`.
+    fn dispatch(&self, number: u64) -> StepResult {
+        let event = json!({
+            "inputs": {"pr-number": number.to_string()},
+            "ref": "refs/heads/develop",
+            "workflow": ".github/workflows/promote.yml",
+            "repository": repository_json(),
+            "sender": {"login": "octocat", "id": 583231, "type": "User"}
+        });
+        let mut inputs = self.inputs.clone();
+        inputs.push(("pr-number".to_string(), number.to_string()));
+        self.step("workflow_dispatch", &event, &inputs)
+    }
+
+    /// Serves the repository and runs the step for `event` on `develop`, in the workspace
+    /// actions/checkout makes for it.
+    fn step(&self, name: &str, event: &Value, inputs: &[(String, String)]) -> StepResult {
+        self.serve();
+        let after = self.repo.sha("develop");
         fs::write(self.runner.path().join("event.json"), event.to_string()).unwrap();
-        let workspace = checkout_like_actions(&bare, &after, &self.fake);
+        let workspace = checkout_like_actions(&self.fake, "refs/heads/develop", &after, self.depth);
         Step {
             fake: &self.fake,
             dir: self.runner.path(),
             workspace: workspace.path(),
-            event_name: "push",
+            event_name: name,
             sha: &after,
             git_ref: "refs/heads/develop".into(),
-            inputs: &self.inputs,
+            inputs,
         }
         .run()
+    }
+
+    /// The files a promotion branch changes against `master`, as the served repository has them.
+    fn promoted_files(&self, source: u64) -> Vec<String> {
+        let range = format!("master...promote/master/pr-{source}");
+        git(&self.bare(), &["diff", "--name-only", &range])
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn promotion_pulls(&self) -> Vec<FakePull> {
@@ -586,4 +625,113 @@ fn a_change_master_already_has_is_not_promoted_again() {
         "{listed:?}"
     );
     assert!(push.comments_on(source)[0].contains("already has this change"));
+}
+
+/// The runner's default checkout (`fetch-depth: 1`) and a full one must promote alike: each
+/// merge kind gives a clean, ready PR whose branch is master plus exactly the PR's files.
+#[test]
+fn every_merge_kind_promotes_alike_from_a_depth_1_and_a_full_checkout() {
+    let staging_port = |repo: &GitRepo| {
+        repo.edit("base/service.yaml", "port: 80", "port: 81");
+    };
+    for full in [false, true] {
+        let mut push = Push::new().input("exclude-paths", "overlays/staging/**");
+        if full {
+            push = push.full_clone();
+        }
+        let merged = push.merge_pr(Merge::Commit, "Scale production", &[&scale_production]);
+        let squashed = push.merge_pr(Merge::Squash, "Bump web", &[&bump_production]);
+        let rebased = push.merge_pr(
+            Merge::Rebase,
+            "Port 81 everywhere",
+            &[&staging_port, &bump_staging],
+        );
+        let staging_only = push.merge_pr(
+            Merge::Squash,
+            "Staging only",
+            &[&|repo: &GitRepo| {
+                repo.edit(
+                    "overlays/staging/kustomization.yaml",
+                    "count: 1",
+                    "count: 2",
+                );
+            }],
+        );
+        let run = push.run().ok();
+        let checkout = if full {
+            "fetch-depth 0"
+        } else {
+            "fetch-depth 1"
+        };
+
+        assert_eq!(run.output("conflict"), "false", "{checkout}");
+        let pulls = push.promotion_pulls();
+        assert_eq!(pulls.len(), 3, "{checkout}: {pulls:#?}");
+        assert!(pulls.iter().all(|p| !p.draft), "{checkout}: {pulls:#?}");
+        assert!(
+            pulls
+                .iter()
+                .all(|p| !p.labels.contains(&"conflict".to_string())),
+            "{checkout}: {pulls:#?}"
+        );
+        let production = "overlays/production/kustomization.yaml";
+        assert_eq!(push.promoted_files(merged), [production], "{checkout}");
+        assert_eq!(push.promoted_files(squashed), [production], "{checkout}");
+        // The excluded staging file keeps master's version; only the base change is promoted.
+        assert_eq!(
+            push.promoted_files(rebased),
+            ["base/service.yaml"],
+            "{checkout}"
+        );
+        // Each branch starts from master: the squashed PR does not carry the first PR's scale.
+        let squashed_file = push.served_file(&format!("promote/master/pr-{squashed}"), production);
+        assert!(
+            squashed_file.contains("count: 3") && squashed_file.contains("newTag: 1.25.0"),
+            "{checkout}: {squashed_file}"
+        );
+        let listed = promoted(&run);
+        let skipped = listed
+            .iter()
+            .find(|p| p["source"] == staging_only)
+            .unwrap_or_else(|| panic!("{checkout}: {listed:?}"));
+        assert!(
+            skipped["skipped"].as_str().unwrap().contains("excluded"),
+            "{checkout}: {listed:?}"
+        );
+        let violations = push.fake.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+}
+
+/// `workflow_dispatch` with `pr-number` promotes that merged PR again, from the default
+/// depth-1 checkout of `develop` after later PRs were merged on top of it.
+#[test]
+fn a_manual_dispatch_promotes_an_older_pr_from_a_depth_1_checkout() {
+    let mut push = Push::new();
+    let older = push.merge_pr(Merge::Commit, "Scale production", &[&scale_production]);
+    for i in 0..3 {
+        push.merge_pr(
+            Merge::Squash,
+            &format!("Staging step {i}"),
+            &[&|repo: &GitRepo| {
+                repo.edit(
+                    "overlays/staging/kustomization.yaml",
+                    &format!("newTag: 1.2{}.0", 5 + i),
+                    &format!("newTag: 1.2{}.0", 6 + i),
+                );
+            }],
+        );
+    }
+    let run = push.dispatch(older).ok();
+    let listed = promoted(&run);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["source"], older);
+    assert_eq!(listed[0]["conflict"], false);
+    assert_eq!(
+        push.promoted_files(older),
+        ["overlays/production/kustomization.yaml"]
+    );
+    let pulls = push.promotion_pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert!(!pulls[0].draft);
 }

@@ -10,7 +10,8 @@ use super::pick::Signature;
 impl Repo {
     /// The contents of `path` in `commit`, or `None` when the commit has no such file.
     pub fn file_at(&self, commit: Oid, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let tree = repo
             .find_commit(commit)
             .and_then(|c| c.tree())
@@ -36,7 +37,8 @@ impl Repo {
         message: &str,
         who: &Signature,
     ) -> anyhow::Result<Oid> {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let make = || -> Result<Oid, git2::Error> {
             let parent = repo.find_commit(parent)?;
             let tree = parent.tree()?;
@@ -58,7 +60,8 @@ impl Repo {
     /// as one whole line (a trailer naming the request that made it: `comment 12` must not
     /// match `comment 123`).
     pub fn find_commit_with_line(&self, tip: Oid, line: &str, limit: usize) -> Option<Oid> {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let mut commit = repo.find_commit(tip).ok()?;
         for _ in 0..limit {
             if commit

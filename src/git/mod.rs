@@ -3,7 +3,9 @@
 
 mod edit;
 pub mod pick;
+mod transport;
 
+use std::cell::{Ref, RefCell};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -34,7 +36,9 @@ pub enum GitError {
 
 /// A repository opened for reading objects.
 pub struct Repo {
-    inner: Repository,
+    /// Reopened after each fetch: libgit2 reads the shallow grafts once and caches parsed
+    /// commits, so a commit that git deepened would otherwise keep its cut-off parents.
+    inner: RefCell<Repository>,
     path: PathBuf,
 }
 
@@ -109,15 +113,18 @@ impl Repo {
             .workdir()
             .unwrap_or_else(|| inner.path())
             .to_path_buf();
-        Ok(Repo { inner, path })
+        Ok(Repo {
+            inner: RefCell::new(inner),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn git2(&self) -> &Repository {
-        &self.inner
+    pub fn git2(&self) -> Ref<'_, Repository> {
+        self.inner.borrow()
     }
 
     /// Resolves anything `git rev-parse` accepts (branch, tag, sha, `origin/x`) to a commit id.
@@ -127,8 +134,8 @@ impl Repo {
             repo: self.path.clone(),
             message,
         };
-        let object = self
-            .inner
+        let repo = self.inner.borrow();
+        let object = repo
             .revparse_single(rev)
             .map_err(|e| err(e.message().to_string()))?;
         let commit = object
@@ -138,11 +145,14 @@ impl Repo {
     }
 
     pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Oid, GitError> {
-        self.inner.merge_base(a, b).map_err(|e| GitError::Read {
-            what: format!("the merge base of {a} and {b}"),
-            repo: self.path.clone(),
-            message: e.message().to_string(),
-        })
+        self.inner
+            .borrow()
+            .merge_base(a, b)
+            .map_err(|e| GitError::Read {
+                what: format!("the merge base of {a} and {b}"),
+                repo: self.path.clone(),
+                message: e.message().to_string(),
+            })
     }
 
     /// Lists every blob of the commit's tree. Submodules are skipped: kustomize cannot read them
@@ -153,8 +163,8 @@ impl Repo {
             repo: self.path.clone(),
             message: e.message().to_string(),
         };
-        let tree = self
-            .inner
+        let repo = self.inner.borrow();
+        let tree = repo
             .find_commit(commit)
             .and_then(|c| c.tree())
             .map_err(read_err)?;
@@ -178,16 +188,17 @@ impl Repo {
     }
 
     pub fn read_blob(&self, oid: Oid) -> anyhow::Result<Vec<u8>> {
-        let blob = self
-            .inner
+        let repo = self.inner.borrow();
+        let blob = repo
             .find_blob(oid)
             .with_context(|| format!("reading blob {oid}"))?;
         Ok(blob.content().to_vec())
     }
 
-    /// Fetches `refspecs` from `url` into this repository's object database and refs, shallowly
-    /// when `depth` is given. The token goes through libgit2's credential callback (as user
-    /// `x-access-token`), so it is never part of a URL, a config file or an error message.
+    /// Fetches `refspecs` from `url` into this repository's object database and refs with the
+    /// git CLI (see [`transport`]). `depth` limits how far a shallow repository is deepened
+    /// (`i32::MAX`: made whole); a complete repository always stays complete. The token is
+    /// never part of a URL, an argument, a config file or an error message.
     pub fn fetch(
         &self,
         url: &str,
@@ -195,28 +206,32 @@ impl Repo {
         refspecs: &[String],
         depth: Option<i32>,
     ) -> Result<(), GitError> {
-        let callbacks = token_callbacks(token);
-        let mut options = git2::FetchOptions::new();
-        options.remote_callbacks(callbacks);
-        options.download_tags(git2::AutotagOption::None);
-        if let Some(depth) = depth {
-            options.depth(depth);
+        let git_dir = self.inner.borrow().path().to_path_buf();
+        let depth = match depth {
+            Some(n) if n > 0 && n < i32::MAX => transport::Depth::Commits(n.unsigned_abs()),
+            _ => transport::Depth::Everything,
+        };
+        transport::Fetch {
+            git_dir: &git_dir,
+            url,
+            token,
+            refspecs,
+            depth,
+            shallow: self.inner.borrow().is_shallow(),
+            timeout: transport::FETCH_TIMEOUT,
         }
-        let mut remote = self
-            .inner
-            .remote_anonymous(url)
-            .map_err(|e| GitError::Read {
-                what: format!("the remote {url}"),
-                repo: self.path.clone(),
-                message: e.message().to_string(),
-            })?;
-        remote
-            .fetch(refspecs, Some(&mut options), None)
-            .map_err(|e| GitError::Read {
-                what: format!("{} from {url}", refspecs.join(" ")),
-                repo: self.path.clone(),
-                message: e.message().to_string(),
-            })
+        .run()
+        .map_err(|message| GitError::Read {
+            what: format!("{} from {url}", refspecs.join(" ")),
+            repo: self.path.clone(),
+            message,
+        })?;
+        let reopened = Repository::open(&git_dir).map_err(|e| GitError::Open {
+            path: git_dir.clone(),
+            message: e.message().to_string(),
+        })?;
+        *self.inner.borrow_mut() = reopened;
+        Ok(())
     }
 
     /// Fetches the remote refs `base` and `head` into the local refs `base_ref` and `head_ref`,
@@ -246,6 +261,7 @@ impl Repo {
     /// The commit a full ref name points to, if it exists.
     pub fn find_ref(&self, name: &str) -> Option<Oid> {
         self.inner
+            .borrow()
             .find_reference(name)
             .ok()
             .and_then(|r| r.peel_to_commit().ok())
@@ -255,6 +271,7 @@ impl Repo {
     /// The first parent of a commit (the base side of a merge).
     pub fn first_parent(&self, commit: Oid) -> Result<Oid, GitError> {
         self.inner
+            .borrow()
             .find_commit(commit)
             .and_then(|c| c.parent_id(0))
             .map_err(|e| GitError::Read {
@@ -318,6 +335,7 @@ impl Repo {
 /// Callbacks that answer GitHub's HTTPS authentication with the token as user `x-access-token`,
 /// so the token is never part of a URL, a config file or an error message.
 pub(crate) fn token_callbacks<'a>(token: Option<&SecretString>) -> git2::RemoteCallbacks<'a> {
+    network_timeouts();
     let mut callbacks = git2::RemoteCallbacks::new();
     let mut asked = false;
     let token = token.map(|t| t.expose_secret().to_string());
@@ -333,6 +351,19 @@ pub(crate) fn token_callbacks<'a>(token: Option<&SecretString>) -> git2::RemoteC
         }
     });
     callbacks
+}
+
+/// Bounds libgit2's network calls (pushes): a server that stops answering fails the call instead
+/// of hanging the job until GitHub cancels it.
+fn network_timeouts() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        // SAFETY: process-wide libgit2 options, set once before any network call.
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(30_000);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(300_000);
+        }
+    });
 }
 
 /// Creates a file that must not exist yet, so an export never writes through an existing link.

@@ -107,7 +107,8 @@ impl super::Repo {
         if commits.is_empty() {
             bail!("no commits were given to cherry-pick onto {onto}");
         }
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let committer = git2::Signature::now(&options.committer.name, &options.committer.email)
             .with_context(|| {
                 format!(
@@ -187,7 +188,8 @@ impl super::Repo {
     /// out in a work tree is refused: moving it would make the files on disk look changed.
     pub fn set_branch(&self, branch: &str, commit: Oid) -> anyhow::Result<()> {
         let refname = branch_ref(branch)?;
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         if !repo.is_bare()
             && let Ok(head) = repo.find_reference("HEAD")
             && head.symbolic_target().ok().flatten() == Some(refname.as_str())
@@ -234,8 +236,8 @@ impl super::Repo {
         let mut options = git2::PushOptions::new();
         options.remote_callbacks(callbacks);
 
-        let mut remote = self
-            .git2()
+        let repo = self.git2();
+        let mut remote = repo
             .remote_anonymous(url)
             .with_context(|| format!("preparing to push to {shown_url}"))?;
         let refspec = format!("{}{commit}:{refname}", if force { "+" } else { "" });
@@ -269,7 +271,8 @@ impl super::Repo {
     /// Paths changed by a commit relative to its first parent (everything, for a root commit):
     /// what the change touches. A rename lists both names.
     pub fn changed_files(&self, commit: Oid) -> anyhow::Result<Vec<String>> {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let read = || -> Result<Vec<String>, git2::Error> {
             let commit = repo.find_commit(commit)?;
             let new = commit.tree()?;
@@ -301,7 +304,8 @@ impl super::Repo {
         exclude: &GlobSet,
         excluded: &mut BTreeSet<String>,
     ) -> anyhow::Result<Step> {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         // libgit2 refuses a mainline for an ordinary commit and requires one for a merge.
         let mainline = if source.parent_count() > 1 { 1 } else { 0 };
         let mut index =
@@ -363,7 +367,8 @@ impl super::Repo {
         path: &[u8],
         labels: &Labels,
     ) -> anyhow::Result<(Option<IndexEntry>, Option<&'static str>)> {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let read = |entry: &Option<IndexEntry>| -> anyhow::Result<Option<(Vec<u8>, u32)>> {
             entry
                 .as_ref()
@@ -454,7 +459,8 @@ impl super::Repo {
     /// A name for the target side of conflict markers: the branch that points at `onto`
     /// (remote-tracking first, as CI fetches it), else its short id.
     fn branch_label(&self, onto: Oid) -> String {
-        let repo = self.git2();
+        let guard = self.git2();
+        let repo: &git2::Repository = &guard;
         let mut remote = Vec::new();
         let mut local = Vec::new();
         if let Ok(references) = repo.references() {

@@ -193,7 +193,8 @@ impl<'a> Promoter<'a> {
 
     /// Commits on the first-parent line in `(before, after]`, oldest first.
     fn first_parent_range(&self, before: Option<Oid>, after: Oid) -> anyhow::Result<Vec<Oid>> {
-        let repo = self.repo.git2();
+        let guard = self.repo.git2();
+        let repo: &git2::Repository = &guard;
         let mut walk = repo.revwalk()?;
         walk.push(after)?;
         walk.simplify_first_parent()?;
@@ -547,7 +548,8 @@ impl<'a> Promoter<'a> {
     }
 
     fn source_pr(&self, pull: &Pull, commits: &[Oid]) -> anyhow::Result<SourcePr> {
-        let repo = self.repo.git2();
+        let guard = self.repo.git2();
+        let repo: &git2::Repository = &guard;
         let mut listed = Vec::new();
         for oid in commits {
             let commit = repo.find_commit(*oid)?;

@@ -82,7 +82,8 @@ pub async fn run(args: &PromoteArgs) -> anyhow::Result<bool> {
 
 /// `owner/name` from the `origin` remote's URL (https or ssh form).
 fn origin_slug(repo: &Repo) -> anyhow::Result<String> {
-    let remote = repo.git2().find_remote("origin").context(
+    let git = repo.git2();
+    let remote = git.find_remote("origin").context(
         "no --github-repo, no GITHUB_REPOSITORY and no `origin` remote to take owner/name from",
     )?;
     let url = remote
@@ -112,7 +113,8 @@ pub fn demo_plan(repo_dir: &std::path::Path, source: &str, target: &str) -> anyh
     let repo = Repo::open(repo_dir)?;
     let commit = repo.resolve(source)?;
     let onto = repo.resolve(target)?;
-    let git_commit = repo.git2().find_commit(commit)?;
+    let git = repo.git2();
+    let git_commit = git.find_commit(commit)?;
     let summary = git_commit
         .summary()
         .ok()

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use tempfile::TempDir;
 
 use super::FakeGitHub;
@@ -153,28 +155,87 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A depth-1 checkout of `sha` with the origin and `extraheader` actions/checkout configures;
-/// libgit2 cannot use that header, which is why the binary fetches with the token itself.
-pub fn checkout_like_actions(bare: &Path, sha: &str, fake: &FakeGitHub) -> TempDir {
+/// actions/checkout's `fetch-depth`: 1 (its default) or 0 (all branches and tags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchDepth {
+    One,
+    Full,
+}
+
+/// The workspace actions/checkout@v4 leaves for a run on `git_ref` (`GITHUB_REF`) at `sha`
+/// (`GITHUB_SHA`), made with the same git commands: over HTTP from the loopback GitHub with
+/// protocol v2, the token persisted as an `extraheader`, the commit fetched into the
+/// `refs/remotes/...` ref checkout creates, and checked out as checkout does.
+pub fn checkout_like_actions(
+    fake: &FakeGitHub,
+    git_ref: &str,
+    sha: &str,
+    depth: FetchDepth,
+) -> TempDir {
     let ws = tempfile::Builder::new()
         .prefix("gitops-promote-workspace-")
         .tempdir()
         .unwrap();
     let dir = ws.path();
+    let server = fake.server_url();
     git(dir, &["init", "-q"]);
-    let url = format!("file://{}", bare.display());
-    git(dir, &["fetch", "-q", "--depth=1", &url, sha]);
-    git(dir, &["checkout", "-q", "--detach", sha]);
-    let origin = format!("{}/{REPO}", fake.server_url());
-    git(dir, &["remote", "add", "origin", &origin]);
+    git(
+        dir,
+        &["remote", "add", "origin", &format!("{server}/{REPO}")],
+    );
+    git(dir, &["config", "--local", "gc.auto", "0"]);
+    let basic = STANDARD.encode(format!("x-access-token:{TOKEN}"));
     git(
         dir,
         &[
             "config",
-            &format!("http.{}/.extraheader", fake.server_url()),
-            "AUTHORIZATION: basic ***",
+            "--local",
+            &format!("http.{server}/.extraheader"),
+            &format!("AUTHORIZATION: basic {basic}"),
         ],
     );
+    // Where checkout keeps the fetched commit: refs/pull/7/merge -> refs/remotes/pull/7/merge,
+    // refs/heads/develop -> refs/remotes/origin/develop.
+    let (remote_ref, branch) = if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+        (format!("refs/remotes/origin/{branch}"), Some(branch))
+    } else if let Some(rest) = git_ref.strip_prefix("refs/pull/") {
+        (format!("refs/remotes/pull/{rest}"), None)
+    } else {
+        panic!("checkout_like_actions: unsupported GITHUB_REF {git_ref}");
+    };
+    let target = format!("+{sha}:{remote_ref}");
+    let mut fetch = vec![
+        "-c",
+        "protocol.version=2",
+        "fetch",
+        "--prune",
+        "--no-recurse-submodules",
+        "--quiet",
+    ];
+    match depth {
+        FetchDepth::One => fetch.extend(["--no-tags", "--depth=1", "origin", &target]),
+        FetchDepth::Full => fetch.extend([
+            "origin",
+            "+refs/heads/*:refs/remotes/origin/*",
+            "+refs/tags/*:refs/tags/*",
+        ]),
+    }
+    if depth == FetchDepth::Full && branch.is_none() {
+        // checkout adds the PR's ref to the all-history refspecs.
+        fetch.push(&target);
+    }
+    git(dir, &fetch);
+    match branch {
+        Some(branch) => git(
+            dir,
+            &["checkout", "-q", "--force", "-B", branch, &remote_ref],
+        ),
+        None => git(dir, &["checkout", "-q", "--force", &remote_ref]),
+    };
+    let head = git(dir, &["rev-parse", "HEAD"]);
+    assert_eq!(head.trim(), sha, "the workspace is not at GITHUB_SHA");
+    let shallow = dir.join(".git/shallow").exists();
+    assert_eq!(shallow, depth == FetchDepth::One, "fetch-depth {depth:?}");
     ws
 }
 
