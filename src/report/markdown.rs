@@ -146,30 +146,48 @@ pub fn code_cell(text: &str) -> String {
 }
 
 /// `text` for markdown prose (a paragraph, list item, table cell, strong text), on one line
-/// ([`one_line`]), reading as it is and doing nothing else: `&<>"'` are character references,
-/// so no HTML tag, comment or entity forms; every other ASCII punctuation mark is escaped with a
-/// backslash, so no emphasis, link, image, autolink, heading, list, table cell or code starts;
-/// and `@` and `#` are followed by a word joiner (U+2060, invisible), so GitHub neither mentions
-/// a user or team nor links an issue (it does so in rendered text, where an escape is gone).
+/// ([`one_line`]), reading as it is and doing nothing else. Escaped is exactly what could start
+/// markup, so an ordinary name reads the same in the markdown source:
+/// - `&`, `<`, `>` as character references: no HTML tag, comment or entity forms;
+/// - `` \ ` * _ [ ] | ~ $ `` with a backslash: no code, emphasis, link, image, footnote, table
+///   cell, strikethrough or math starts;
+/// - the `:` of `://` and the `.` of `www.` with a backslash: no autolink;
+/// - `@` and `#` followed by a word joiner (U+2060, invisible): GitHub mentions users and teams
+///   and links issues in rendered text, where a backslash is gone, so only a character in
+///   between stops it (and the `@` of an email address);
+/// - a leading `#`, `-`, `+`, `=` or `1.`/`1)` with a backslash, for text that begins a line.
 pub fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in one_line(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '@' | '#' => {
-                out.push('\\');
-                out.push(c);
-                out.push('\u{2060}');
+    let chars: Vec<char> = one_line(text).chars().collect();
+    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut out = String::with_capacity(chars.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        let after_www = i >= 3 && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w'));
+        let escaped = match c {
+            '&' => {
+                out.push_str("&amp;");
+                continue;
             }
-            c if c.is_ascii_punctuation() => {
-                out.push('\\');
-                out.push(c);
+            '<' => {
+                out.push_str("&lt;");
+                continue;
             }
-            c => out.push(c),
+            '>' => {
+                out.push_str("&gt;");
+                continue;
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '$' => true,
+            ':' => chars[i + 1..].starts_with(&['/', '/']),
+            '.' => after_www || (i == digits && digits > 0),
+            ')' => i == digits && digits > 0,
+            '#' | '-' | '+' | '=' => i == 0,
+            _ => false,
+        };
+        if escaped {
+            out.push('\\');
+        }
+        out.push(c);
+        if c == '@' || c == '#' {
+            out.push('\u{2060}');
         }
     }
     out
@@ -574,6 +592,29 @@ pub(crate) mod tests {
         let report = hostile_report();
         let markdown = render(&report);
         assert_contained(&markdown, 2, 1, &hostile_names(&report));
+    }
+
+    #[test]
+    fn inline_text_leaves_ordinary_names_alone_and_starts_no_block() {
+        let plain =
+            "Application staging-web: annotation argocd-image-updater.argoproj.io/web.allow-tags";
+        assert_eq!(inline(plain), plain);
+        for start in [
+            "# heading",
+            "- item",
+            "+ item",
+            "1. item",
+            "12) item",
+            "> quote",
+            "===",
+        ] {
+            let html = github_html(&format!("> {}\n", inline(start)));
+            let text = visible_text(&html).replace('\u{2060}', "");
+            assert_eq!(text.trim(), start, "{html}");
+            for block in ["<h1", "<li", "<ol", "<ul", "<blockquote>\n<blockquote"] {
+                assert!(!html.contains(block), "{start:?}: {html}");
+            }
+        }
     }
 
     #[test]
