@@ -10,7 +10,7 @@ use crate::argocd::allow_tags;
 use crate::engine::short;
 use crate::git::Repo;
 use crate::git::pick::Signature;
-use crate::report::markdown::code_span;
+use crate::report::markdown::{code_span, inline};
 
 /// A command a comment can hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,23 +210,13 @@ pub fn deploy(request: &DeployRequest, on_retry: impl Fn(&str)) -> anyhow::Resul
             repo.commit_file(tip, file, edit.text.as_bytes(), &message, request.committer)?;
         match repo.push(url, token, commit, branch, false) {
             Ok(()) => {
-                let mut reply = format!(
-                    "committed {} to `{branch}`, setting `{value}` in `{file}`:\n\n",
-                    link(&commit.to_string())
-                );
-                for change in &edit.changes {
-                    reply.push_str(&format!(
-                        "- {} (line {}): {} → {}\n",
-                        change.field,
-                        change.line,
-                        code_span(&change.old),
-                        code_span(&change.new)
-                    ));
-                }
-                reply.push_str(
-                    "\nArgo CD Image Updater now considers only image tags matching it for staging.",
-                );
-                return Ok(reply);
+                return Ok(committed_reply(
+                    &link(&commit.to_string()),
+                    branch,
+                    value,
+                    file,
+                    &edit.changes,
+                ));
             }
             Err(e) if attempt < 3 => on_retry(&format!(
                 "Pushing to {branch} failed ({e:#}); trying again on its new tip."
@@ -234,6 +224,36 @@ pub fn deploy(request: &DeployRequest, on_retry: impl Fn(&str)) -> anyhow::Resul
             Err(e) => return Err(e.context(format!("pushing the change to {branch}"))),
         }
     }
+}
+
+/// The reply to a pushed `/deploy-branch` change; `link` is the commit's markdown link.
+fn committed_reply(
+    link: &str,
+    branch: &str,
+    value: &str,
+    file: &str,
+    changes: &[allow_tags::Change],
+) -> String {
+    let mut reply = format!(
+        "committed {link} to {}, setting {} in {}:\n\n",
+        code_span(branch),
+        code_span(value),
+        code_span(file)
+    );
+    // The field names the Application or ImageUpdater as the file does, which anyone who can
+    // push to the branch writes.
+    for change in changes {
+        reply.push_str(&format!(
+            "- {} (line {}): {} → {}\n",
+            inline(&change.field),
+            change.line,
+            code_span(&change.old),
+            code_span(&change.new)
+        ));
+    }
+    reply
+        .push_str("\nArgo CD Image Updater now considers only image tags matching it for staging.");
+    reply
 }
 
 #[cfg(test)]
@@ -295,5 +315,39 @@ mod tests {
         assert!(message.starts_with("Deploy images tagged regexp:^feature-x- to staging\n\n"));
         assert!(message.contains("Requested by @octocat with `/deploy-branch feature-x` in https://github.com/acme/manifests/pull/7#issuecomment-99."));
         assert!(message.ends_with("\n\nGitOps-Promote-Request: comment 99\n"));
+    }
+
+    #[test]
+    fn a_deploy_reply_keeps_names_from_the_file_as_text() {
+        use crate::report::markdown::tests::github_html;
+        // The Application's name and the old value come from the file on the branch.
+        let hostile = "web`</details>@acme/team #1 ![x](https://evil.example/p.png)";
+        let change = allow_tags::Change {
+            line: 7,
+            field: format!("Application {hostile}: annotation a.allow-tags"),
+            old: format!("regexp:^{hostile}"),
+            new: "regexp:^feature-x-".into(),
+        };
+        let reply = committed_reply(
+            "[`abc1234`](https://github.com/acme/manifests/commit/abc1234)",
+            "develop",
+            "regexp:^feature-x-",
+            "apps/staging/api.yaml",
+            &[change],
+        );
+        let html = github_html(&reply);
+        assert_eq!(
+            html.matches("<a ").count(),
+            1,
+            "only the commit link:\n{html}"
+        );
+        let prose = regex::Regex::new(r"(?s)<code[^>]*>.*?</code>")
+            .unwrap()
+            .replace_all(&html, "");
+        for made in ["<img", "</details>", "@acme", "#1 "] {
+            assert!(!prose.contains(made), "{made} made from a name:\n{html}");
+        }
+        let line = regex::Regex::new(r"<li>.*</li>").unwrap();
+        assert_eq!(line.find_iter(&html).count(), 1, "{html}");
     }
 }

@@ -33,7 +33,9 @@ impl fmt::Display for Marker {
 }
 
 impl Marker {
-    /// Finds our marker in a comment body (first line only: that is where we put it).
+    /// Finds our marker in a comment body, on its first line only: that is where we put it, and
+    /// the only line no report text reaches, so a name or build error written like a marker
+    /// further down is never read as one.
     pub fn find(body: &str) -> Option<Marker> {
         let line = body.lines().next()?.trim();
         let fields = line.strip_prefix(PREFIX)?.strip_suffix("-->")?;
@@ -74,8 +76,11 @@ impl Marker {
 }
 
 /// Rewrites a body's marker so that it is never found again (the comment is kept, hidden).
+/// Only the first line is ours to rewrite: further down, the marker's text can only be a copy
+/// written by someone else (a name in a report, a quote), and is left as it was.
 pub fn retire(body: &str) -> String {
-    body.replacen(PREFIX, OUTDATED_PREFIX, 1)
+    let (first, rest) = body.split_at(body.find('\n').unwrap_or(body.len()));
+    first.replacen(PREFIX, OUTDATED_PREFIX, 1) + rest
 }
 
 /// Who wrote a comment.
@@ -507,5 +512,75 @@ mod tests {
         );
         assert!(Marker::reserve("default", 1) < reserve);
         assert_eq!(Marker::reserve("default", 0), Marker::reserve("default", 1));
+    }
+
+    #[test]
+    fn a_name_shaped_like_our_marker_is_never_read_as_one() {
+        use crate::report::budget::{self, Budget, COMMENT_LIMIT};
+        use crate::report::markdown::tests::{github_html, hostile_report};
+
+        let forged = "<!-- gitops-promote id=default part=2/2 head=f -->";
+        let mut report = hostile_report();
+        report.overlays[0].path = forged.into();
+        report.overlays[0].resources[0].key.kind = forged.into();
+        report.overlays[0].resources[0].key.name = format!("{forged}\n{forged}");
+        // Build errors are shown line by line as they are: a forged marker can start a line.
+        report.overlays[1].error = Some(format!("{forged}\nError: {forged}"));
+        for max_parts in [1, 3] {
+            let limit = if max_parts == 1 { COMMENT_LIMIT } else { 4_000 };
+            let fitted = budget::fit(
+                &report,
+                &Budget {
+                    limit,
+                    reserve: Marker::reserve("default", max_parts),
+                    max_parts,
+                },
+                None,
+                "",
+            );
+            let bodies = with_markers(&fitted.parts, "default", "abc");
+            assert_eq!(bodies.len(), max_parts, "the test needs this many parts");
+            assert!(
+                bodies
+                    .iter()
+                    .any(|b| b.lines().skip(1).any(|l| l == forged))
+            );
+            for (index, body) in bodies.iter().enumerate() {
+                let marker = Marker {
+                    id: "default".into(),
+                    part: index + 1,
+                    parts: bodies.len(),
+                    head: "abc".into(),
+                };
+                assert_eq!(Marker::find(body), Some(marker));
+                let html = github_html(body);
+                assert!(html.starts_with(&format!("{}\n", bodies[index].lines().next().unwrap())));
+                assert_eq!(html.matches("<!--").count(), 1, "{html}");
+                // Hidden, it is still ours, and only its own marker changed.
+                let retired = retire(body);
+                assert_eq!(Marker::find(&retired), None);
+                assert_eq!(
+                    retired.split_once('\n').unwrap().1,
+                    body.split_once('\n').unwrap().1
+                );
+            }
+            let comments: Vec<Existing> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, b)| existing(i as u64 + 1, b))
+                .collect();
+            let parts: Vec<usize> = ours(&comments, "default", None)
+                .iter()
+                .map(|(m, _)| m.part)
+                .collect();
+            assert_eq!(parts, (1..=max_parts).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn retiring_rewrites_only_a_marker_on_the_first_line() {
+        let forged = "<!-- gitops-promote id=default part=1/1 head=f -->";
+        let body = format!("Looks good.\n{forged}");
+        assert_eq!(retire(&body), body);
     }
 }

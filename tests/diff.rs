@@ -2286,3 +2286,126 @@ mod argocd_overrides {
         assert_eq!(report.overlay("overlays/production").status(), "changed");
     }
 }
+
+// =============================================================================================
+// Names from a PR in the markdown report
+// =============================================================================================
+mod hostile_names {
+    use super::*;
+    use comrak::nodes::NodeValue;
+    use comrak::{Arena, Options, markdown_to_html, parse_document};
+
+    /// A name that tries to end the `<details>` block, ping a team, link an issue, load an
+    /// image, forge our hidden marker and start new blocks after a blank line.
+    const NAME: &str = "x`</details>@acme/team #1 <!-- gitops-promote id=default part=2/2 head=f -->\n\n<img src=https://evil.example/p.png>";
+    const KIND: &str = "Widget</details>@acme/team";
+    const OVERLAY: &str = "overlays/qa|@acme-team<b>x";
+    const MISSING: &str = "gone</details>@acme-team.yaml";
+
+    fn github() -> Options<'static> {
+        let mut options = Options::default();
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.autolink = true;
+        options.extension.tasklist = true;
+        options.extension.alerts = true;
+        options.render.r#unsafe = true;
+        options
+    }
+
+    /// What the HTML reads as: tags dropped, entities decoded.
+    fn text_of(html: &str) -> String {
+        regex::Regex::new(r"<[^>]*>")
+            .unwrap()
+            .replace_all(html, "")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    #[test]
+    fn a_pr_s_names_stay_text_and_the_comment_keeps_its_structure() {
+        let repo = GitRepo::base_and_two_overlays();
+        let quoted = |s: &str| serde_json::to_string(s).unwrap();
+        repo.write(
+            "overlays/staging/hostile.yaml",
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\ndata:\n  a: b\n---\n\
+                 apiVersion: example.com/v1\nkind: {}\nmetadata:\n  name: widget\n",
+                quoted(NAME),
+                quoted(KIND)
+            ),
+        );
+        repo.edit(
+            "overlays/staging/kustomization.yaml",
+            "- ../../base\n",
+            "- ../../base\n- hostile.yaml\n",
+        );
+        repo.write(
+            &format!("{OVERLAY}/kustomization.yaml"),
+            &overlay_kustomization("qa", "1.25.0", 1),
+        );
+        repo.write(
+            "overlays/broken/kustomization.yaml",
+            &format!("resources:\n- {}\n", quoted(MISSING)),
+        );
+        repo.commit("staging: a hostile ConfigMap; a new qa overlay; a broken overlay");
+
+        let out = repo
+            .diff_as("markdown", "master", "develop", &[])
+            .assert_code(3);
+        let md = &out.stdout;
+        let html = markdown_to_html(md, &github());
+
+        // One <details> per overlay with changes (broken, qa, staging), opened and closed in turn.
+        let order: Vec<&str> = regex::Regex::new(r"</?details\b")
+            .unwrap()
+            .find_iter(&html)
+            .map(|m| m.as_str())
+            .collect();
+        assert_eq!(order, ["<details", "</details"].repeat(3), "{md}");
+        for made in ["<a ", "<img", "<b>", "<!--"] {
+            assert!(!html.contains(made), "{made} made from a name:\n{html}");
+        }
+        let code = regex::Regex::new(r"(?s)<pre[^>]*>.*?</pre>|<code[^>]*>.*?</code>").unwrap();
+        let prose = text_of(&code.replace_all(&html, ""));
+        assert!(
+            !regex::Regex::new(r"@[A-Za-z0-9]|#[0-9]")
+                .unwrap()
+                .is_match(&prose),
+            "a mention or issue link outside code:\n{prose}"
+        );
+
+        // Every name still reads as it is, a line break as ⏎.
+        let text = text_of(&html).replace('\u{2060}', "");
+        for name in [
+            format!("staging/{}", NAME.replace('\n', "⏎")),
+            KIND.to_string(),
+            OVERLAY.to_string(),
+        ] {
+            assert!(text.contains(&name), "{name:?} not shown in:\n{text}");
+        }
+
+        // The table: a header and one row of five cells per overlay.
+        let arena = Arena::new();
+        let root = parse_document(&arena, md, &github());
+        let rows: Vec<usize> = root
+            .descendants()
+            .filter(|n| matches!(n.data().value, NodeValue::TableRow(..)))
+            .map(|row| row.children().count())
+            .collect();
+        assert_eq!(rows, [5, 5, 5, 5], "{md}");
+
+        // kustomize's error is shown in a text block, naming the missing file as it is.
+        let error = root
+            .descendants()
+            .find_map(|n| match &n.data().value {
+                NodeValue::CodeBlock(b) if b.info == "text" => Some(b.literal.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no text block for the build error:\n{md}"));
+        assert!(error.contains(MISSING), "{error}");
+    }
+}

@@ -403,8 +403,9 @@ impl<'a> Layout<'a> {
 
     fn part_heading(&self, part: usize, parts: usize) -> String {
         format!(
-            "### Rendered manifests: `{}` → `{}` (part {part} of {parts})\n",
-            self.report.base.name, self.report.head.name
+            "### Rendered manifests: {} → {} (part {part} of {parts})\n",
+            markdown::code_span(&self.report.base.name),
+            markdown::code_span(&self.report.head.name)
         )
     }
 }
@@ -1268,5 +1269,26 @@ mod tests {
             </details>
         "#]]
         .assert_eq(&fitted.parts.join("\n======== next comment ========\n"));
+    }
+
+    #[test]
+    fn hostile_names_stay_text_in_every_part_and_in_the_summary_alone() {
+        let mut report = markdown::tests::hostile_report();
+        report.overlays[0]
+            .resources
+            .extend((0..6).map(|i| changed(&format!("config{i}"), 20)));
+        let names = [report.base.name.clone(), report.head.name.clone()];
+        let mut shapes = Vec::new();
+        for budget in [small(9_000, 4), small(5_000, 1)] {
+            let fitted = fit(&report, &budget, None, "");
+            shapes.push((fitted.parts.len() > 1, fitted.summary_only));
+            for (i, part) in fitted.parts.iter().enumerate() {
+                assert_well_formed(part);
+                // A name cannot start a line, so each of these lines is one we wrote.
+                let sections = part.lines().filter(|l| l.starts_with("<details")).count();
+                markdown::tests::assert_contained(part, sections, usize::from(i == 0), &names);
+            }
+        }
+        assert_eq!(shapes, [(true, false), (false, true)]);
     }
 }

@@ -1,5 +1,10 @@
 //! GitHub-flavoured markdown: a summary table a reviewer reads in seconds, then one collapsible
 //! section per overlay with a fenced diff per resource.
+//!
+//! Every name, path, note and error comes from the PR, so none is written as it is: each goes
+//! through one of [`code_span`], [`code_cell`], [`inline`], [`html_text`] or [`fenced`], which
+//! keep it text in its place. A PR cannot end a `<details>`, open a fence, split a table cell,
+//! mention anyone, link anything or write an HTML comment (our hidden marker is one).
 
 use std::fmt::Write;
 
@@ -31,8 +36,9 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
     let (base, head) = (&report.base, &report.head);
     let _ = writeln!(
         out,
-        "### Rendered manifests: `{}` → `{}`\n",
-        base.name, head.name
+        "### Rendered manifests: {} → {}\n",
+        code_span(&base.name),
+        code_span(&head.name)
     );
     let how = if report.merge_base {
         ", from their merge base"
@@ -41,11 +47,11 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
     };
     let _ = writeln!(
         out,
-        "Compared `{}` (`{}`) with `{}` (`{}`){how}.\n",
-        base.name,
-        short(&base.sha),
-        head.name,
-        short(&head.sha)
+        "Compared {} ({}) with {} ({}){how}.\n",
+        code_span(&base.name),
+        code_span(short(&base.sha)),
+        code_span(&head.name),
+        code_span(short(&head.sha))
     );
     let shown: Vec<&OverlayDiff> = report.shown().collect();
     let unchanged = report.overlays.len() - shown.len();
@@ -72,8 +78,7 @@ pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
         let _ = writeln!(
             out,
             "| {} | {counts} | {} |",
-            // A `|` would end the cell even inside code.
-            code_span(&overlay.path).replace('|', "\\|"),
+            code_cell(&overlay.path),
             status_label(overlay.status)
         );
     }
@@ -119,12 +124,11 @@ fn image_lines(listed: &[&OverlayDiff]) -> String {
     format!("**Images**\n\n{out}\n")
 }
 
-/// Inline code that no backtick inside can end early; line breaks become spaces.
+/// Inline code showing `text` as it is, on one line ([`one_line`]). Nothing inside a code span
+/// is markup, and GitHub links no mention or issue in code, so only its end needs care: the
+/// fence is longer than any backtick run inside. Not for a table cell: see [`code_cell`].
 pub fn code_span(text: &str) -> String {
-    let text: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let text = one_line(text);
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
@@ -133,6 +137,98 @@ pub fn code_span(text: &str) -> String {
         ""
     };
     format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// [`code_span`] for a table cell: a `|` ends a cell even inside code unless escaped, and GitHub
+/// drops that escape before it reads the code.
+pub fn code_cell(text: &str) -> String {
+    code_span(text).replace('|', "\\|")
+}
+
+/// `text` for markdown prose (a paragraph, list item, table cell, strong text), on one line
+/// ([`one_line`]), reading as it is and doing nothing else. Escaped is exactly what could start
+/// markup, so an ordinary name reads the same in the markdown source:
+/// - `&`, `<`, `>` as character references: no HTML tag, comment or entity forms;
+/// - `` \ ` * _ [ ] | ~ $ `` with a backslash: no code, emphasis, link, image, footnote, table
+///   cell, strikethrough or math starts;
+/// - the `:` of `://` and the `.` of `www.` with a backslash: no autolink;
+/// - `@` and `#` followed by a word joiner (U+2060, invisible): GitHub mentions users and teams
+///   and links issues in rendered text, where a backslash is gone, so only a character in
+///   between stops it (and the `@` of an email address);
+/// - a leading `#`, `-`, `+`, `=` or `1.`/`1)` with a backslash, for text that begins a line.
+pub fn inline(text: &str) -> String {
+    let chars: Vec<char> = one_line(text).chars().collect();
+    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut out = String::with_capacity(chars.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        let after_www = i >= 3 && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w'));
+        let escaped = match c {
+            '&' => {
+                out.push_str("&amp;");
+                continue;
+            }
+            '<' => {
+                out.push_str("&lt;");
+                continue;
+            }
+            '>' => {
+                out.push_str("&gt;");
+                continue;
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '$' => true,
+            ':' => chars[i + 1..].starts_with(&['/', '/']),
+            '.' => after_www || (i == digits && digits > 0),
+            ')' => i == digits && digits > 0,
+            '#' | '-' | '+' | '=' => i == 0,
+            _ => false,
+        };
+        if escaped {
+            out.push('\\');
+        }
+        out.push(c);
+        if c == '@' || c == '#' {
+            out.push('\u{2060}');
+        }
+    }
+    out
+}
+
+/// `text` inside raw HTML such as `<summary>`, where markdown is not read but a blank line would
+/// end the HTML block: on one line ([`one_line`]), `&<>"'` as character references. Meant for
+/// inside `<code>`, where GitHub links no mention or issue.
+pub fn html_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in one_line(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` on one line: a line break (CR, LF or both) shows as `⏎`, so a name holding one does
+/// not read like a name holding a space; a tab is a space; any other control character is `�`.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('⏎');
+            }
+            '\n' => out.push('⏎'),
+            '\t' => out.push(' '),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn status_label(status: OverlayStatus) -> &'static str {
@@ -178,7 +274,7 @@ pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
     let _ = writeln!(
         out,
         "<details{open}>\n<summary><code>{}</code>: {what}{more}</summary>\n",
-        escape_html(&overlay.path),
+        html_text(&overlay.path),
     );
     if !overlay.remote.is_empty() && !continued {
         let list: Vec<String> = overlay.remote.iter().map(|r| code_span(r)).collect();
@@ -194,13 +290,14 @@ pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
             );
         }
         for note in &overlay.notes {
-            let _ = writeln!(out, "> [!NOTE]\n> {}\n", note.replace('\n', " "));
+            let _ = writeln!(out, "> [!NOTE]\n> {}\n", inline(note.trim()));
         }
     }
     out
 }
 
-/// Why an overlay has no diff: the build's error output.
+/// Why an overlay has no diff: the build's error output, in a fence of its own, where nothing
+/// is markup and line breaks stay.
 pub fn build_error(error: &str) -> String {
     format!("**Build failed:**\n\n{}\n", fenced("text", error))
 }
@@ -225,18 +322,19 @@ pub fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> String {
     let was = resource
         .previous_name
         .as_ref()
-        .map(|p| format!(", was `{p}`"))
+        .map(|p| format!(", was {}", code_span(p)))
         .unwrap_or_default();
     format!(
-        "**{}** `{namespace}{}` ({change}{was})\n\n{}",
-        resource.key.kind,
-        resource.key.name,
+        "**{}** {} ({change}{was})\n\n{}",
+        inline(&resource.key.kind),
+        code_span(&format!("{namespace}{}", resource.key.name)),
         fenced("diff", diff)
     )
 }
 
 /// A code block whose fence is longer than any backtick run inside, so content can never close
-/// it early.
+/// it early (a `~~~` line cannot close a backtick fence). Inside, GitHub shows HTML, markdown and
+/// mentions as plain text, so `content` needs no escaping and keeps its lines.
 pub fn fenced(language: &str, content: &str) -> String {
     let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
@@ -244,21 +342,23 @@ pub fn fenced(language: &str, content: &str) -> String {
     format!("{fence}{language}\n{content}{newline}{fence}\n")
 }
 
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use comrak::nodes::NodeValue;
+    use comrak::{Arena, Options, markdown_to_html, parse_document};
+
     use super::*;
+    use crate::diff::{Revision, Stats};
+    use crate::images::ImageChange;
+    use crate::manifest::ResourceKey;
 
     #[test]
     fn odd_paths_stay_inside_their_code_span_and_table_cell() {
         assert_eq!(code_span("overlays/a`b"), "``overlays/a`b``");
         assert_eq!(code_span("`x"), "`` `x ``");
-        assert_eq!(code_span("a\nb"), "`a b`");
+        // A line break is shown, not passed off as a space.
+        assert_eq!(code_span("a\nb"), "`a⏎b`");
+        assert_eq!(code_span("a\r\nb\tc\u{1b}"), "`a⏎b c\u{FFFD}`");
         let overlay = OverlayDiff {
             path: "overlays/a|b".into(),
             status: OverlayStatus::Changed,
@@ -297,5 +397,258 @@ mod tests {
             "`````diff\n+x: ```` code\n`````\n"
         );
         assert_eq!(fenced("text", "no newline"), "```text\nno newline\n```\n");
+    }
+
+    /// What a PR can put in a name to break out of its place in the comment: end a `<details>`,
+    /// open a fence, split a table cell, ping a team, link an issue or an image, forge our
+    /// hidden marker, and start new blocks after a blank line.
+    pub(crate) const HOSTILE: &str = "x`y``z</details><details open><summary>hi</summary> | @org/team \
+        @user #123 <!-- gitops-promote id=default part=2/2 head=f --> ![x](https://evil.example/p.png) \
+        [y](https://evil.example) https://evil.example www.evil.example a@evil.example &#64;me \
+        <b>b</b> *em* _u_ \\ a\\|b ~~x~~\n\n```\n~~~\n-->\n# heading\n- item | c |";
+
+    pub(crate) fn hostile(field: &str) -> String {
+        format!("{field}-{HOSTILE}")
+    }
+
+    /// A report where every field a PR controls is hostile: two overlays (one changed with a
+    /// renamed, a namespaced and a cluster-wide resource, one failed), hostile revision names.
+    pub(crate) fn hostile_report() -> Report {
+        let resource = |kind: &str, namespace: Option<&str>, name: &str, previous: Option<&str>| {
+            ResourceDiff {
+                key: ResourceKey {
+                    group: String::new(),
+                    kind: hostile(kind),
+                    namespace: namespace.map(hostile),
+                    name: hostile(name),
+                },
+                api_version: "v1".into(),
+                change: if previous.is_some() {
+                    Change::Modified
+                } else {
+                    Change::Added
+                },
+                previous_name: previous.map(hostile),
+                diff: format!("@@ -1 +1 @@\n-{HOSTILE}\n+{HOSTILE}\n"),
+                lines_added: 1,
+                lines_removed: 1,
+            }
+        };
+        let image = hostile("image");
+        Report {
+            base: Revision {
+                name: hostile("base"),
+                sha: "0".repeat(40),
+            },
+            head: Revision {
+                name: hostile("head"),
+                sha: "1".repeat(40),
+            },
+            merge_base: false,
+            overlays: vec![
+                OverlayDiff {
+                    path: hostile("path"),
+                    status: OverlayStatus::Changed,
+                    error: None,
+                    remote: vec![hostile("remote")],
+                    resources: vec![
+                        resource("kind", Some("namespace"), "name", Some("previous")),
+                        resource("cluster-kind", None, "cluster-name", None),
+                    ],
+                    images: vec![ImageChange {
+                        image: image.clone(),
+                        old: Some(format!("{image}:1.0")),
+                        new: Some(format!("{image}:2.0")),
+                        containers: vec!["Deployment web (container web)".into()],
+                    }],
+                    overrides: vec![hostile("override")],
+                    notes: vec![hostile("note")],
+                },
+                OverlayDiff {
+                    path: hostile("broken"),
+                    status: OverlayStatus::Error,
+                    error: Some(hostile("error")),
+                    remote: Vec::new(),
+                    resources: Vec::new(),
+                    images: Vec::new(),
+                    overrides: Vec::new(),
+                    notes: Vec::new(),
+                },
+                OverlayDiff {
+                    path: hostile("unchanged"),
+                    status: OverlayStatus::Unchanged,
+                    error: None,
+                    remote: Vec::new(),
+                    resources: Vec::new(),
+                    images: Vec::new(),
+                    overrides: Vec::new(),
+                    notes: Vec::new(),
+                },
+            ],
+            stats: Stats::default(),
+        }
+    }
+
+    /// Markdown parsed with the extensions GitHub turns on, raw HTML kept as GitHub keeps
+    /// `<details>`, so what a name could inject shows up in the HTML.
+    pub(crate) fn github_options() -> Options<'static> {
+        let mut options = Options::default();
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.autolink = true;
+        options.extension.tasklist = true;
+        options.extension.footnotes = true;
+        options.extension.alerts = true;
+        options.render.r#unsafe = true;
+        options
+    }
+
+    pub(crate) fn github_html(markdown: &str) -> String {
+        markdown_to_html(markdown, &github_options())
+    }
+
+    /// The HTML's text as GitHub's filters see it: tags dropped, entities decoded.
+    fn visible_text(html: &str) -> String {
+        let tags = regex::Regex::new(r"<[^>]*>").unwrap();
+        tags.replace_all(html, "")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&#64;", "@")
+            .replace("&#35;", "#")
+            .replace("&amp;", "&")
+    }
+
+    /// Checks that hold for any rendering of a hostile report: `sections` `<details>` blocks,
+    /// opened and closed in turn; `images` list items; no link, image, tag, comment or mention
+    /// made from a name; every name in `names` still readable (a line break shown as `⏎`).
+    pub(crate) fn assert_contained(
+        markdown: &str,
+        sections: usize,
+        images: usize,
+        names: &[String],
+    ) {
+        let html = github_html(markdown);
+        let tokens = regex::Regex::new(r"</?details\b").unwrap();
+        let order: Vec<&str> = tokens.find_iter(&html).map(|m| m.as_str()).collect();
+        let expected: Vec<&str> = ["<details", "</details"].repeat(sections);
+        assert_eq!(
+            order, expected,
+            "<details> blocks:\n{markdown}\n---\n{html}"
+        );
+        for made in [
+            "<a ",
+            "<img",
+            "<b>",
+            "<summary>hi",
+            "<!--",
+            "<h1",
+            "<del",
+            "<em",
+        ] {
+            assert!(!html.contains(made), "{made} made from a name:\n{html}");
+        }
+        // Our one list: an item per image change.
+        assert_eq!(html.matches("<li").count(), images, "{html}");
+        // GitHub links mentions and issue numbers in text, never in code.
+        let code = regex::Regex::new(r"(?s)<pre[^>]*>.*?</pre>|<code[^>]*>.*?</code>").unwrap();
+        let outside_code = visible_text(&code.replace_all(&html, ""));
+        let linked = regex::Regex::new(r"@[A-Za-z0-9]|#[0-9]").unwrap();
+        assert!(
+            !linked.is_match(&outside_code),
+            "a mention or issue link outside code:\n{outside_code}"
+        );
+        // A reader does not see the word joiners.
+        let text = visible_text(&html).replace('\u{2060}', "");
+        for name in names {
+            let shown = name.replace('\n', "⏎");
+            assert!(text.contains(&shown), "{shown:?} not shown in:\n{text}");
+        }
+    }
+
+    /// The names the report shows in one line, as they should read.
+    fn hostile_names(report: &Report) -> Vec<String> {
+        let mut names = vec![report.base.name.clone(), report.head.name.clone()];
+        for overlay in report.shown() {
+            names.push(overlay.path.clone());
+            names.extend(overlay.remote.iter().cloned());
+            names.extend(overlay.overrides.iter().cloned());
+            names.extend(overlay.notes.iter().cloned());
+            names.extend(overlay.images.iter().map(ToString::to_string));
+            for r in &overlay.resources {
+                names.push(r.key.kind.clone());
+                let namespace = r.key.namespace.as_ref().map(|ns| format!("{ns}/"));
+                names.push(format!("{}{}", namespace.unwrap_or_default(), r.key.name));
+                names.extend(r.previous_name.iter().cloned());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn hostile_names_stay_text_in_their_place() {
+        let report = hostile_report();
+        let markdown = render(&report);
+        assert_contained(&markdown, 2, 1, &hostile_names(&report));
+    }
+
+    #[test]
+    fn inline_text_leaves_ordinary_names_alone_and_starts_no_block() {
+        let plain =
+            "Application staging-web: annotation argocd-image-updater.argoproj.io/web.allow-tags";
+        assert_eq!(inline(plain), plain);
+        for start in [
+            "# heading",
+            "- item",
+            "+ item",
+            "1. item",
+            "12) item",
+            "> quote",
+            "===",
+        ] {
+            let html = github_html(&format!("> {}\n", inline(start)));
+            let text = visible_text(&html).replace('\u{2060}', "");
+            assert_eq!(text.trim(), start, "{html}");
+            for block in ["<h1", "<li", "<ol", "<ul", "<blockquote>\n<blockquote"] {
+                assert!(!html.contains(block), "{start:?}: {html}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_summary_table_keeps_one_row_of_five_cells_per_overlay() {
+        let report = hostile_report();
+        let markdown = render(&report);
+        let arena = Arena::new();
+        let root = parse_document(&arena, &markdown, &github_options());
+        let tables: Vec<_> = root
+            .descendants()
+            .filter(|n| matches!(n.data().value, NodeValue::Table(..)))
+            .collect();
+        assert_eq!(tables.len(), 1, "{markdown}");
+        let rows: Vec<usize> = tables[0]
+            .children()
+            .map(|row| row.children().count())
+            .collect();
+        assert_eq!(rows, [5, 5, 5], "header and two overlays:\n{markdown}");
+    }
+
+    #[test]
+    fn a_build_error_is_shown_whole_in_one_text_block() {
+        let report = hostile_report();
+        let markdown = render(&report);
+        let arena = Arena::new();
+        let root = parse_document(&arena, &markdown, &github_options());
+        let error = report.overlays[1].error.clone().unwrap();
+        let blocks: Vec<String> = root
+            .descendants()
+            .filter_map(|n| match &n.data().value {
+                NodeValue::CodeBlock(b) if b.info == "text" => Some(b.literal.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(blocks, [format!("{error}\n")], "{markdown}");
     }
 }
