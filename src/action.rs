@@ -125,9 +125,19 @@ async fn image_update(ctx: &Run, branch: &str) -> anyhow::Result<Outcome> {
     set_image_changes(ctx, &report)?;
     if ctx.inputs.summary {
         let line = match &pr {
-            Some(pr) if pr.opened => format!("Opened {} for `{branch}`.\n\n", pr.url),
-            Some(pr) => format!("Updated {} for `{branch}`.\n\n", pr.url),
-            None => format!("`{branch}` is already merged into `{target}`.\n\n"),
+            Some(pr) if pr.opened => {
+                format!("Opened {} for {}.\n\n", pr.url, markdown::code_span(branch))
+            }
+            Some(pr) => format!(
+                "Updated {} for {}.\n\n",
+                pr.url,
+                markdown::code_span(branch)
+            ),
+            None => format!(
+                "{} is already merged into {}.\n\n",
+                markdown::code_span(branch),
+                markdown::code_span(target)
+            ),
         };
         ctx.runner.append_summary(&format!(
             "## Image update\n\n{line}{}",
@@ -336,9 +346,9 @@ fn fetch_and_choose(ctx: &Run, repo: &Repo, pr: &PrTarget) -> anyhow::Result<Com
         head_label: format!("#{n} head"),
         note: Some(format!(
             "> [!NOTE]\n> GitHub has no test-merge commit for this PR (it likely has conflicts with \
-             `{}`), so this compares the PR head with its merge base. Changes that reached `{}` \
+             {base}), so this compares the PR head with its merge base. Changes that reached {base} \
              since then are not taken into account.",
-            pr.base_ref, pr.base_ref
+            base = markdown::code_span(&pr.base_ref)
         )),
     })
 }
@@ -567,7 +577,13 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
             Ok(Outcome::Success)
         }
         Err(e) => {
-            reply(format!("`{command}` failed: {e:#}")).await?;
+            // The error can quote file names and build output from the PR: a fence keeps it text.
+            reply(format!(
+                "{} failed:\n\n{}",
+                markdown::code_span(&command.to_string()),
+                markdown::fenced("text", &format!("{e:#}"))
+            ))
+            .await?;
             react("confused").await;
             ctx.runner
                 .error(Annotation::message(format!("`{command}` failed: {e:#}")));

@@ -89,8 +89,11 @@ pub fn title(report: &Report, branch: &str) -> String {
 /// The images per overlay, so the PR list and notifications say what is deployed; the full
 /// diff follows as the sticky comment.
 fn body(report: &Report, branch: &str, target: &str) -> String {
-    let mut out =
-        format!("Argo CD Image Updater pushed `{branch}`. Merging it into `{target}` deploys:\n\n");
+    let mut out = format!(
+        "Argo CD Image Updater pushed {}. Merging it into {} deploys:\n\n",
+        crate::report::markdown::code_span(branch),
+        crate::report::markdown::code_span(target)
+    );
     let mut any = false;
     for overlay in &report.overlays {
         for change in &overlay.images {

@@ -16,10 +16,11 @@ const ERROR: Style = AnsiColor::Red.on_default().bold();
 
 pub fn render(report: &Report, color: bool) -> String {
     let paint = |style: Style, text: &str| {
+        let text = printable(text);
         if color {
             format!("{style}{text}{style:#}")
         } else {
-            text.to_string()
+            text
         }
     };
     let mut out = String::new();
@@ -33,16 +34,17 @@ pub fn render(report: &Report, color: bool) -> String {
     let _ = writeln!(
         out,
         "Comparing {} ({}) with {} ({}){how}",
-        base.name,
+        printable(&base.name),
         short(&base.sha),
-        head.name,
+        printable(&head.name),
         short(&head.sha)
     );
     if report.shown().any(|o| !o.images.is_empty()) {
         let _ = writeln!(out, "\n{}", paint(HEADER, "Images:"));
         for overlay in report.shown() {
             for change in &overlay.images {
-                let _ = writeln!(out, "  {}: {change}", overlay.path);
+                let line = format!("{}: {change}", overlay.path);
+                let _ = writeln!(out, "  {}", printable(&line));
             }
         }
     }
@@ -50,10 +52,10 @@ pub fn render(report: &Report, color: bool) -> String {
         out.push('\n');
         let _ = writeln!(out, "{}", paint(HEADER, &overlay_header(overlay)));
         for file in &overlay.overrides {
-            let _ = writeln!(out, "  Argo CD override applied: {file}");
+            let _ = writeln!(out, "  Argo CD override applied: {}", printable(file));
         }
         for note in &overlay.notes {
-            let _ = writeln!(out, "  note: {note}");
+            let _ = writeln!(out, "  note: {}", printable(note));
         }
         if let Some(error) = &overlay.error {
             for line in error.lines() {
@@ -71,7 +73,7 @@ pub fn render(report: &Report, color: bool) -> String {
                 };
                 let _ = match style {
                     Some(style) => writeln!(out, "{}", paint(style, line)),
-                    None => writeln!(out, "{line}"),
+                    None => writeln!(out, "{}", printable(line)),
                 };
             }
         }
@@ -110,6 +112,21 @@ fn resource_header(resource: &ResourceDiff) -> String {
     format!("{sign} {} ({}{was})", resource.key, resource.api_version)
 }
 
+/// `text` as it may reach a terminal or a runner's log: names and lines come from the PR, and a
+/// control character in them could move the cursor, recolour or hide output, or start a line
+/// the runner reads as a workflow command. Tabs stay; a line break shows as `⏎`; anything else
+/// is `�`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => c,
+            '\n' | '\r' => '⏎',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
 /// One closing line that also says what was not shown.
 pub fn footer(report: &Report) -> String {
     let count = |status: OverlayStatus| {
@@ -129,4 +146,43 @@ pub fn footer(report: &Report) -> String {
         s.builds,
         s.seconds
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::markdown::tests::hostile_report;
+
+    #[test]
+    fn names_and_lines_from_a_pr_cannot_drive_the_terminal_or_the_runner() {
+        let evil = "\u{1b}[2J\u{1b}]0;title\u{7}\r\n::add-mask::secret\n::error::forged";
+        let mut report = hostile_report();
+        report.base.name = format!("base{evil}");
+        let overlay = &mut report.overlays[0];
+        overlay.path = format!("path{evil}");
+        overlay.notes = vec![format!("note{evil}")];
+        overlay.overrides = vec![format!("override{evil}")];
+        overlay.resources[0].key.name = format!("name{evil}");
+        overlay.resources[0].previous_name = Some(format!("previous{evil}"));
+        // A diff line always starts with its sign; a lone CR inside it must not start another.
+        overlay.resources[0].diff = "@@ -1 +1 @@\n-old\n+new\u{1b}[2J\r::error::forged\n".into();
+        report.overlays[1].error = Some(format!("error{evil}"));
+
+        for color in [false, true] {
+            let out = render(&report, color);
+            for line in out.lines() {
+                assert!(!line.starts_with("::"), "a runner command line: {line:?}");
+                assert!(!line.contains('\r') && !line.contains('\u{7}'), "{line:?}");
+            }
+            if !color {
+                assert!(!out.contains('\u{1b}'), "{out}");
+            }
+        }
+        let plain = render(&report, false);
+        assert!(plain.contains("name\u{FFFD}[2J"), "{plain}");
+        assert!(
+            plain.contains("⏎::add-mask::secret⏎::error::forged"),
+            "{plain}"
+        );
+    }
 }
