@@ -669,3 +669,35 @@ fn a_promotion_branch_someone_else_pushed_to_is_not_overwritten() {
     );
     assert!(run.summary.contains("not overwritten"), "{}", run.summary);
 }
+
+#[test]
+fn lost_responses_to_creates_leave_one_pr_and_one_comment_each() {
+    let mut push = Push::new();
+    let source = push.merge_pr(Merge::Squash, "Bump web in production", &[&bump_production]);
+    // GitHub opens the PR and posts both comments, but each answer is lost on the way back.
+    push.fake
+        .lose_response_next("POST", "/repos/acme/manifests/pulls", 502, 1);
+    push.fake.lose_response_next("POST", "/comments", 502, 2);
+    let run = push.run().ok();
+
+    let pulls = push.promotion_pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert_eq!(promoted(&run)[0]["number"], pulls[0].number);
+    assert_eq!(
+        push.comments_on(source).len(),
+        1,
+        "one note on the source PR"
+    );
+    assert_eq!(
+        push.comments_on(pulls[0].number).len(),
+        1,
+        "one diff comment on the production PR"
+    );
+    assert!(
+        run.stderr.contains("looking for the pull request"),
+        "{}",
+        run.stderr
+    );
+    let violations = push.fake.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
