@@ -1,7 +1,7 @@
 //! Pairs one overlay's resources at base and head (hash-suffix renames included) and produces a
 //! unified diff per changed resource, plus the report model every renderer reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -145,16 +145,34 @@ impl Report {
     }
 }
 
+/// Where a resource sits in one render: its key, plus its `apiVersion` when the render holds
+/// twins (the same key under two versions, e.g. `autoscaling/v1` and `autoscaling/v2` of one
+/// HorizontalPodAutoscaler). kustomize renders twins as two objects; keyed by identity alone one
+/// would silently replace the other, so each is paired with its own version instead.
+type Slot = (ResourceKey, String);
+
 /// Diffs one overlay's rendered resources. Either side may be empty (an added or removed
 /// overlay). The result is ordered by resource key.
 pub fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
-    let mut base: BTreeMap<ResourceKey, Resource> =
-        base.into_iter().map(|r| (r.key.clone(), r)).collect();
-    let mut head: BTreeMap<ResourceKey, Resource> =
-        head.into_iter().map(|r| (r.key.clone(), r)).collect();
+    let twinned = twinned_keys(&base, &head);
+    let slots = |resources: Vec<Resource>| -> BTreeMap<Slot, Resource> {
+        resources
+            .into_iter()
+            .map(|r| {
+                let version = if twinned.contains(&r.key) {
+                    r.api_version.clone()
+                } else {
+                    String::new()
+                };
+                ((r.key.clone(), version), r)
+            })
+            .collect()
+    };
+    let mut base = slots(base);
+    let mut head = slots(head);
     let mut diffs = Vec::new();
 
-    let common: Vec<ResourceKey> = base
+    let common: Vec<Slot> = base
         .keys()
         .filter(|k| head.contains_key(*k))
         .cloned()
@@ -168,8 +186,28 @@ pub fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceD
     }
     diffs.extend(base.into_values().map(|r| one_sided(r, Change::Removed)));
     diffs.extend(head.into_values().map(|r| one_sided(r, Change::Added)));
-    diffs.sort_by(|a, b| a.key.cmp(&b.key).then(a.change.cmp(&b.change)));
+    diffs.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then(a.change.cmp(&b.change))
+            .then(a.api_version.cmp(&b.api_version))
+    });
     diffs
+}
+
+/// Keys that name more than one object in either render. Both sides key them by version too,
+/// so a twin appearing next to an object does not unpair the object from its earlier self.
+fn twinned_keys(base: &[Resource], head: &[Resource]) -> BTreeSet<ResourceKey> {
+    let mut twinned = BTreeSet::new();
+    for side in [base, head] {
+        let mut seen = BTreeSet::new();
+        for r in side {
+            if !seen.insert(&r.key) {
+                twinned.insert(r.key.clone());
+            }
+        }
+    }
+    twinned
 }
 
 /// kustomize appends `-` and ten characters of this alphabet to generated ConfigMap and Secret
@@ -188,8 +226,8 @@ fn name_stem(resource: &Resource) -> Option<&str> {
 /// Takes the unmatched generated resources whose names differ only in the hash suffix out of
 /// both maps, as (base, head) pairs.
 fn pair_generated_names(
-    base: &mut BTreeMap<ResourceKey, Resource>,
-    head: &mut BTreeMap<ResourceKey, Resource>,
+    base: &mut BTreeMap<Slot, Resource>,
+    head: &mut BTreeMap<Slot, Resource>,
 ) -> Vec<(Resource, Resource)> {
     let stem_key = |r: &Resource| {
         name_stem(r).map(|stem| {
@@ -200,15 +238,15 @@ fn pair_generated_names(
             )
         })
     };
-    let mut by_stem: BTreeMap<_, (Vec<ResourceKey>, Vec<ResourceKey>)> = BTreeMap::new();
-    for r in base.values() {
+    let mut by_stem: BTreeMap<_, (Vec<Slot>, Vec<Slot>)> = BTreeMap::new();
+    for (slot, r) in base.iter() {
         if let Some(stem) = stem_key(r) {
-            by_stem.entry(stem).or_default().0.push(r.key.clone());
+            by_stem.entry(stem).or_default().0.push(slot.clone());
         }
     }
-    for r in head.values() {
+    for (slot, r) in head.iter() {
         if let Some(stem) = stem_key(r) {
-            by_stem.entry(stem).or_default().1.push(r.key.clone());
+            by_stem.entry(stem).or_default().1.push(slot.clone());
         }
     }
     let mut pairs = Vec::new();
@@ -375,5 +413,78 @@ mod tests {
         );
         assert!(text.contains("+  password: <redacted: changed>"), "{text}");
         assert!(text.contains("   user: <redacted: unchanged>"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod api_version_twins {
+    use super::*;
+    use crate::manifest::parse_resources;
+
+    fn hpa(version: &str, max: u32) -> String {
+        format!(
+            "apiVersion: autoscaling/{version}\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  maxReplicas: {max}\n"
+        )
+    }
+
+    fn render(docs: &[String]) -> Vec<Resource> {
+        parse_resources(&docs.join("---\n")).unwrap()
+    }
+
+    fn shown(diffs: &[ResourceDiff]) -> Vec<String> {
+        diffs
+            .iter()
+            .map(|d| format!("{:?} {} {}", d.change, d.api_version, d.key))
+            .collect()
+    }
+
+    #[test]
+    fn twins_in_one_render_are_both_listed() {
+        let diffs = diff_resources(Vec::new(), render(&[hpa("v1", 5), hpa("v2", 7)]));
+        assert_eq!(
+            shown(&diffs),
+            [
+                "Added autoscaling/v1 HorizontalPodAutoscaler prod/web",
+                "Added autoscaling/v2 HorizontalPodAutoscaler prod/web",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_change_to_one_twin_is_not_hidden_by_the_other() {
+        let diffs = diff_resources(
+            render(&[hpa("v1", 5), hpa("v2", 7)]),
+            render(&[hpa("v1", 6), hpa("v2", 7)]),
+        );
+        assert_eq!(
+            shown(&diffs),
+            ["Modified autoscaling/v1 HorizontalPodAutoscaler prod/web"]
+        );
+        assert!(
+            diffs[0].diff.contains("+  maxReplicas: 6"),
+            "{}",
+            diffs[0].diff
+        );
+    }
+
+    #[test]
+    fn a_twin_appearing_next_to_an_object_keeps_the_object_paired() {
+        let diffs = diff_resources(
+            render(&[hpa("v1", 5)]),
+            render(&[hpa("v1", 5), hpa("v2", 7)]),
+        );
+        assert_eq!(
+            shown(&diffs),
+            ["Added autoscaling/v2 HorizontalPodAutoscaler prod/web"]
+        );
+    }
+
+    #[test]
+    fn a_version_move_without_twins_is_still_one_modification() {
+        let diffs = diff_resources(render(&[hpa("v1", 5)]), render(&[hpa("v2", 5)]));
+        assert_eq!(
+            shown(&diffs),
+            ["Modified autoscaling/v2 HorizontalPodAutoscaler prod/web"]
+        );
     }
 }

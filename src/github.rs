@@ -87,6 +87,9 @@ pub struct Comment {
     pub html_url: String,
     #[serde(default)]
     pub user: Option<User>,
+    /// RFC 3339, e.g. `2024-05-06T07:08:09Z`.
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +235,28 @@ struct Answer {
     body: String,
 }
 
+/// Whether a request whose response was lost (a 5xx or a broken connection, after which GitHub
+/// may well have acted) can simply be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Sending it twice leaves what sending it once does: reads, PATCH and DELETE, and the POSTs
+    /// that add to a set (labels, assignees, requested reviewers, a reaction, minimizing a
+    /// comment). A DELETE answered 404 after a lost response had taken effect.
+    Safe,
+    /// A second copy would create a second thing (a comment, a pull request): the caller looks
+    /// for the first one before sending again.
+    LookFirst,
+}
+
+enum Failure {
+    Final(ApiError),
+    /// The response was lost; the request may have taken effect.
+    MaybeDone(ApiError),
+}
+
+/// How much earlier than our own clock a comment we created may be stamped by GitHub's.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
+
 impl GitHub {
     /// `api_url` and `graphql_url` come from the runner (`GITHUB_API_URL`, `GITHUB_GRAPHQL_URL`),
     /// so GitHub Enterprise Server and loopback test servers work, `http://` included.
@@ -319,12 +344,18 @@ impl GitHub {
         Ok(newest_open_first(pulls))
     }
 
+    /// Opens a pull request. When the response is lost, an open pull request from `new.head`
+    /// into `new.base` is taken for it: GitHub allows only one, so it is the one just opened (or
+    /// a concurrent run's, equally good).
     pub async fn create_pull(&self, new: &NewPull) -> Result<Pull, ApiError> {
         let path = self.repo_path("/pulls");
-        let answer = self
-            .send(&self.rest, Method::Post, &path, Some(&json!(new)))
-            .await?;
-        parse(Method::Post, &path, &answer.body)
+        self.create(&path, &json!(new), "pull request", async || {
+            Ok(self
+                .find_pull_by_head(&new.head, &new.base)
+                .await?
+                .filter(Pull::is_open))
+        })
+        .await
     }
 
     pub async fn update_pull(
@@ -436,17 +467,17 @@ impl GitHub {
         Ok(all)
     }
 
+    /// Posts a comment. When the response is lost, the comment is looked for before posting
+    /// again: one with this body, by us, created since the first attempt.
     pub async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, ApiError> {
         let path = self.repo_path(&format!("/issues/{issue}/comments"));
-        let answer = self
-            .send(
-                &self.rest,
-                Method::Post,
-                &path,
-                Some(&json!({ "body": body })),
-            )
-            .await?;
-        parse(Method::Post, &path, &answer.body)
+        let since = SystemTime::now() - CLOCK_SKEW;
+        self.create(&path, &json!({ "body": body }), "comment", async || {
+            let comments = self.comments(issue).await?;
+            let me = self.authenticated_login().await?;
+            Ok(lost_comment(comments, body, since, me.as_deref()))
+        })
+        .await
     }
 
     /// One issue or pull request comment, e.g. the one whose ChatOps command triggered a run.
@@ -547,6 +578,70 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ApiError> {
+        self.send_with(client, method, path, body, Replay::Safe)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Final(e) | Failure::MaybeDone(e) => e,
+            })
+    }
+
+    /// Creates something with a POST that must not be repeated blindly: after a lost response,
+    /// `find` looks for what the lost attempt may have created, and only when it finds nothing
+    /// is the POST sent again. `what` names the thing for the log.
+    async fn create<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        what: &str,
+        find: impl AsyncFn() -> Result<Option<T>, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .send_with(
+                    &self.rest,
+                    Method::Post,
+                    path,
+                    Some(body),
+                    Replay::LookFirst,
+                )
+                .await;
+            let lost = match sent {
+                Ok(answer) => return parse(Method::Post, path, &answer.body),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::MaybeDone(e)) => e,
+            };
+            let backoff = self.retry.base_delay * 2u32.saturating_pow(attempt - 1);
+            eprintln!(
+                "POST {}: {}; looking for the {what} in {}s before sending it again",
+                strip_origin(path),
+                lost.detail,
+                backoff.as_secs_f32()
+            );
+            // Also gives GitHub a moment to list what it created.
+            tokio::time::sleep(backoff).await;
+            if let Some(found) = find().await? {
+                eprintln!(
+                    "POST {}: the {what} was created; using it",
+                    strip_origin(path)
+                );
+                return Ok(found);
+            }
+            if attempt >= self.retry.attempts {
+                return Err(lost);
+            }
+        }
+    }
+
+    async fn send_with(
+        &self,
+        client: &Octocrab,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        replay: Replay,
+    ) -> Result<Answer, Failure> {
         let error = |status: Option<u16>, detail: String| ApiError {
             method: method.name(),
             path: strip_origin(path),
@@ -558,6 +653,9 @@ impl GitHub {
             rate_limited: true,
             ..error(Some(status.as_u16()), detail)
         };
+        let look_first = replay == Replay::LookFirst;
+        // An earlier attempt of this request may have taken effect.
+        let mut maybe_done = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -571,7 +669,11 @@ impl GitHub {
             };
             let response = match sent {
                 Ok(response) => response,
+                Err(e) if look_first => {
+                    return Err(Failure::MaybeDone(error(None, transport_message(&e))));
+                }
                 Err(e) if !last => {
+                    maybe_done = true;
                     eprintln!(
                         "{} {}: {}; retrying in {}s",
                         method.name(),
@@ -582,15 +684,23 @@ impl GitHub {
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
-                Err(e) => return Err(error(None, transport_message(&e))),
+                Err(e) => return Err(Failure::Final(error(None, transport_message(&e)))),
             };
             let status = response.status();
             let headers = response.headers().clone();
-            let text = client
-                .body_to_string(response)
-                .await
-                .map_err(|e| error(Some(status.as_u16()), transport_message(&e)))?;
+            let text = client.body_to_string(response).await.map_err(|e| {
+                // The answer broke off: whatever it said, the request may have been done.
+                Failure::MaybeDone(error(Some(status.as_u16()), transport_message(&e)))
+            })?;
             if status.is_success() {
+                return Ok(Answer {
+                    status,
+                    headers,
+                    body: text,
+                });
+            }
+            if maybe_done && matches!(method, Method::Delete) && status == StatusCode::NOT_FOUND {
+                // The lost attempt deleted it.
                 return Ok(Answer {
                     status,
                     headers,
@@ -602,14 +712,14 @@ impl GitHub {
                 .or_else(|| says_rate_limited(status, &text).then_some(SECONDARY_LIMIT_WAIT));
             if let Some(wait) = wait {
                 if wait > self.retry.max_wait {
-                    return Err(rate_limited(
+                    return Err(Failure::Final(rate_limited(
                         status,
                         format!(
                             "rate limited ({message}); the limit resets in {}s, longer than the {}s this run waits",
                             wait.as_secs(),
                             self.retry.max_wait.as_secs()
                         ),
-                    ));
+                    )));
                 }
                 if !last {
                     eprintln!(
@@ -623,11 +733,14 @@ impl GitHub {
                 }
                 // Still limited after the last wait: an error to report, not a refusal that
                 // would read as a token without permission.
-                return Err(rate_limited(
+                return Err(Failure::Final(rate_limited(
                     status,
                     format!("rate limited ({message}); still limited after {attempt} attempts"),
-                ));
+                )));
+            } else if status.is_server_error() && look_first {
+                return Err(Failure::MaybeDone(error(Some(status.as_u16()), message)));
             } else if status.is_server_error() && !last {
+                maybe_done = true;
                 eprintln!(
                     "{} {}: {status}; retrying in {}s",
                     method.name(),
@@ -637,7 +750,7 @@ impl GitHub {
                 tokio::time::sleep(backoff).await;
                 continue;
             }
-            return Err(error(Some(status.as_u16()), message));
+            return Err(Failure::Final(error(Some(status.as_u16()), message)));
         }
     }
 }
@@ -774,6 +887,28 @@ fn path_segment(value: &str) -> String {
         }
     }
     out
+}
+
+/// The newest comment with exactly `body`, by us (a bot, or `me`, the token's user), created at
+/// or after `since`: what a POST whose response was lost left behind. An older copy of the same
+/// body (an earlier run's) is not it.
+fn lost_comment(
+    comments: Vec<Comment>,
+    body: &str,
+    since: SystemTime,
+    me: Option<&str>,
+) -> Option<Comment> {
+    let since = chrono::DateTime::<chrono::Utc>::from(since);
+    comments.into_iter().rev().find(|c| {
+        c.body.as_deref() == Some(body)
+            && c.user.as_ref().is_some_and(|u| {
+                u.is_bot() || me.is_some_and(|me| u.login.eq_ignore_ascii_case(me))
+            })
+            && c.created_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|created| created >= since)
+    })
 }
 
 /// The first open pull request of a newest-first list, else the newest.
@@ -1083,6 +1218,55 @@ mod tests {
         assert_eq!(read, permission("read", Some("triage")));
         let legacy: Permission = serde_json::from_value(json!({ "permission": "admin" })).unwrap();
         assert_eq!(legacy.role_name, None);
+    }
+
+    fn comment(id: u64, login: &str, kind: &str, body: &str, created_at: &str) -> Comment {
+        serde_json::from_value(json!({
+            "id": id, "node_id": format!("IC_{id}"), "body": body,
+            "html_url": format!("https://github.com/acme/m/pull/7#issuecomment-{id}"),
+            "user": { "login": login, "type": kind }, "created_at": created_at,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_lost_comment_is_ours_new_and_word_for_word() {
+        let at =
+            |t: &str| SystemTime::from(chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc());
+        let since = at("2026-05-06T07:08:09Z");
+        let comments = vec![
+            comment(
+                1,
+                "github-actions[bot]",
+                "Bot",
+                "report",
+                "2026-05-06T07:00:00Z",
+            ),
+            comment(2, "mallory", "User", "report", "2026-05-06T07:08:10Z"),
+            comment(
+                3,
+                "github-actions[bot]",
+                "Bot",
+                "report!",
+                "2026-05-06T07:08:10Z",
+            ),
+            comment(4, "ci-user", "User", "report", "2026-05-06T07:08:09Z"),
+        ];
+        let found = |me| lost_comment(comments.clone(), "report", since, me).map(|c| c.id);
+        assert_eq!(found(None), None, "an earlier run's copy is not it");
+        assert_eq!(found(Some("CI-user")), Some(4));
+        let mut newer = comments.clone();
+        newer.push(comment(
+            5,
+            "github-actions[bot]",
+            "Bot",
+            "report",
+            "2026-05-06T07:08:11Z",
+        ));
+        assert_eq!(
+            lost_comment(newer, "report", since, None).map(|c| c.id),
+            Some(5)
+        );
     }
 
     #[test]

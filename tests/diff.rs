@@ -2409,3 +2409,61 @@ mod hostile_names {
         assert!(error.contains(MISSING), "{error}");
     }
 }
+
+// =============================================================================================
+// One identity under two apiVersions
+// =============================================================================================
+mod api_version_twins {
+    use super::*;
+
+    const HPA: &str = "\
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  maxReplicas: 5
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: web
+";
+
+    #[test]
+    fn kustomize_renders_both_and_the_report_lists_both() {
+        let repo = GitRepo::base_and_two_overlays();
+        repo.write(
+            "overlays/production/hpa-v1.yaml",
+            &format!("apiVersion: autoscaling/v1\n{HPA}"),
+        );
+        repo.write(
+            "overlays/production/hpa-v2.yaml",
+            &format!("apiVersion: autoscaling/v2\n{HPA}"),
+        );
+        repo.edit(
+            "overlays/production/kustomization.yaml",
+            "- ../../base\n",
+            "- ../../base\n- hpa-v1.yaml\n- hpa-v2.yaml\n",
+        );
+        repo.commit("production: autoscale web (twice, by mistake)");
+
+        let report = repo
+            .diff_json("master", "develop", &[])
+            .assert_code(0)
+            .report();
+        let production = report.overlay("overlays/production");
+        assert_eq!(
+            production.changes(),
+            [
+                "added HorizontalPodAutoscaler production/web",
+                "added HorizontalPodAutoscaler production/web",
+            ]
+        );
+        let versions: Vec<&str> = production
+            .resources()
+            .iter()
+            .filter(|r| r["kind"] == "HorizontalPodAutoscaler")
+            .map(|r| r["apiVersion"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions, ["autoscaling/v1", "autoscaling/v2"]);
+    }
+}

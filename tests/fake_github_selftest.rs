@@ -2139,3 +2139,121 @@ async fn a_rate_limit_that_outlasts_the_retries_is_an_error_not_a_refusal() {
     assert_eq!(github.pull(7).await.unwrap().number, 7);
     assert_eq!(fake.comments(REPO, 7).len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_response_still_takes_effect_on_the_fake() {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(REPO, repo.pull());
+    let once = GitHub::new(
+        &fake.api_url(),
+        &fake.graphql_url(),
+        REPO,
+        &secrecy::SecretString::from(TOKEN),
+        RetryPolicy {
+            attempts: 1,
+            base_delay: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+
+    // Adding labels is sent once and not looked for again, so the client sees the 502.
+    fake.lose_response_next("POST", "/issues/7/labels", 502, 1);
+    let lost = once
+        .add_labels(7, &strings(&["promotion"]))
+        .await
+        .unwrap_err();
+    assert_eq!(lost.status, Some(502), "{lost}");
+    let labels = fake
+        .pulls(REPO)
+        .into_iter()
+        .find(|p| p.number == 7)
+        .unwrap()
+        .labels;
+    assert_eq!(
+        labels,
+        ["promotion"],
+        "the request took effect all the same"
+    );
+
+    // Consumed: the next request is answered normally.
+    once.create_comment(7, "answered").await.unwrap();
+    assert_eq!(fake.comments(REPO, 7).len(), 1);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+/// A served repository with PR #7, a pushed promotion branch and a client that tries twice.
+fn lost_response_setup() -> (ServedRepo, FakeGitHub, GitHub) {
+    let repo = ServedRepo::new();
+    let fake = FakeGitHub::start(TOKEN);
+    fake.add_repo(REPO, &repo.bare);
+    fake.add_pull(REPO, repo.pull());
+    push_branch(&repo, "promote/pr-7", &repo.pr_head);
+    let github = client(&fake);
+    (repo, fake, github)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_whose_response_was_lost_is_found_not_posted_twice() {
+    let (_repo, fake, github) = lost_response_setup();
+    fake.lose_response_next("POST", "/issues/7/comments", 502, 1);
+    let comment = github.create_comment(7, "the report").await.unwrap();
+    let comments = fake.comments(REPO, 7);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert_eq!(comment.id, comments[0].id);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_whose_response_was_lost_is_found_not_refused() {
+    let (_repo, fake, github) = lost_response_setup();
+    fake.lose_response_next("POST", "/pulls", 502, 1);
+    let pull = github
+        .create_pull(&promotion("promote/pr-7", false))
+        .await
+        .unwrap();
+    let opened: Vec<u64> = fake
+        .pulls(REPO)
+        .into_iter()
+        .filter(|p| p.head_ref == "promote/pr-7")
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(opened, [pull.number]);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_writes_whose_response_was_lost_are_sent_again() {
+    let (_repo, fake, github) = lost_response_setup();
+    let pull = github
+        .create_pull(&promotion("promote/pr-7", false))
+        .await
+        .unwrap();
+    // Adding a label twice changes nothing: simply sent again.
+    fake.lose_response_next("POST", &format!("/issues/{}/labels", pull.number), 502, 1);
+    github
+        .add_labels(pull.number, &strings(&["promotion"]))
+        .await
+        .unwrap();
+    let labels = fake
+        .pulls(REPO)
+        .into_iter()
+        .find(|p| p.number == pull.number)
+        .unwrap()
+        .labels;
+    assert_eq!(labels, ["promotion"]);
+
+    // A delete that took effect is done, not a 404 on the second try.
+    let comment = github.create_comment(7, "old report").await.unwrap();
+    fake.lose_response_next(
+        "DELETE",
+        &format!("/issues/comments/{}", comment.id),
+        502,
+        1,
+    );
+    github.delete_comment(comment.id).await.unwrap();
+    assert!(fake.comments(REPO, 7).is_empty());
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}

@@ -735,3 +735,117 @@ fn a_manual_dispatch_promotes_an_older_pr_from_a_depth_1_checkout() {
     assert_eq!(pulls.len(), 1, "{pulls:#?}");
     assert!(!pulls[0].draft);
 }
+
+#[test]
+fn a_promotion_branch_someone_else_pushed_to_is_not_overwritten() {
+    let mut push = Push::new();
+    let source = push.merge_pr(Merge::Squash, "Bump web in production", &[&bump_production]);
+    push.run().ok();
+    let branch = format!("promote/master/pr-{source}");
+    let pr = push.promotion_pulls()[0].clone();
+
+    // Someone finishes the promotion by hand on its branch and pushes.
+    let work = tempfile::tempdir().unwrap();
+    git(
+        work.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            &branch,
+            &push.bare().to_string_lossy(),
+            ".",
+        ],
+    );
+    fs::write(work.path().join("NOTES.md"), "checked by hand\n").unwrap();
+    git(work.path(), &["add", "NOTES.md"]);
+    git(
+        work.path(),
+        &[
+            "-c",
+            "user.name=Alice `@everyone`",
+            "-c",
+            "user.email=alice@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "note the manual check",
+        ],
+    );
+    git(work.path(), &["push", "-q", "origin", &branch]);
+    let by_hand = git(&push.bare(), &["rev-parse", &branch]);
+
+    // Production moves on, so the promotion would be rebuilt and force-pushed.
+    push.repo.checkout("master");
+    push.repo.write("docs/runbook.md", "# Runbook\n");
+    push.repo.commit("add a runbook on master");
+    let run = push.run();
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        git(&push.bare(), &["rev-parse", &branch]),
+        by_hand,
+        "the branch keeps the hand-made commit"
+    );
+    let note = push.comments_on(source).join("\n");
+    assert!(note.contains("not overwritten"), "{note}");
+    assert!(note.contains("alice@example.com"), "{note}");
+    assert!(note.contains("delete the branch"), "{note}");
+    assert!(
+        !note.contains(" @everyone"),
+        "a committer's name is shown as code, never as a mention: {note}"
+    );
+    assert_eq!(push.promotion_pulls().len(), 1);
+    assert_eq!(
+        push.promotion_pulls()[0].body,
+        pr.body,
+        "the PR is left as it was"
+    );
+    let listed = promoted(&run);
+    assert_eq!(listed[0]["number"], pr.number);
+    assert!(
+        listed[0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("alice@example.com"),
+        "{listed:?}"
+    );
+    assert!(
+        run.stdout.contains("::warning") && run.stdout.contains("not overwritten"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.summary.contains("not overwritten"), "{}", run.summary);
+}
+
+#[test]
+fn lost_responses_to_creates_leave_one_pr_and_one_comment_each() {
+    let mut push = Push::new();
+    let source = push.merge_pr(Merge::Squash, "Bump web in production", &[&bump_production]);
+    // GitHub opens the PR and posts both comments, but each answer is lost on the way back.
+    push.fake
+        .lose_response_next("POST", "/repos/acme/manifests/pulls", 502, 1);
+    push.fake.lose_response_next("POST", "/comments", 502, 2);
+    let run = push.run().ok();
+
+    let pulls = push.promotion_pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert_eq!(promoted(&run)[0]["number"], pulls[0].number);
+    assert_eq!(
+        push.comments_on(source).len(),
+        1,
+        "one note on the source PR"
+    );
+    assert_eq!(
+        push.comments_on(pulls[0].number).len(),
+        1,
+        "one diff comment on the production PR"
+    );
+    assert!(
+        run.stderr.contains("looking for the pull request"),
+        "{}",
+        run.stderr
+    );
+    let violations = push.fake.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+}

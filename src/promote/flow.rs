@@ -16,7 +16,7 @@ use crate::git::pick::{NothingReason, PickOptions, PickOutcome};
 use crate::github::{GitHub, NewPull, Pull};
 use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr, Templates};
 use crate::publish::{self, Sticky};
-use crate::report::markdown;
+use crate::report::markdown::{self, code_span};
 
 const SOURCE_REF: &str = "refs/gitops-promote/source";
 const TARGET_REF: &str = "refs/gitops-promote/target";
@@ -52,6 +52,23 @@ struct PromotionPr {
     head: Oid,
     /// Merged before this run: left alone.
     merged: bool,
+}
+
+/// What a re-run found on the promotion branch it would rewrite.
+enum RemoteBranch {
+    /// Not on the server yet.
+    Absent,
+    /// Only commits this action made on top of the target: ours to rewrite.
+    Ours(Oid),
+    /// Someone else committed there (a conflict resolved by hand, say); never force-pushed over.
+    /// Lists who, as `name <email>`.
+    Foreign(Vec<String>),
+}
+
+/// The promotion branch cannot be rewritten: someone else has commits on it.
+struct HeldBranch {
+    committers: Vec<String>,
+    pr: Option<Pull>,
 }
 
 /// Everything a promotion run talks to.
@@ -296,7 +313,10 @@ impl<'a> Promoter<'a> {
         }
         self.runner.info(&plan.to_text());
 
-        let pr = self.open_or_update(&plan, pull, tip).await?;
+        let pr = match self.open_or_update(&plan, pull, tip).await? {
+            Ok(pr) => pr,
+            Err(held) => return self.leave_held_branch(&plan, held).await,
+        };
         let url = &pr.url;
         let link = if pr.merged {
             format!("Already promoted to `{}` in {url}.", self.target_branch())
@@ -341,13 +361,14 @@ impl<'a> Promoter<'a> {
         })
     }
 
-    /// Pushes the branch and opens or updates its PR; a merged one is left alone.
+    /// Pushes the branch and opens or updates its PR; a merged one is left alone, and so is a
+    /// branch someone else committed to (`Err`).
     async fn open_or_update(
         &self,
         plan: &PromotionPlan,
         source: &Pull,
         tip: Oid,
-    ) -> anyhow::Result<PromotionPr> {
+    ) -> anyhow::Result<Result<PromotionPr, HeldBranch>> {
         let token = Some(&self.inputs.github_token);
         let existing = self
             .github
@@ -358,29 +379,24 @@ impl<'a> Promoter<'a> {
                 "#{} was already promoted in #{}; nothing to do.",
                 plan.source, pr.number
             ));
-            return Ok(PromotionPr {
+            return Ok(Ok(PromotionPr {
                 number: pr.number,
                 url: pr.html_url.clone(),
                 head: tip,
                 merged: true,
-            });
+            }));
         }
+        let remote_tip = match self.remote_branch(plan)? {
+            RemoteBranch::Foreign(committers) => {
+                return Ok(Err(HeldBranch {
+                    committers,
+                    pr: existing.filter(|p| p.is_open()),
+                }));
+            }
+            RemoteBranch::Ours(remote) => Some(remote),
+            RemoteBranch::Absent => None,
+        };
         // Re-runs push only when the content differs, so reviews are not reset for nothing.
-        let remote_ref = format!("refs/gitops-promote/promotion/{}", plan.source);
-        let remote_tip = self
-            .repo
-            .fetch(
-                &self.url,
-                token,
-                &[format!("+refs/heads/{}:{remote_ref}", plan.branch)],
-                Some(1),
-            )
-            .map_err(|e| {
-                self.runner
-                    .info(&format!("{} is not on the server yet ({e})", plan.branch))
-            })
-            .ok()
-            .and_then(|()| self.repo.find_ref(&remote_ref));
         let head = match remote_tip {
             Some(remote) if self.repo.same_tree(remote, tip)? => remote,
             _ => {
@@ -401,11 +417,134 @@ impl<'a> Promoter<'a> {
         if opened {
             self.decorate(&pr, plan, source).await;
         }
-        Ok(PromotionPr {
+        Ok(Ok(PromotionPr {
             number: pr.number,
             url: pr.html_url,
             head,
             merged: false,
+        }))
+    }
+
+    /// The promotion branch as the server has it, and whether this action may rewrite it: every
+    /// commit on it that the target does not have must be committed by our committer identity.
+    /// A branch whose history never meets the target's is not ours either.
+    fn remote_branch(&self, plan: &PromotionPlan) -> anyhow::Result<RemoteBranch> {
+        // How far back a promotion branch is read; ours hold one commit per picked commit.
+        const MAX_COMMITS: usize = 1_000;
+        let token = Some(&self.inputs.github_token);
+        let remote_ref = format!("refs/gitops-promote/promotion/{}", plan.source);
+        let base_ref = format!("refs/gitops-promote/promotion-base/{}", plan.source);
+        let fetched = self.repo.fetch_until_merge_base(
+            &self.url,
+            token,
+            (
+                &format!("refs/heads/{}", plan.base),
+                &format!("refs/heads/{}", plan.branch),
+            ),
+            (&base_ref, &remote_ref),
+        );
+        let (remote, base) = match fetched {
+            Err(e) => {
+                self.runner
+                    .info(&format!("{} is not on the server yet ({e:#})", plan.branch));
+                return Ok(RemoteBranch::Absent);
+            }
+            Ok(None) => {
+                return Ok(RemoteBranch::Foreign(vec![format!(
+                    "a history unrelated to {}",
+                    plan.base
+                )]));
+            }
+            Ok(Some((_, remote))) => (
+                remote,
+                self.repo
+                    .find_ref(&base_ref)
+                    .context("the target branch was fetched but its ref is missing")?,
+            ),
+        };
+        let ours = self.inputs.promotion.committer();
+        let repo = self.repo.git2();
+        let mut walk = repo.revwalk()?;
+        walk.push(remote)?;
+        walk.hide(base)?;
+        let mut foreign: Vec<String> = Vec::new();
+        for (i, oid) in walk.enumerate() {
+            if i >= MAX_COMMITS {
+                foreign.push(format!("more than {MAX_COMMITS} commits"));
+                break;
+            }
+            let commit = repo.find_commit(oid?)?;
+            let committer = commit.committer();
+            let name = String::from_utf8_lossy(committer.name_bytes());
+            let email = String::from_utf8_lossy(committer.email_bytes());
+            let same = name == ours.name && email.eq_ignore_ascii_case(&ours.email);
+            let who = format!("{name} <{email}>");
+            if !same && !foreign.contains(&who) {
+                foreign.push(who);
+            }
+        }
+        Ok(if foreign.is_empty() {
+            RemoteBranch::Ours(remote)
+        } else {
+            RemoteBranch::Foreign(foreign)
+        })
+    }
+
+    /// Says on the source PR, in the log and in the outputs why its promotion branch was not
+    /// rewritten, and how to go on.
+    async fn leave_held_branch(
+        &self,
+        plan: &PromotionPlan,
+        held: HeldBranch,
+    ) -> anyhow::Result<Promoted> {
+        // Names and emails are whatever the committers configured: shown as code, never as
+        // markdown or mentions, and without line breaks in the log.
+        let plain: Vec<String> = held
+            .committers
+            .iter()
+            .map(|c| {
+                c.chars()
+                    .map(|ch| if ch.is_control() { ' ' } else { ch })
+                    .collect()
+            })
+            .collect();
+        let (pr_plain, pr_link) = match &held.pr {
+            Some(pr) => (
+                format!("merge or close #{}", pr.number),
+                format!("merge or close {}", pr.html_url),
+            ),
+            None => (
+                "push no more to it".to_string(),
+                "push no more to it".to_string(),
+            ),
+        };
+        let reason = format!(
+            "{} has commits this action did not make (by {}), so it was not overwritten; \
+             {pr_plain} and re-run the promotion, or delete the branch to have it rebuilt",
+            plan.branch,
+            plain.join(", ")
+        );
+        self.runner
+            .warning(Annotation::message(format!("#{}: {reason}.", plan.source)));
+        let who: Vec<String> = plain.iter().map(|c| code_span(c)).collect();
+        self.tell_source(
+            plan.source,
+            &format!(
+                "Not promoted to {}: {} has commits this action did not make (by {}), so it was \
+                 not overwritten. To promote again, {pr_link} and re-run the promotion, or \
+                 delete the branch to have it rebuilt from scratch.",
+                code_span(self.target_branch()),
+                code_span(&plan.branch),
+                who.join(", ")
+            ),
+        )
+        .await?;
+        Ok(Promoted {
+            source: plan.source,
+            number: held.pr.as_ref().map(|p| p.number),
+            url: held.pr.map(|p| p.html_url),
+            conflict: false,
+            skipped: Some(reason),
         })
     }
 

