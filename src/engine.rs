@@ -183,6 +183,7 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
         build_args: options.build_args.clone(),
         jobs: options.jobs,
         timeout: options.timeout,
+        ..Builder::default()
     };
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
