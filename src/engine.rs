@@ -34,6 +34,12 @@ pub struct DiffOptions {
     pub timeout: Duration,
     /// Build overlays that pull remote bases (needs the network).
     pub allow_remote: bool,
+    /// Why the code being rendered is not trusted (a fork's PR, `pull_request_target`, a
+    /// ChatOps `/diff`), or `None`. Untrusted code is never built with build args that let it
+    /// run programs or read outside its tree, unless `allow_privileged` says so.
+    pub untrusted: Option<String>,
+    /// Build untrusted code with privileged build args anyway.
+    pub allow_privileged: bool,
     /// Show a progress bar on stderr when it is a terminal.
     pub progress: bool,
 }
@@ -63,6 +69,8 @@ struct Planned {
     build: bool,
     closures: Vec<(Side, Closure)>,
     remote: BTreeSet<String>,
+    /// Why an overlay that must be built is not, reported as its error.
+    blocked: Option<String>,
 }
 
 /// One side of the comparison: its commit, files and kustomizations.
@@ -84,11 +92,14 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     let base = load_side(&repo, &options.base, base_commit)?;
     let head = load_side(&repo, &options.head, head_commit)?;
 
-    let plan = plan(&base, &head, selector.as_ref(), options);
+    let mut plan = plan(&base, &head, selector.as_ref(), options);
+    let refusal = privileged_refusal(options);
+    for p in plan.iter_mut().filter(|p| p.build) {
+        p.blocked = p.blocked_by(options, refusal.as_deref());
+    }
     let needs = |side: Side| {
         plan.iter().any(|p| {
-            p.build
-                && p.remote_ok(options)
+            p.builds()
                 && if side == Side::Base {
                     p.at_base
                 } else {
@@ -119,7 +130,7 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     // Overlays another built overlay includes: an Argo CD override edits the overlay's own
     // kustomization, which must not leak into the other overlay's build.
     let mut included: [BTreeSet<&str>; 2] = Default::default();
-    for p in plan.iter().filter(|p| p.build && p.remote_ok(options)) {
+    for p in plan.iter().filter(|p| p.builds()) {
         for (side, closure) in &p.closures {
             included[*side as usize].extend(
                 closure
@@ -135,7 +146,7 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     // that stopped it before kustomize ran.
     let mut job_sides = Vec::new();
     let mut rendering: Vec<Rendering> = Vec::new();
-    for p in plan.iter().filter(|p| p.build && p.remote_ok(options)) {
+    for p in plan.iter().filter(|p| p.builds()) {
         let mut this = Rendering::default();
         for (side, present, dir, loaded) in [
             (Side::Base, p.at_base, &base_dir, &base),
@@ -205,12 +216,13 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
             overlays.push(overlay(p, OverlayStatus::Unchanged, None, Vec::new()));
             continue;
         }
-        if !p.remote_ok(options) {
-            let list = p.remote.iter().cloned().collect::<Vec<_>>().join(", ");
-            let message = format!(
-                "not built: it uses remote bases ({list}); pass --allow-remote to fetch and build them"
-            );
-            overlays.push(overlay(p, OverlayStatus::Error, Some(message), Vec::new()));
+        if let Some(message) = &p.blocked {
+            overlays.push(overlay(
+                p,
+                OverlayStatus::Error,
+                Some(message.clone()),
+                Vec::new(),
+            ));
             continue;
         }
         let Rendering { overrides, notes } =
@@ -289,9 +301,60 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
 }
 
 impl Planned {
-    fn remote_ok(&self, options: &DiffOptions) -> bool {
-        self.remote.is_empty() || options.allow_remote
+    /// Whether kustomize runs for this overlay.
+    fn builds(&self) -> bool {
+        self.build && self.blocked.is_none()
     }
+
+    /// Why this overlay may not be built with these options, if it may not.
+    fn blocked_by(&self, options: &DiffOptions, refusal: Option<&str>) -> Option<String> {
+        if let Some(refusal) = refusal {
+            return Some(refusal.to_string());
+        }
+        if !self.remote.is_empty() && !options.allow_remote {
+            let list = self.remote.iter().cloned().collect::<Vec<_>>().join(", ");
+            return Some(format!(
+                "not built: it uses remote bases ({list}); pass --allow-remote to fetch and build them"
+            ));
+        }
+        None
+    }
+}
+
+/// Why no overlay is built: the code is untrusted and the build args would let it run programs
+/// or read outside its tree. Building without those args instead would show a wrong render as
+/// if it were right, so nothing is built and every affected overlay says why.
+fn privileged_refusal(options: &DiffOptions) -> Option<String> {
+    let reason = options.untrusted.as_deref()?;
+    if options.allow_privileged {
+        return None;
+    }
+    let all: Vec<String> = options
+        .kustomize
+        .args
+        .iter()
+        .chain(&options.build_args)
+        .cloned()
+        .collect();
+    let refused = crate::kustomize::privileged_args(&all);
+    if refused.is_empty() {
+        return None;
+    }
+    let (noun, verb) = if refused.len() == 1 {
+        ("arg", "lets")
+    } else {
+        ("args", "let")
+    };
+    let list = refused
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "not built: the build {noun} {list} {verb} the rendered code run programs or read files \
+         outside the repository, and {reason}; set the input `allow-privileged-builds: true` to \
+         build it anyway"
+    ))
 }
 
 fn overlay(
@@ -489,6 +552,7 @@ fn plan(
                 build,
                 closures,
                 remote,
+                blocked: None,
             }
         })
         .collect()
@@ -543,4 +607,152 @@ fn peak_rss_kb() -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=master",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    /// A repository whose one overlay, `app`, changes between `master` and `develop`; each
+    /// `(path, content)` of `files` is written on `develop` too.
+    fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, content: &str| {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        };
+        git(dir.path(), &["init", "-q"]);
+        write("app/kustomization.yaml", "resources: [cm.yaml]\n");
+        write(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '1'}\n",
+        );
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "base"]);
+        git(dir.path(), &["checkout", "-q", "-b", "develop"]);
+        write(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '2'}\n",
+        );
+        for (path, content) in files {
+            write(path, content);
+        }
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "change"]);
+        dir
+    }
+
+    /// Options running `kustomize` (a shell script body) on `repo`, master against develop.
+    fn options(repo: &Path, tools: &Path, kustomize: &str) -> DiffOptions {
+        let script = tools.join("kustomize.sh");
+        std::fs::write(&script, kustomize).unwrap();
+        DiffOptions {
+            repo: repo.to_path_buf(),
+            base: "master".to_string(),
+            head: "develop".to_string(),
+            merge_base: false,
+            paths: Vec::new(),
+            all: false,
+            kustomize: KustomizeCommand {
+                program: "sh".to_string(),
+                args: vec![script.to_string_lossy().into_owned()],
+            },
+            build_args: Vec::new(),
+            jobs: 1,
+            timeout: Duration::from_secs(60),
+            allow_remote: false,
+            untrusted: None,
+            allow_privileged: false,
+            progress: false,
+        }
+    }
+
+    /// A kustomize that notes each run in `ran` and renders the overlay's `cm.yaml`.
+    fn recording_kustomize(ran: &Path) -> String {
+        format!(
+            "echo \"$@\" >> '{}'\nfor last; do :; done\ncat \"$last/cm.yaml\"\n",
+            ran.display()
+        )
+    }
+
+    #[tokio::test]
+    async fn untrusted_code_is_not_built_with_privileged_args() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec!["--enable-helm=true".to_string()];
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+
+        let report = run(&options).await.unwrap();
+
+        assert!(
+            !ran.exists(),
+            "kustomize ran: {:?}",
+            std::fs::read_to_string(&ran)
+        );
+        let [app] = &report.overlays[..] else {
+            panic!("one overlay: {:?}", report.overlays);
+        };
+        assert_eq!(app.status, OverlayStatus::Error);
+        expect_test::expect!["not built: the build arg `--enable-helm=true` lets the rendered code run programs or read files outside the repository, and the pull request comes from a fork; set the input `allow-privileged-builds: true` to build it anyway"]
+        .assert_eq(app.error.as_deref().unwrap());
+    }
+
+    #[tokio::test]
+    async fn privileged_args_build_when_trusted_or_allowed() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec!["--enable-helm".to_string()];
+        let trusted = run(&options).await.unwrap();
+        assert_eq!(trusted.overlays[0].status, OverlayStatus::Changed);
+
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+        options.allow_privileged = true;
+        let allowed = run(&options).await.unwrap();
+        assert_eq!(allowed.overlays[0].status, OverlayStatus::Changed);
+        assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 4);
+    }
+
+    #[tokio::test]
+    async fn untrusted_code_builds_with_ordinary_args() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec![
+            "--enable-helm=false".to_string(),
+            "--load-restrictor".to_string(),
+            "LoadRestrictionsRootOnly".to_string(),
+        ];
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+        let report = run(&options).await.unwrap();
+        assert_eq!(
+            report.overlays[0].status,
+            OverlayStatus::Changed,
+            "{:?}",
+            report.overlays[0].error
+        );
+    }
 }

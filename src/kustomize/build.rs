@@ -92,6 +92,48 @@ fn is_credential_var(name: &str) -> bool {
         || upper.starts_with("ACTIONS_ID_TOKEN_")
 }
 
+/// The arguments in `args` that let what kustomize renders run programs on the runner (exec and
+/// container plugins, Helm) or read files outside its tree, as the user spelled them. Every
+/// spelling Go's flag parser accepts counts: `--enable-helm`, `--enable-helm=true`, `-enable-helm`,
+/// `--load-restrictor LoadRestrictionsNone` and `--load-restrictor=LoadRestrictionsNone`; an
+/// explicit false (`--enable-helm=false`) does not.
+pub fn privileged_args(args: &[String]) -> Vec<String> {
+    const SWITCHES: [&str; 3] = ["enable-exec", "enable-alpha-plugins", "enable-helm"];
+    const FALSE: [&str; 6] = ["0", "f", "F", "false", "False", "FALSE"];
+    let mut found = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(flag) = arg.strip_prefix('-') else {
+            continue;
+        };
+        let flag = flag.strip_prefix('-').unwrap_or(flag);
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (flag, None),
+        };
+        if SWITCHES.contains(&name) {
+            if !value.is_some_and(|v| FALSE.contains(&v)) {
+                found.push(arg.clone());
+            }
+        } else if name == "load-restrictor" {
+            let (value, shown) = match value {
+                Some(v) => (Some(v), arg.clone()),
+                None => {
+                    let next = rest.next();
+                    (
+                        next.map(String::as_str),
+                        format!("{arg} {}", next.map_or("", |n| n.as_str())),
+                    )
+                }
+            };
+            if value.is_some_and(|v| v.eq_ignore_ascii_case("LoadRestrictionsNone")) {
+                found.push(shown);
+            }
+        }
+    }
+    found
+}
+
 /// One build to run: the overlay directory inside an exported tree.
 #[derive(Debug, Clone)]
 pub struct BuildJob {
@@ -483,6 +525,43 @@ mod tests {
             message.len()
         );
         assert!(message.ends_with("(kustomize printed more on stderr; the rest was dropped)"));
+    }
+
+    #[test]
+    fn privileged_args_are_found_in_every_spelling() {
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            privileged_args(&args(&[
+                "--enable-helm",
+                "--enable-exec=true",
+                "-enable-alpha-plugins",
+                "--enable-alpha-plugins=1",
+                "--load-restrictor",
+                "LoadRestrictionsNone",
+                "--load-restrictor=loadrestrictionsnone",
+            ])),
+            [
+                "--enable-helm",
+                "--enable-exec=true",
+                "-enable-alpha-plugins",
+                "--enable-alpha-plugins=1",
+                "--load-restrictor LoadRestrictionsNone",
+                "--load-restrictor=loadrestrictionsnone",
+            ]
+        );
+        assert!(
+            privileged_args(&args(&[
+                "--enable-helm=false",
+                "--enable-exec=0",
+                "--load-restrictor",
+                "LoadRestrictionsRootOnly",
+                "--load-restrictor=LoadRestrictionsRootOnly",
+                "--helm-command=helm3",
+                "--reorder=none",
+                "enable-helm",
+            ]))
+            .is_empty()
+        );
     }
 
     #[test]
