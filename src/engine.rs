@@ -311,7 +311,23 @@ impl Planned {
         if let Some(refusal) = refusal {
             return Some(refusal.to_string());
         }
-        if !self.remote.is_empty() && !options.allow_remote {
+        if options.allow_remote {
+            return None;
+        }
+        // What an unreadable kustomization fetches is unknown; kustomize would find out by
+        // fetching it.
+        let unreadable = self
+            .closures
+            .iter()
+            .flat_map(|(_, c)| &c.unparseable)
+            .next();
+        if let Some((file, reason)) = unreadable {
+            return Some(format!(
+                "not built: {file} cannot be read ({reason}), so whether it fetches anything from \
+                 the network is unknown; fix it, or pass --allow-remote to let kustomize try"
+            ));
+        }
+        if !self.remote.is_empty() {
             let list = self.remote.iter().cloned().collect::<Vec<_>>().join(", ");
             return Some(format!(
                 "not built: it uses remote bases ({list}); pass --allow-remote to fetch and build them"
@@ -754,5 +770,120 @@ mod tests {
             "{:?}",
             report.overlays[0].error
         );
+    }
+
+    /// Runs the diff on a repository whose `develop` writes `files`; returns the one overlay's
+    /// result and whether kustomize ran.
+    async fn diff_remote(files: &[(&str, &str)], allow_remote: bool) -> (OverlayDiff, bool) {
+        let repo = repo_with(files);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.allow_remote = allow_remote;
+        let report = run(&options).await.unwrap();
+        let [app] = &report.overlays[..] else {
+            panic!("one overlay: {:?}", report.overlays);
+        };
+        (app.clone(), ran.exists())
+    }
+
+    #[tokio::test]
+    async fn everything_kustomize_would_fetch_is_remote_and_not_built() {
+        /// What the case is, the files `develop` writes, and what the report lists as remote.
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 6] = [
+            (
+                "a Helm chart from a repository",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\nhelmCharts:\n- name: redis\n  repo: https://charts.example.com/stable\n",
+                )],
+                "helm chart redis from https://charts.example.com/stable",
+            ),
+            (
+                "a patch by URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\npatches:\n- path: https://example.com/patch.yaml\n",
+                )],
+                "https://example.com/patch.yaml",
+            ),
+            (
+                "CRDs and an OpenAPI schema by URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ncrds: [ssh://git@example.com/crds.yaml]\nopenapi: {path: 'https://example.com/schema.json'}\n",
+                )],
+                "https://example.com/schema.json, ssh://git@example.com/crds.yaml",
+            ),
+            (
+                "a component by git URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ncomponents: ['github.com/acme/parts//monitoring?ref=v1']\n",
+                )],
+                "github.com/acme/parts//monitoring?ref=v1",
+            ),
+            (
+                "an inline Helm generator",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ngenerators:\n- |\n  apiVersion: builtin\n  kind: HelmChartInflationGenerator\n  metadata: {name: redis}\n  name: redis\n  repo: oci://registry.example.com/charts\n",
+                )],
+                "helm chart redis from oci://registry.example.com/charts",
+            ),
+            (
+                "a Helm generator file",
+                &[
+                    (
+                        "app/kustomization.yaml",
+                        "resources: [cm.yaml]\ngenerators: [redis.yaml]\n",
+                    ),
+                    (
+                        "app/redis.yaml",
+                        "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata: {name: redis}\nname: redis\nrepo: https://charts.example.com/stable\n",
+                    ),
+                ],
+                "helm chart redis from https://charts.example.com/stable",
+            ),
+        ];
+        for (case, files, remote) in cases {
+            let (app, ran) = diff_remote(files, false).await;
+            assert!(!ran, "{case}: kustomize ran");
+            assert_eq!(app.status, OverlayStatus::Error, "{case}");
+            assert_eq!(
+                app.error.as_deref(),
+                Some(
+                    format!(
+                        "not built: it uses remote bases ({remote}); pass --allow-remote to fetch and build them"
+                    )
+                    .as_str()
+                ),
+                "{case}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_kustomization_is_not_built_without_allow_remote() {
+        let files = [
+            ("app/kustomization.yaml", "resources: [cm.yaml, ../base]\n"),
+            ("base/kustomization.yaml", "resources: [\"unclosed\n"),
+        ];
+        let (app, ran) = diff_remote(&files, false).await;
+        assert!(!ran, "kustomize ran");
+        assert_eq!(app.status, OverlayStatus::Error);
+        let error = app.error.unwrap();
+        assert!(
+            error.starts_with("not built: base/kustomization.yaml cannot be read ("),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("pass --allow-remote to let kustomize try"),
+            "{error}"
+        );
+
+        let (_, ran) = diff_remote(&files, true).await;
+        assert!(ran, "with --allow-remote kustomize is left to judge");
     }
 }
