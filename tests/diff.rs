@@ -2286,3 +2286,90 @@ mod argocd_overrides {
         assert_eq!(report.overlay("overlays/production").status(), "changed");
     }
 }
+
+mod big_overlays {
+    use super::*;
+
+    #[test]
+    fn an_overlay_of_three_thousand_resources_diffs_like_a_small_one() {
+        let repo = GitRepo::base_and_two_overlays();
+        let many: String = (0..3_000)
+            .map(|i| {
+                format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: feature-{i}\ndata:\n  enabled: \"true\"\n"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("---\n");
+        repo.write("overlays/staging/features.yaml", &many);
+        repo.edit(
+            "overlays/staging/kustomization.yaml",
+            "- ../../base\n",
+            "- ../../base\n- features.yaml\n",
+        );
+        repo.commit("staging: three thousand feature flags");
+
+        let started = std::time::Instant::now();
+        let report = repo
+            .diff_json("master", "develop", &[])
+            .assert_code(0)
+            .report();
+
+        let staging = report.overlay("overlays/staging");
+        assert_eq!(staging.status(), "changed");
+        assert_eq!(staging.resources().len(), 3_000);
+        assert_eq!(report.overlay("overlays/production").status(), "unchanged");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_render_over_the_parser_limits_fails_its_overlay_only() {
+        let repo = GitRepo::base_and_two_overlays();
+        repo.edit("base/service.yaml", "port: 80", "port: 8080");
+        repo.commit("change the shared base");
+        let tools = tempfile::tempdir().unwrap();
+        let deep = tools.path().join("deep.yaml");
+        std::fs::write(
+            &deep,
+            format!(
+                "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: deep\nspec: {}1{}\n",
+                "{a: ".repeat(200),
+                "}".repeat(200)
+            ),
+        )
+        .unwrap();
+        // Staging renders far deeper than any real manifest; production renders for real.
+        let kustomize = write_script(
+            tools.path(),
+            "kustomize.sh",
+            &format!(
+                "#!/bin/sh\nfor last; do :; done\ncase \"$last\" in\n  */overlays/staging) cat '{}' ;;\n  *) exec kubectl kustomize \"$@\" ;;\nesac\n",
+                deep.display()
+            ),
+        );
+
+        let out = repo
+            .diff_json(
+                "master",
+                "develop",
+                &["--kustomize", kustomize.to_str().unwrap()],
+            )
+            .assert_code(3);
+
+        let report = out.report();
+        let error = report.overlay("overlays/staging").error();
+        assert!(
+            error.contains(
+                "the kustomize output nests deeper than 128 levels, the most gitops-promote reads"
+            ),
+            "{error}"
+        );
+        let production = report.overlay("overlays/production");
+        assert_eq!(production.status(), "changed");
+        assert_eq!(production.changes(), ["modified Service production/web"]);
+    }
+}
