@@ -14,7 +14,7 @@ use crate::argocd::source::{self, Overrides};
 use crate::diff::{OverlayDiff, OverlayStatus, Report, Revision, Stats, diff_resources};
 use crate::git::{ExportReport, GitError, Repo, Snapshot};
 use crate::kustomize::{BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand};
-use crate::manifest::{Resource, parse_resources};
+use crate::manifest::{Resource, SecretValues, parse_resources};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
@@ -211,6 +211,16 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     });
     let mut rendering = rendering.into_iter();
     let mut overlays = Vec::new();
+    // Every kustomization's generator literals, at both refs: an error may echo one even when
+    // no render of it succeeded.
+    let mut secrets = SecretValues::default();
+    for loaded in [&base, &head] {
+        for root in loaded.graph.roots.values() {
+            if let Ok(refs) = &root.refs {
+                refs.secret_literals.iter().for_each(|v| secrets.add(v));
+            }
+        }
+    }
     for p in &plan {
         if !p.build {
             overlays.push(overlay(p, OverlayStatus::Unchanged, None, Vec::new()));
@@ -239,7 +249,10 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
                 .map_err(|f| explain_failure(f, p, export))
                 .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()))
             {
-                Ok(resources) => rendered[side as usize] = Some(resources),
+                Ok(resources) => {
+                    secrets.add_secrets(&resources);
+                    rendered[side as usize] = Some(resources);
+                }
                 Err(message) => errors.push(format!(
                     "at {} ({}): {message}",
                     revision.name,
@@ -274,6 +287,13 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
         done.overrides = overrides;
         done.notes = notes;
         overlays.push(done);
+    }
+
+    // Only now are all renders' Secrets known; any overlay's error may echo any of them.
+    for o in &mut overlays {
+        if let Some(error) = &mut o.error {
+            *error = cap_chars(&secrets.scrub(error), MAX_ERROR_CHARS);
+        }
     }
 
     let roots: BTreeSet<&String> = base
@@ -577,7 +597,10 @@ fn plan(
 /// A failed build's message, plus the one cause kustomize cannot name: a symlink the export
 /// left out because it points outside the repository.
 fn explain_failure(failure: BuildFailure, p: &Planned, export: &ExportReport) -> String {
-    let mut message = failure.to_string();
+    let mut message = match failure {
+        BuildFailure::Failed(stderr) => cause_lines(&stderr),
+        other => other.to_string(),
+    };
     for (link, target) in &export.skipped_links {
         let used = message.contains(link.as_str())
             || p.closures.iter().any(|(_, c)| c.files.contains(link));
@@ -588,6 +611,55 @@ fn explain_failure(failure: BuildFailure, p: &Planned, export: &ExportReport) ->
         }
     }
     message
+}
+
+/// Most characters of one overlay's error kept for comments, annotations and JSON.
+const MAX_ERROR_CHARS: usize = 4_000;
+/// Lines kept after each line that names a cause.
+const CONTEXT_LINES: usize = 3;
+/// Lines kept of one build's message.
+const MAX_CAUSE_LINES: usize = 20;
+
+/// The lines of kustomize's (or Helm's) stderr that name the cause: each `Error:`/`error:` line
+/// (and kubectl's `"command failed"` line) with a few after it; else the first lines. Whole
+/// lines only: the message is cut to a length after Secret values are scrubbed, so a value is
+/// never split where the scrubber cannot recognise it.
+fn cause_lines(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().collect();
+    let is_cause = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("Error:")
+            || line.starts_with("error:")
+            || line.contains("\"command failed\"")
+    };
+    let mut keep = vec![false; lines.len()];
+    for (index, _) in lines.iter().enumerate().filter(|(_, l)| is_cause(l)) {
+        let end = (index + 1 + CONTEXT_LINES).min(lines.len());
+        keep[index..end].iter_mut().for_each(|k| *k = true);
+    }
+    if !keep.contains(&true) {
+        keep.iter_mut().for_each(|k| *k = true);
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(line, _)| *line)
+        .collect();
+    let mut text = kept[..kept.len().min(MAX_CAUSE_LINES)].join("\n");
+    let dropped = lines.len() - kept.len().min(MAX_CAUSE_LINES);
+    if dropped > 0 {
+        text.push_str(&format!("\n({dropped} more lines not shown)"));
+    }
+    text
+}
+
+/// `text` cut to `max` characters, saying so.
+fn cap_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}… (cut)", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 fn progress_bar(enabled: bool, total: usize) -> indicatif::ProgressBar {
@@ -770,6 +842,25 @@ mod tests {
             "{:?}",
             report.overlays[0].error
         );
+    }
+
+    #[test]
+    fn build_messages_keep_the_lines_that_name_the_cause() {
+        let noisy = format!(
+            "{}Error: accumulating resources from 'x.yaml': missing\n  at line 3\n{}",
+            "I1204 helm: fetching index\n".repeat(30),
+            "debug trace\n".repeat(30)
+        );
+        expect_test::expect![[r#"
+            Error: accumulating resources from 'x.yaml': missing
+              at line 3
+            debug trace
+            debug trace
+            (58 more lines not shown)"#]]
+        .assert_eq(&cause_lines(&noisy));
+        assert_eq!(cause_lines("exit 1 with no words"), "exit 1 with no words");
+        assert_eq!(cap_chars("abcdef", 3), "abc… (cut)");
+        assert_eq!(cap_chars("abc", 3), "abc");
     }
 
     /// Runs the diff on a repository whose `develop` writes `files`; returns the one overlay's

@@ -286,6 +286,76 @@ fn redact(secret: &mut Value, marker_for: impl Fn(&str) -> &'static str) {
     }
 }
 
+/// Every Secret value a run has seen (rendered `data`/`stringData`, generator literals), so
+/// that text kustomize or Helm printed can be shown without them: an error may echo a value
+/// ("node contents: <base64>") even when the render failed.
+///
+/// Values shorter than `MIN_LEN` characters are not replaced: `true`, `1` or `dev` would turn
+/// every such word of a message into a marker while hiding nothing worth hiding.
+#[derive(Debug, Default)]
+pub struct SecretValues {
+    values: std::collections::BTreeSet<String>,
+}
+
+impl SecretValues {
+    pub const MIN_LEN: usize = 4;
+
+    /// Adds a plain value, with its base64 forms and each of its lines (a PEM key may be
+    /// echoed a line at a time).
+    pub fn add(&mut self, value: &str) {
+        use base64::Engine;
+        let mut candidates = vec![value.to_string()];
+        candidates.extend(value.lines().map(str::to_string));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        candidates.push(encoded.trim_end_matches('=').to_string());
+        candidates.push(encoded);
+        for candidate in candidates {
+            if candidate.trim().chars().count() >= Self::MIN_LEN {
+                self.values.insert(candidate);
+            }
+        }
+    }
+
+    /// Adds the values of every Secret among `resources`.
+    pub fn add_secrets(&mut self, resources: &[Resource]) {
+        use base64::Engine;
+        for secret in resources.iter().filter(|r| r.is_secret()) {
+            if let Some(Value::Object(data)) = secret.body.get("data") {
+                for value in data.values().filter_map(Value::as_str) {
+                    self.add(value);
+                    if let Ok(decoded) =
+                        base64::engine::general_purpose::STANDARD.decode(value.trim())
+                    {
+                        self.add(&String::from_utf8_lossy(&decoded));
+                    }
+                }
+            }
+            if let Some(Value::Object(data)) = secret.body.get("stringData") {
+                for value in data.values() {
+                    match value {
+                        Value::String(text) => self.add(text),
+                        other => self.add(&other.to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `text` with every known value replaced by a marker, longest first so a value that
+    /// contains another is replaced whole.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut values: Vec<&String> = self.values.iter().collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.into_iter().fold(text.to_string(), |text, value| {
+            if text.contains(value.as_str()) {
+                text.replace(value.as_str(), marker::WHOLE)
+            } else {
+                text
+            }
+        })
+    }
+}
+
 /// Renders a resource as YAML for diffing: block style, multi-line strings as literal blocks,
 /// long lines never folded (folding would turn a one-word change into a paragraph change).
 pub fn to_yaml(body: &Value) -> String {
@@ -416,6 +486,23 @@ metadata:
                 "the kustomize output nests deeper than {MAX_DEPTH} levels, the most gitops-promote reads"
             )
         );
+    }
+
+    #[test]
+    fn secret_values_are_scrubbed_in_every_form_but_short_ones() {
+        let rendered = parse_resources(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: aHVudGVyMi1wYXNz, b: eWVz}\nstringData:\n  c: |\n    line-one\n    line-two\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {d: not-a-secret}\n",
+        )
+        .unwrap();
+        let mut values = SecretValues::default();
+        values.add_secrets(&rendered);
+        values.add("literal-from-a-generator");
+        expect_test::expect![[r#"
+            Error: node contents: <redacted> / <redacted> / <redacted>
+            line <redacted> and <redacted> / yes / not-a-secret"#]]
+        .assert_eq(&values.scrub(
+            "Error: node contents: aHVudGVyMi1wYXNz / hunter2-pass / bGl0ZXJhbC1mcm9tLWEtZ2VuZXJhdG9y\nline line-one and line-two / yes / not-a-secret",
+        ));
     }
 
     #[test]

@@ -2373,3 +2373,52 @@ mod big_overlays {
         assert_eq!(production.changes(), ["modified Service production/web"]);
     }
 }
+
+mod scrubbed_errors {
+    use super::*;
+
+    const OLD_PASSWORD: &str = "old-password-7731";
+    const NEW_PASSWORD: &str = "new-password-8842";
+
+    /// A replacement aimed inside a Secret value makes kustomize fail and print the value
+    /// ("node contents: <base64>").
+    const ECHOING_REPLACEMENT: &str = "replacements:\n- source:\n    kind: Secret\n    name: creds\n    fieldPath: metadata.name\n  targets:\n  - select:\n      kind: Secret\n    fieldPaths:\n    - data.PASSWORD.[x=y]\n";
+
+    #[test]
+    fn a_secret_value_kustomize_echoes_in_an_error_is_redacted() {
+        let repo = GitRepo::base_and_two_overlays_with(&[(
+            "overlays/staging/kustomization.yaml",
+            &format!(
+                "{STAGING_KUSTOMIZATION}secretGenerator:\n- name: creds\n  literals:\n  - PASSWORD={OLD_PASSWORD}\n"
+            ),
+        )]);
+        // The new value only ever exists in the kustomization: the head's render fails.
+        repo.write(
+            "overlays/staging/kustomization.yaml",
+            &format!(
+                "{STAGING_KUSTOMIZATION}secretGenerator:\n- name: creds\n  literals:\n  - PASSWORD={NEW_PASSWORD}\n{ECHOING_REPLACEMENT}"
+            ),
+        );
+        repo.commit("rotate the password, and break the replacement");
+
+        let out = repo.diff_json("master", "develop", &[]).assert_code(3);
+
+        let values = [
+            OLD_PASSWORD.to_string(),
+            NEW_PASSWORD.to_string(),
+            base64(OLD_PASSWORD),
+            base64(NEW_PASSWORD),
+        ];
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        assert_no_secret_in(&out.all_output(), &values, "the json run");
+        let error = out.report().overlay("overlays/staging").error();
+        assert!(
+            error.contains("unable to find field"),
+            "the cause is kept: {error}"
+        );
+        assert!(
+            error.contains("<redacted>"),
+            "the echoed value is replaced: {error}"
+        );
+    }
+}

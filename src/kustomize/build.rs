@@ -352,6 +352,12 @@ async fn read_head(mut reader: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, 
     let rest = tokio::io::copy(&mut reader, &mut tokio::io::sink())
         .await
         .unwrap_or(0);
+    if rest > 0
+        && let Some(end) = head.iter().rposition(|b| *b == b'\n')
+    {
+        // The cut line may end inside a Secret value, where the scrubber cannot recognise it.
+        head.truncate(end);
+    }
     (head, rest > 0)
 }
 

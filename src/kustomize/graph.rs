@@ -41,6 +41,8 @@ pub struct References {
     pub remote: Vec<String>,
     /// Inline configs that could not be read, with the reason.
     pub unreadable: Vec<String>,
+    /// `secretGenerator` literal values: kustomize may echo them in an error.
+    pub secret_literals: Vec<String>,
 }
 
 /// Everything one root's build reads, as repo-relative paths.
@@ -411,6 +413,17 @@ pub fn references(doc: &Value) -> References {
             );
             refs.files.extend(strings(generator.get("envs")));
             refs.files.extend(strings(generator.get("env")));
+        }
+    }
+    for generator in items(doc.get("secretGenerator")) {
+        for literal in strings(generator.get("literals")) {
+            if let Some((_, value)) = literal.split_once('=') {
+                refs.secret_literals.push(value.to_string());
+                let unquoted = value.trim_matches(|c| c == '"' || c == '\'');
+                if unquoted != value {
+                    refs.secret_literals.push(unquoted.to_string());
+                }
+            }
         }
     }
     if let Some(path) = doc
