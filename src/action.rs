@@ -31,6 +31,8 @@ struct Run {
     env: RunnerEnv,
     inputs: ActionInputs,
     runner: Runner,
+    /// Whether the PR code this run may render is trusted; decides the build args allowed.
+    trust: event::Trust,
 }
 
 pub async fn run() -> anyhow::Result<Outcome> {
@@ -39,10 +41,12 @@ pub async fn run() -> anyhow::Result<Outcome> {
     runner.mask(inputs.github_token.expose_secret());
     let env = RunnerEnv::from_env().context("reading the runner's environment")?;
     let event = event::load(&env.event_name, &env.event_path)?;
+    let trust = event::trust(&env.event_name, &event);
     let ctx = Run {
         env,
         inputs,
         runner,
+        trust,
     };
     match event {
         Event::PullRequest(pr) if pr.should_run() => {
@@ -232,9 +236,12 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     ctx.runner.end_group();
     let comparison = comparison?;
 
-    let options = ctx
+    let mut options = ctx
         .inputs
         .diff_options(repo.path(), comparison.base, comparison.head)?;
+    if let event::Trust::Untrusted(why) = &ctx.trust {
+        options.untrusted = Some(why.clone());
+    }
     ctx.runner.group("Rendering overlays");
     let mut report = engine::run(&options).await?;
     ctx.runner.end_group();

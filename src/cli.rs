@@ -304,6 +304,9 @@ fn diff_options(
         jobs,
         timeout: Duration::from_secs(build.timeout),
         allow_remote: build.allow_remote,
+        // A person running the CLI on their own machine decides what they build.
+        untrusted: None,
+        allow_privileged: true,
         progress: !output.quiet,
     })
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 /// Every input the binary reads, in the dash form `action.yml` declares them.
 pub const INPUT_NAMES: &[&str] = &[
+    "allow-privileged-builds",
     "allow-remote",
     "assignees",
     "body-template",
@@ -319,6 +320,10 @@ pub struct ActionInputs {
     pub jobs: Option<usize>,
     /// Whether remote bases (URLs in `resources`) may be fetched while building.
     pub allow_remote: bool,
+    /// Whether a fork's PR, a `pull_request_target` run or a ChatOps `/diff` may be built with
+    /// build args that let the rendered code run programs (`--enable-helm`, plugins) or read
+    /// outside the repository.
+    pub allow_privileged_builds: bool,
     /// How merged changes are carried to the target branch.
     pub promotion: PromotionInputs,
     /// Argo CD Image Updater's write-back branches and the ChatOps branch deploys.
@@ -502,6 +507,7 @@ impl PromotionInputs {
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 struct RawInputs {
+    allow_privileged_builds: Option<String>,
     allow_remote: Option<String>,
     assignees: Option<String>,
     body_template: Option<String>,
@@ -563,6 +569,9 @@ impl ActionInputs {
             jobs: self.jobs.unwrap_or_else(crate::engine::default_jobs),
             timeout: std::time::Duration::from_secs(self.timeout),
             allow_remote: self.allow_remote,
+            // The caller knows the event; see `event::trust`.
+            untrusted: None,
+            allow_privileged: self.allow_privileged_builds,
             progress: false,
         })
     }
@@ -657,6 +666,11 @@ impl ActionInputs {
             timeout: positive(raw.timeout, "timeout", "seconds")?.unwrap_or(DEFAULT_TIMEOUT_SECS),
             jobs: positive(raw.jobs, "jobs", "builds")?,
             allow_remote: boolean(raw.allow_remote, "allow-remote", false)?,
+            allow_privileged_builds: boolean(
+                raw.allow_privileged_builds,
+                "allow-privileged-builds",
+                false,
+            )?,
             promotion,
             image_updates,
         })
@@ -849,6 +863,17 @@ mod tests {
         assert!(!i.fail_on_error && !i.summary);
         assert_eq!(i.timeout, 300);
         assert_eq!(i.jobs, Some(4));
+    }
+
+    #[test]
+    fn privileged_builds_are_off_unless_allowed() {
+        assert!(!inputs(&[]).unwrap().allow_privileged_builds);
+        let allowed = inputs(&[("INPUT_ALLOW_PRIVILEGED_BUILDS", "true")]).unwrap();
+        assert!(allowed.allow_privileged_builds);
+        assert_eq!(
+            error(&[("INPUT_ALLOW_PRIVILEGED_BUILDS", "yes")]),
+            "input `allow-privileged-builds` must be true or false (got 'yes')"
+        );
     }
 
     #[test]

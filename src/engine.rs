@@ -14,7 +14,7 @@ use crate::argocd::source::{self, Overrides};
 use crate::diff::{OverlayDiff, OverlayStatus, Report, Revision, Stats, diff_resources};
 use crate::git::{ExportReport, GitError, Repo, Snapshot};
 use crate::kustomize::{BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand};
-use crate::manifest::{Resource, parse_resources};
+use crate::manifest::{Resource, SecretValues, parse_resources};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
@@ -34,6 +34,12 @@ pub struct DiffOptions {
     pub timeout: Duration,
     /// Build overlays that pull remote bases (needs the network).
     pub allow_remote: bool,
+    /// Why the code being rendered is not trusted (a fork's PR, `pull_request_target`, a
+    /// ChatOps `/diff`), or `None`. Untrusted code is never built with build args that let it
+    /// run programs or read outside its tree, unless `allow_privileged` says so.
+    pub untrusted: Option<String>,
+    /// Build untrusted code with privileged build args anyway.
+    pub allow_privileged: bool,
     /// Show a progress bar on stderr when it is a terminal.
     pub progress: bool,
 }
@@ -63,6 +69,8 @@ struct Planned {
     build: bool,
     closures: Vec<(Side, Closure)>,
     remote: BTreeSet<String>,
+    /// Why an overlay that must be built is not, reported as its error.
+    blocked: Option<String>,
 }
 
 /// One side of the comparison: its commit, files and kustomizations.
@@ -84,11 +92,14 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     let base = load_side(&repo, &options.base, base_commit)?;
     let head = load_side(&repo, &options.head, head_commit)?;
 
-    let plan = plan(&base, &head, selector.as_ref(), options);
+    let mut plan = plan(&base, &head, selector.as_ref(), options);
+    let refusal = privileged_refusal(options);
+    for p in plan.iter_mut().filter(|p| p.build) {
+        p.blocked = p.blocked_by(options, refusal.as_deref());
+    }
     let needs = |side: Side| {
         plan.iter().any(|p| {
-            p.build
-                && p.remote_ok(options)
+            p.builds()
                 && if side == Side::Base {
                     p.at_base
                 } else {
@@ -119,7 +130,7 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     // Overlays another built overlay includes: an Argo CD override edits the overlay's own
     // kustomization, which must not leak into the other overlay's build.
     let mut included: [BTreeSet<&str>; 2] = Default::default();
-    for p in plan.iter().filter(|p| p.build && p.remote_ok(options)) {
+    for p in plan.iter().filter(|p| p.builds()) {
         for (side, closure) in &p.closures {
             included[*side as usize].extend(
                 closure
@@ -135,7 +146,7 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     // that stopped it before kustomize ran.
     let mut job_sides = Vec::new();
     let mut rendering: Vec<Rendering> = Vec::new();
-    for p in plan.iter().filter(|p| p.build && p.remote_ok(options)) {
+    for p in plan.iter().filter(|p| p.builds()) {
         let mut this = Rendering::default();
         for (side, present, dir, loaded) in [
             (Side::Base, p.at_base, &base_dir, &base),
@@ -183,6 +194,7 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
         build_args: options.build_args.clone(),
         jobs: options.jobs,
         timeout: options.timeout,
+        ..Builder::default()
     };
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
@@ -199,17 +211,28 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     });
     let mut rendering = rendering.into_iter();
     let mut overlays = Vec::new();
+    // Every kustomization's generator literals, at both refs: an error may echo one even when
+    // no render of it succeeded.
+    let mut secrets = SecretValues::default();
+    for loaded in [&base, &head] {
+        for root in loaded.graph.roots.values() {
+            if let Ok(refs) = &root.refs {
+                refs.secret_literals.iter().for_each(|v| secrets.add(v));
+            }
+        }
+    }
     for p in &plan {
         if !p.build {
             overlays.push(overlay(p, OverlayStatus::Unchanged, None, Vec::new()));
             continue;
         }
-        if !p.remote_ok(options) {
-            let list = p.remote.iter().cloned().collect::<Vec<_>>().join(", ");
-            let message = format!(
-                "not built: it uses remote bases ({list}); pass --allow-remote to fetch and build them"
-            );
-            overlays.push(overlay(p, OverlayStatus::Error, Some(message), Vec::new()));
+        if let Some(message) = &p.blocked {
+            overlays.push(overlay(
+                p,
+                OverlayStatus::Error,
+                Some(message.clone()),
+                Vec::new(),
+            ));
             continue;
         }
         let Rendering { overrides, notes } =
@@ -226,7 +249,10 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
                 .map_err(|f| explain_failure(f, p, export))
                 .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()))
             {
-                Ok(resources) => rendered[side as usize] = Some(resources),
+                Ok(resources) => {
+                    secrets.add_secrets(&resources);
+                    rendered[side as usize] = Some(resources);
+                }
                 Err(message) => errors.push(format!(
                     "at {} ({}): {message}",
                     revision.name,
@@ -263,6 +289,13 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
         overlays.push(done);
     }
 
+    // Only now are all renders' Secrets known; any overlay's error may echo any of them.
+    for o in &mut overlays {
+        if let Some(error) = &mut o.error {
+            *error = cap_chars(&secrets.scrub(error), MAX_ERROR_CHARS);
+        }
+    }
+
     let roots: BTreeSet<&String> = base
         .graph
         .roots
@@ -288,9 +321,76 @@ pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
 }
 
 impl Planned {
-    fn remote_ok(&self, options: &DiffOptions) -> bool {
-        self.remote.is_empty() || options.allow_remote
+    /// Whether kustomize runs for this overlay.
+    fn builds(&self) -> bool {
+        self.build && self.blocked.is_none()
     }
+
+    /// Why this overlay may not be built with these options, if it may not.
+    fn blocked_by(&self, options: &DiffOptions, refusal: Option<&str>) -> Option<String> {
+        if let Some(refusal) = refusal {
+            return Some(refusal.to_string());
+        }
+        if options.allow_remote {
+            return None;
+        }
+        // What an unreadable kustomization fetches is unknown; kustomize would find out by
+        // fetching it.
+        let unreadable = self
+            .closures
+            .iter()
+            .flat_map(|(_, c)| &c.unparseable)
+            .next();
+        if let Some((file, reason)) = unreadable {
+            return Some(format!(
+                "not built: {file} cannot be read ({reason}), so whether it fetches anything from \
+                 the network is unknown; fix it, or pass --allow-remote to let kustomize try"
+            ));
+        }
+        if !self.remote.is_empty() {
+            let list = self.remote.iter().cloned().collect::<Vec<_>>().join(", ");
+            return Some(format!(
+                "not built: it uses remote bases ({list}); pass --allow-remote to fetch and build them"
+            ));
+        }
+        None
+    }
+}
+
+/// Why no overlay is built: the code is untrusted and the build args would let it run programs
+/// or read outside its tree. Building without those args instead would show a wrong render as
+/// if it were right, so nothing is built and every affected overlay says why.
+fn privileged_refusal(options: &DiffOptions) -> Option<String> {
+    let reason = options.untrusted.as_deref()?;
+    if options.allow_privileged {
+        return None;
+    }
+    let all: Vec<String> = options
+        .kustomize
+        .args
+        .iter()
+        .chain(&options.build_args)
+        .cloned()
+        .collect();
+    let refused = crate::kustomize::privileged_args(&all);
+    if refused.is_empty() {
+        return None;
+    }
+    let (noun, verb) = if refused.len() == 1 {
+        ("arg", "lets")
+    } else {
+        ("args", "let")
+    };
+    let list = refused
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "not built: the build {noun} {list} {verb} the rendered code run programs or read files \
+         outside the repository, and {reason}; set the input `allow-privileged-builds: true` to \
+         build it anyway"
+    ))
 }
 
 fn overlay(
@@ -488,6 +588,7 @@ fn plan(
                 build,
                 closures,
                 remote,
+                blocked: None,
             }
         })
         .collect()
@@ -496,7 +597,10 @@ fn plan(
 /// A failed build's message, plus the one cause kustomize cannot name: a symlink the export
 /// left out because it points outside the repository.
 fn explain_failure(failure: BuildFailure, p: &Planned, export: &ExportReport) -> String {
-    let mut message = failure.to_string();
+    let mut message = match failure {
+        BuildFailure::Failed(stderr) => cause_lines(&stderr),
+        other => other.to_string(),
+    };
     for (link, target) in &export.skipped_links {
         let used = message.contains(link.as_str())
             || p.closures.iter().any(|(_, c)| c.files.contains(link));
@@ -507,6 +611,55 @@ fn explain_failure(failure: BuildFailure, p: &Planned, export: &ExportReport) ->
         }
     }
     message
+}
+
+/// Most characters of one overlay's error kept for comments, annotations and JSON.
+const MAX_ERROR_CHARS: usize = 4_000;
+/// Lines kept after each line that names a cause.
+const CONTEXT_LINES: usize = 3;
+/// Lines kept of one build's message.
+const MAX_CAUSE_LINES: usize = 20;
+
+/// The lines of kustomize's (or Helm's) stderr that name the cause: each `Error:`/`error:` line
+/// (and kubectl's `"command failed"` line) with a few after it; else the first lines. Whole
+/// lines only: the message is cut to a length after Secret values are scrubbed, so a value is
+/// never split where the scrubber cannot recognise it.
+fn cause_lines(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().collect();
+    let is_cause = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("Error:")
+            || line.starts_with("error:")
+            || line.contains("\"command failed\"")
+    };
+    let mut keep = vec![false; lines.len()];
+    for (index, _) in lines.iter().enumerate().filter(|(_, l)| is_cause(l)) {
+        let end = (index + 1 + CONTEXT_LINES).min(lines.len());
+        keep[index..end].iter_mut().for_each(|k| *k = true);
+    }
+    if !keep.contains(&true) {
+        keep.iter_mut().for_each(|k| *k = true);
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(line, _)| *line)
+        .collect();
+    let mut text = kept[..kept.len().min(MAX_CAUSE_LINES)].join("\n");
+    let dropped = lines.len() - kept.len().min(MAX_CAUSE_LINES);
+    if dropped > 0 {
+        text.push_str(&format!("\n({dropped} more lines not shown)"));
+    }
+    text
+}
+
+/// `text` cut to `max` characters, saying so.
+fn cap_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}… (cut)", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 fn progress_bar(enabled: bool, total: usize) -> indicatif::ProgressBar {
@@ -542,4 +695,286 @@ fn peak_rss_kb() -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=master",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    /// A repository whose one overlay, `app`, changes between `master` and `develop`; each
+    /// `(path, content)` of `files` is written on `develop` too.
+    fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, content: &str| {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        };
+        git(dir.path(), &["init", "-q"]);
+        write("app/kustomization.yaml", "resources: [cm.yaml]\n");
+        write(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '1'}\n",
+        );
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "base"]);
+        git(dir.path(), &["checkout", "-q", "-b", "develop"]);
+        write(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '2'}\n",
+        );
+        for (path, content) in files {
+            write(path, content);
+        }
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "change"]);
+        dir
+    }
+
+    /// Options running `kustomize` (a shell script body) on `repo`, master against develop.
+    fn options(repo: &Path, tools: &Path, kustomize: &str) -> DiffOptions {
+        let script = tools.join("kustomize.sh");
+        std::fs::write(&script, kustomize).unwrap();
+        DiffOptions {
+            repo: repo.to_path_buf(),
+            base: "master".to_string(),
+            head: "develop".to_string(),
+            merge_base: false,
+            paths: Vec::new(),
+            all: false,
+            kustomize: KustomizeCommand {
+                program: "sh".to_string(),
+                args: vec![script.to_string_lossy().into_owned()],
+            },
+            build_args: Vec::new(),
+            jobs: 1,
+            timeout: Duration::from_secs(60),
+            allow_remote: false,
+            untrusted: None,
+            allow_privileged: false,
+            progress: false,
+        }
+    }
+
+    /// A kustomize that notes each run in `ran` and renders the overlay's `cm.yaml`.
+    fn recording_kustomize(ran: &Path) -> String {
+        format!(
+            "echo \"$@\" >> '{}'\nfor last; do :; done\ncat \"$last/cm.yaml\"\n",
+            ran.display()
+        )
+    }
+
+    #[tokio::test]
+    async fn untrusted_code_is_not_built_with_privileged_args() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec!["--enable-helm=true".to_string()];
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+
+        let report = run(&options).await.unwrap();
+
+        assert!(
+            !ran.exists(),
+            "kustomize ran: {:?}",
+            std::fs::read_to_string(&ran)
+        );
+        let [app] = &report.overlays[..] else {
+            panic!("one overlay: {:?}", report.overlays);
+        };
+        assert_eq!(app.status, OverlayStatus::Error);
+        expect_test::expect!["not built: the build arg `--enable-helm=true` lets the rendered code run programs or read files outside the repository, and the pull request comes from a fork; set the input `allow-privileged-builds: true` to build it anyway"]
+        .assert_eq(app.error.as_deref().unwrap());
+    }
+
+    #[tokio::test]
+    async fn privileged_args_build_when_trusted_or_allowed() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec!["--enable-helm".to_string()];
+        let trusted = run(&options).await.unwrap();
+        assert_eq!(trusted.overlays[0].status, OverlayStatus::Changed);
+
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+        options.allow_privileged = true;
+        let allowed = run(&options).await.unwrap();
+        assert_eq!(allowed.overlays[0].status, OverlayStatus::Changed);
+        assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 4);
+    }
+
+    #[tokio::test]
+    async fn untrusted_code_builds_with_ordinary_args() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec![
+            "--enable-helm=false".to_string(),
+            "--load-restrictor".to_string(),
+            "LoadRestrictionsRootOnly".to_string(),
+        ];
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+        let report = run(&options).await.unwrap();
+        assert_eq!(
+            report.overlays[0].status,
+            OverlayStatus::Changed,
+            "{:?}",
+            report.overlays[0].error
+        );
+    }
+
+    #[test]
+    fn build_messages_keep_the_lines_that_name_the_cause() {
+        let noisy = format!(
+            "{}Error: accumulating resources from 'x.yaml': missing\n  at line 3\n{}",
+            "I1204 helm: fetching index\n".repeat(30),
+            "debug trace\n".repeat(30)
+        );
+        expect_test::expect![[r#"
+            Error: accumulating resources from 'x.yaml': missing
+              at line 3
+            debug trace
+            debug trace
+            (58 more lines not shown)"#]]
+        .assert_eq(&cause_lines(&noisy));
+        assert_eq!(cause_lines("exit 1 with no words"), "exit 1 with no words");
+        assert_eq!(cap_chars("abcdef", 3), "abc… (cut)");
+        assert_eq!(cap_chars("abc", 3), "abc");
+    }
+
+    /// Runs the diff on a repository whose `develop` writes `files`; returns the one overlay's
+    /// result and whether kustomize ran.
+    async fn diff_remote(files: &[(&str, &str)], allow_remote: bool) -> (OverlayDiff, bool) {
+        let repo = repo_with(files);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.allow_remote = allow_remote;
+        let report = run(&options).await.unwrap();
+        let [app] = &report.overlays[..] else {
+            panic!("one overlay: {:?}", report.overlays);
+        };
+        (app.clone(), ran.exists())
+    }
+
+    #[tokio::test]
+    async fn everything_kustomize_would_fetch_is_remote_and_not_built() {
+        /// What the case is, the files `develop` writes, and what the report lists as remote.
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 6] = [
+            (
+                "a Helm chart from a repository",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\nhelmCharts:\n- name: redis\n  repo: https://charts.example.com/stable\n",
+                )],
+                "helm chart redis from https://charts.example.com/stable",
+            ),
+            (
+                "a patch by URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\npatches:\n- path: https://example.com/patch.yaml\n",
+                )],
+                "https://example.com/patch.yaml",
+            ),
+            (
+                "CRDs and an OpenAPI schema by URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ncrds: [ssh://git@example.com/crds.yaml]\nopenapi: {path: 'https://example.com/schema.json'}\n",
+                )],
+                "https://example.com/schema.json, ssh://git@example.com/crds.yaml",
+            ),
+            (
+                "a component by git URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ncomponents: ['github.com/acme/parts//monitoring?ref=v1']\n",
+                )],
+                "github.com/acme/parts//monitoring?ref=v1",
+            ),
+            (
+                "an inline Helm generator",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ngenerators:\n- |\n  apiVersion: builtin\n  kind: HelmChartInflationGenerator\n  metadata: {name: redis}\n  name: redis\n  repo: oci://registry.example.com/charts\n",
+                )],
+                "helm chart redis from oci://registry.example.com/charts",
+            ),
+            (
+                "a Helm generator file",
+                &[
+                    (
+                        "app/kustomization.yaml",
+                        "resources: [cm.yaml]\ngenerators: [redis.yaml]\n",
+                    ),
+                    (
+                        "app/redis.yaml",
+                        "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata: {name: redis}\nname: redis\nrepo: https://charts.example.com/stable\n",
+                    ),
+                ],
+                "helm chart redis from https://charts.example.com/stable",
+            ),
+        ];
+        for (case, files, remote) in cases {
+            let (app, ran) = diff_remote(files, false).await;
+            assert!(!ran, "{case}: kustomize ran");
+            assert_eq!(app.status, OverlayStatus::Error, "{case}");
+            assert_eq!(
+                app.error.as_deref(),
+                Some(
+                    format!(
+                        "not built: it uses remote bases ({remote}); pass --allow-remote to fetch and build them"
+                    )
+                    .as_str()
+                ),
+                "{case}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_kustomization_is_not_built_without_allow_remote() {
+        let files = [
+            ("app/kustomization.yaml", "resources: [cm.yaml, ../base]\n"),
+            ("base/kustomization.yaml", "resources: [\"unclosed\n"),
+        ];
+        let (app, ran) = diff_remote(&files, false).await;
+        assert!(!ran, "kustomize ran");
+        assert_eq!(app.status, OverlayStatus::Error);
+        let error = app.error.unwrap();
+        assert!(
+            error.starts_with("not built: base/kustomization.yaml cannot be read ("),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("pass --allow-remote to let kustomize try"),
+            "{error}"
+        );
+
+        let (_, ran) = diff_remote(&files, true).await;
+        assert!(ran, "with --allow-remote kustomize is left to judge");
+    }
 }

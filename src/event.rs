@@ -69,6 +69,37 @@ fn parse(event_name: &str, text: &str) -> serde_json::Result<Event> {
     })
 }
 
+/// Whether the code a run renders may come from someone without write access to the
+/// repository while the run holds the repository's own permissions and secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    Trusted,
+    /// Why not, as the end of a sentence ("…, and {why}").
+    Untrusted(String),
+}
+
+/// Decides the trust of a run from its event. `pull_request_target` and `issue_comment` (a
+/// ChatOps `/diff`) run with the base repository's token and secrets yet render the PR's head;
+/// a fork's head is someone else's code whatever the event. Everything else (pushes, dispatches)
+/// renders branches only people with write access can change.
+pub fn trust(event_name: &str, event: &Event) -> Trust {
+    let untrusted = |why: &str| Trust::Untrusted(why.to_owned());
+    match event {
+        Event::PullRequest(pr) if pr.pull_request.is_from_fork() => {
+            untrusted("the pull request comes from a fork")
+        }
+        Event::PullRequest(_) if event_name == "pull_request_target" => untrusted(
+            "a `pull_request_target` run renders the pull request's code with the base \
+             repository's permissions",
+        ),
+        Event::IssueComment(_) => untrusted(
+            "a PR comment command renders the pull request's code with the base repository's \
+             permissions",
+        ),
+        _ => Trust::Trusted,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct User {
     pub login: String,
@@ -428,6 +459,45 @@ mod tests {
         assert!(pr.is_from_fork());
         pr.head.repo = None;
         assert!(pr.is_from_fork());
+    }
+
+    #[test]
+    fn only_the_repositorys_own_branches_are_trusted() {
+        let event = |name: &str, payload: &str| parse(name, payload).unwrap();
+        let same_repo = pull_request_payload("opened", "");
+        assert_eq!(
+            trust("pull_request", &event("pull_request", &same_repo)),
+            Trust::Trusted
+        );
+        assert!(matches!(
+            trust("pull_request_target", &event("pull_request_target", &same_repo)),
+            Trust::Untrusted(why) if why.contains("pull_request_target")
+        ));
+        let mut fork = pull_request("opened", "");
+        fork.pull_request.head.repo.as_mut().unwrap().full_name = "octocat/gitops".to_owned();
+        for name in ["pull_request", "pull_request_target"] {
+            assert_eq!(
+                trust(name, &Event::PullRequest(Box::new(fork.clone()))),
+                Trust::Untrusted("the pull request comes from a fork".to_owned()),
+                "{name}"
+            );
+        }
+        let comment = r#"{"action": "created", "issue": {"number": 42},
+            "comment": {"id": 1, "body": "/diff", "user": {"login": "octocat"}},
+            "repository": {"full_name": "acme/gitops"}}"#;
+        assert!(matches!(
+            trust("issue_comment", &event("issue_comment", comment)),
+            Trust::Untrusted(why) if why.contains("comment command")
+        ));
+        assert_eq!(trust("push", &event("push", PUSH)), Trust::Trusted);
+        assert_eq!(
+            trust("workflow_dispatch", &event("workflow_dispatch", "{}")),
+            Trust::Trusted
+        );
+        assert_eq!(
+            trust("schedule", &Event::Other("schedule".to_owned())),
+            Trust::Trusted
+        );
     }
 
     #[test]

@@ -44,18 +44,89 @@ impl Resource {
     }
 }
 
+/// Most documents one render may hold: a hundred times a large real overlay.
+pub const MAX_DOCUMENTS: usize = 100_000;
+/// Deepest nesting read: a CRD schema takes two YAML levels per level of its own, so the
+/// parser's default of 64 turns away real CRDs; the bound still keeps recursion off the stack's end.
+pub const MAX_DEPTH: usize = 128;
+/// Stack for the parser's thread: debug builds spend up to ~32 KiB per nesting level. Only the
+/// pages used are ever committed.
+const PARSER_STACK_BYTES: usize = 64 * 1024 * 1024;
+/// Most nodes (maps, lists, scalars) one render may hold: a 256 MiB render of short values.
+const MAX_NODES: usize = 30_000_000;
+
+/// The parser's budgets, sized for kustomize's output rather than for a hand-written file: the
+/// render is already capped in bytes while it is read, so these bound the work per byte.
+fn render_budget() -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = MAX_DOCUMENTS;
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = MAX_NODES;
+    budget.max_events = 3 * MAX_NODES;
+    budget.max_total_scalar_bytes = crate::kustomize::build::DEFAULT_MAX_RENDER_BYTES;
+    budget
+}
+
+/// A breached budget in the reader's words, naming the limit.
+fn budget_breach(error: &serde_saphyr::Error) -> Option<String> {
+    use serde_saphyr::budget::BudgetBreach;
+    // The parser wraps its errors in a source excerpt; the cause is inside.
+    let serde_saphyr::Error::Budget { breach, .. } = error.without_snippet() else {
+        return None;
+    };
+    let what = match breach {
+        BudgetBreach::Documents { .. } => format!("has more than {MAX_DOCUMENTS} documents"),
+        BudgetBreach::Depth { .. } => format!("nests deeper than {MAX_DEPTH} levels"),
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => {
+            format!("has more than {MAX_NODES} values")
+        }
+        BudgetBreach::ScalarBytes { .. } => format!(
+            "holds more than {} MiB of text",
+            crate::kustomize::build::DEFAULT_MAX_RENDER_BYTES >> 20
+        ),
+        other => format!("breaks a parser limit ({other:?})"),
+    };
+    Some(format!(
+        "the kustomize output {what}, the most gitops-promote reads"
+    ))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("kustomize output is not valid YAML: {0}")]
     Yaml(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("document {index} of the kustomize output is not a Kubernetes object: {reason}")]
     NotAnObject { index: usize, reason: String },
 }
 
 /// Splits kustomize's output into resources, normalised and sorted by key.
 pub fn parse_resources(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
-    let documents: Vec<Value> = serde_saphyr::from_multiple(yaml)
-        .map_err(|e| ManifestError::Yaml(yaml_error_summary(&e)))?;
+    // The parser recurses once per nesting level, with large frames in debug builds: a deep CRD
+    // would overflow an ordinary thread's stack (2 MiB) long before MAX_DEPTH. Its own thread
+    // with room for MAX_DEPTH levels keeps a deep render an ordinary value.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("parse-render".to_string())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, || parse_documents(yaml))
+            .map_err(|e| ManifestError::Yaml(format!("cannot start the parser's thread: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn parse_documents(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(render_budget());
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(yaml, options).map_err(|e| {
+            budget_breach(&e).map_or_else(
+                || ManifestError::Yaml(yaml_error_summary(&e)),
+                ManifestError::TooLarge,
+            )
+        })?;
     let mut resources = Vec::new();
     for (index, doc) in documents.into_iter().enumerate() {
         match doc {
@@ -215,6 +286,76 @@ fn redact(secret: &mut Value, marker_for: impl Fn(&str) -> &'static str) {
     }
 }
 
+/// Every Secret value a run has seen (rendered `data`/`stringData`, generator literals), so
+/// that text kustomize or Helm printed can be shown without them: an error may echo a value
+/// ("node contents: <base64>") even when the render failed.
+///
+/// Values shorter than `MIN_LEN` characters are not replaced: `true`, `1` or `dev` would turn
+/// every such word of a message into a marker while hiding nothing worth hiding.
+#[derive(Debug, Default)]
+pub struct SecretValues {
+    values: std::collections::BTreeSet<String>,
+}
+
+impl SecretValues {
+    pub const MIN_LEN: usize = 4;
+
+    /// Adds a plain value, with its base64 forms and each of its lines (a PEM key may be
+    /// echoed a line at a time).
+    pub fn add(&mut self, value: &str) {
+        use base64::Engine;
+        let mut candidates = vec![value.to_string()];
+        candidates.extend(value.lines().map(str::to_string));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        candidates.push(encoded.trim_end_matches('=').to_string());
+        candidates.push(encoded);
+        for candidate in candidates {
+            if candidate.trim().chars().count() >= Self::MIN_LEN {
+                self.values.insert(candidate);
+            }
+        }
+    }
+
+    /// Adds the values of every Secret among `resources`.
+    pub fn add_secrets(&mut self, resources: &[Resource]) {
+        use base64::Engine;
+        for secret in resources.iter().filter(|r| r.is_secret()) {
+            if let Some(Value::Object(data)) = secret.body.get("data") {
+                for value in data.values().filter_map(Value::as_str) {
+                    self.add(value);
+                    if let Ok(decoded) =
+                        base64::engine::general_purpose::STANDARD.decode(value.trim())
+                    {
+                        self.add(&String::from_utf8_lossy(&decoded));
+                    }
+                }
+            }
+            if let Some(Value::Object(data)) = secret.body.get("stringData") {
+                for value in data.values() {
+                    match value {
+                        Value::String(text) => self.add(text),
+                        other => self.add(&other.to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `text` with every known value replaced by a marker, longest first so a value that
+    /// contains another is replaced whole.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut values: Vec<&String> = self.values.iter().collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.into_iter().fold(text.to_string(), |text, value| {
+            if text.contains(value.as_str()) {
+                text.replace(value.as_str(), marker::WHOLE)
+            } else {
+                text
+            }
+        })
+    }
+}
+
 /// Renders a resource as YAML for diffing: block style, multi-line strings as literal blocks,
 /// long lines never folded (folding would turn a one-word change into a paragraph change).
 pub fn to_yaml(body: &Value) -> String {
@@ -278,6 +419,90 @@ metadata:
         assert_eq!(deployment.api_version, "apps/v1");
         assert!(deployment.body["metadata"].get("annotations").is_none());
         assert!(!to_yaml(&deployment.body).contains("hunter2"));
+    }
+
+    fn config_maps(count: usize) -> String {
+        (0..count)
+            .map(|i| {
+                format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  k: v{i}\n"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("---\n")
+    }
+
+    /// A CRD whose schema nests `levels` objects, padded with descriptions to about `bytes`.
+    fn deep_crd(levels: usize, bytes: usize) -> String {
+        let mut schema = serde_json::json!({"type": "string"});
+        for level in 0..levels {
+            schema = serde_json::json!({
+                "type": "object",
+                "description": "x".repeat(bytes / levels),
+                "properties": {format!("field{level}"): schema}
+            });
+        }
+        let crd = serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": schema}}]}
+        });
+        to_yaml(&crd)
+    }
+
+    #[test]
+    fn thousands_of_documents_and_a_deep_several_mib_crd_are_read() {
+        let many = config_maps(5_000);
+        assert_eq!(parse_resources(&many).unwrap().len(), 5_000);
+        // Each schema level is two YAML levels (the schema and its `properties`).
+        let crd = deep_crd(60, 4 << 20);
+        assert!(crd.len() > 4 << 20);
+        let parsed = parse_resources(&format!("{many}---\n{crd}")).unwrap();
+        assert_eq!(parsed.len(), 5_001);
+        // And it can be shown and diffed on an ordinary thread.
+        let changed = parse_resources(&crd.replace("field0", "renamed")).unwrap();
+        let crd = parsed
+            .into_iter()
+            .find(|r| r.key.kind == "CustomResourceDefinition");
+        let diffs = crate::diff::diff_resources(crd.into_iter().collect(), changed);
+        assert_eq!(diffs.len(), 1);
+        assert!(diffs[0].diff.contains("renamed:"));
+    }
+
+    #[test]
+    fn a_render_over_the_limits_is_an_error_that_names_the_limit() {
+        let err = parse_resources(&"---\na: 1\n".repeat(MAX_DOCUMENTS + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the kustomize output has more than {MAX_DOCUMENTS} documents, the most gitops-promote reads"
+            )
+        );
+        let err = parse_resources(&deep_crd(MAX_DEPTH / 2, 0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the kustomize output nests deeper than {MAX_DEPTH} levels, the most gitops-promote reads"
+            )
+        );
+    }
+
+    #[test]
+    fn secret_values_are_scrubbed_in_every_form_but_short_ones() {
+        let rendered = parse_resources(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: aHVudGVyMi1wYXNz, b: eWVz}\nstringData:\n  c: |\n    line-one\n    line-two\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {d: not-a-secret}\n",
+        )
+        .unwrap();
+        let mut values = SecretValues::default();
+        values.add_secrets(&rendered);
+        values.add("literal-from-a-generator");
+        expect_test::expect![[r#"
+            Error: node contents: <redacted> / <redacted> / <redacted>
+            line <redacted> and <redacted> / yes / not-a-secret"#]]
+        .assert_eq(&values.scrub(
+            "Error: node contents: aHVudGVyMi1wYXNz / hunter2-pass / bGl0ZXJhbC1mcm9tLWEtZ2VuZXJhdG9y\nline line-one and line-two / yes / not-a-secret",
+        ));
     }
 
     #[test]

@@ -2467,3 +2467,139 @@ spec:
         assert_eq!(versions, ["autoscaling/v1", "autoscaling/v2"]);
     }
 }
+
+mod big_overlays {
+    use super::*;
+
+    #[test]
+    fn an_overlay_of_three_thousand_resources_diffs_like_a_small_one() {
+        let repo = GitRepo::base_and_two_overlays();
+        let many: String = (0..3_000)
+            .map(|i| {
+                format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: feature-{i}\ndata:\n  enabled: \"true\"\n"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("---\n");
+        repo.write("overlays/staging/features.yaml", &many);
+        repo.edit(
+            "overlays/staging/kustomization.yaml",
+            "- ../../base\n",
+            "- ../../base\n- features.yaml\n",
+        );
+        repo.commit("staging: three thousand feature flags");
+
+        let started = std::time::Instant::now();
+        let report = repo
+            .diff_json("master", "develop", &[])
+            .assert_code(0)
+            .report();
+
+        let staging = report.overlay("overlays/staging");
+        assert_eq!(staging.status(), "changed");
+        assert_eq!(staging.resources().len(), 3_000);
+        assert_eq!(report.overlay("overlays/production").status(), "unchanged");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_render_over_the_parser_limits_fails_its_overlay_only() {
+        let repo = GitRepo::base_and_two_overlays();
+        repo.edit("base/service.yaml", "port: 80", "port: 8080");
+        repo.commit("change the shared base");
+        let tools = tempfile::tempdir().unwrap();
+        let deep = tools.path().join("deep.yaml");
+        std::fs::write(
+            &deep,
+            format!(
+                "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: deep\nspec: {}1{}\n",
+                "{a: ".repeat(200),
+                "}".repeat(200)
+            ),
+        )
+        .unwrap();
+        // Staging renders far deeper than any real manifest; production renders for real.
+        let kustomize = write_script(
+            tools.path(),
+            "kustomize.sh",
+            &format!(
+                "#!/bin/sh\nfor last; do :; done\ncase \"$last\" in\n  */overlays/staging) cat '{}' ;;\n  *) exec kubectl kustomize \"$@\" ;;\nesac\n",
+                deep.display()
+            ),
+        );
+
+        let out = repo
+            .diff_json(
+                "master",
+                "develop",
+                &["--kustomize", kustomize.to_str().unwrap()],
+            )
+            .assert_code(3);
+
+        let report = out.report();
+        let error = report.overlay("overlays/staging").error();
+        assert!(
+            error.contains(
+                "the kustomize output nests deeper than 128 levels, the most gitops-promote reads"
+            ),
+            "{error}"
+        );
+        let production = report.overlay("overlays/production");
+        assert_eq!(production.status(), "changed");
+        assert_eq!(production.changes(), ["modified Service production/web"]);
+    }
+}
+
+mod scrubbed_errors {
+    use super::*;
+
+    const OLD_PASSWORD: &str = "old-password-7731";
+    const NEW_PASSWORD: &str = "new-password-8842";
+
+    /// A replacement aimed inside a Secret value makes kustomize fail and print the value
+    /// ("node contents: <base64>").
+    const ECHOING_REPLACEMENT: &str = "replacements:\n- source:\n    kind: Secret\n    name: creds\n    fieldPath: metadata.name\n  targets:\n  - select:\n      kind: Secret\n    fieldPaths:\n    - data.PASSWORD.[x=y]\n";
+
+    #[test]
+    fn a_secret_value_kustomize_echoes_in_an_error_is_redacted() {
+        let repo = GitRepo::base_and_two_overlays_with(&[(
+            "overlays/staging/kustomization.yaml",
+            &format!(
+                "{STAGING_KUSTOMIZATION}secretGenerator:\n- name: creds\n  literals:\n  - PASSWORD={OLD_PASSWORD}\n"
+            ),
+        )]);
+        // The new value only ever exists in the kustomization: the head's render fails.
+        repo.write(
+            "overlays/staging/kustomization.yaml",
+            &format!(
+                "{STAGING_KUSTOMIZATION}secretGenerator:\n- name: creds\n  literals:\n  - PASSWORD={NEW_PASSWORD}\n{ECHOING_REPLACEMENT}"
+            ),
+        );
+        repo.commit("rotate the password, and break the replacement");
+
+        let out = repo.diff_json("master", "develop", &[]).assert_code(3);
+
+        let values = [
+            OLD_PASSWORD.to_string(),
+            NEW_PASSWORD.to_string(),
+            base64(OLD_PASSWORD),
+            base64(NEW_PASSWORD),
+        ];
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        assert_no_secret_in(&out.all_output(), &values, "the json run");
+        let error = out.report().overlay("overlays/staging").error();
+        assert!(
+            error.contains("unable to find field"),
+            "the cause is kept: {error}"
+        );
+        assert!(
+            error.contains("<redacted>"),
+            "the echoed value is replaced: {error}"
+        );
+    }
+}

@@ -34,6 +34,15 @@ pub struct References {
     pub files: Vec<String>,
     /// Directories read as a whole (a Helm chart home).
     pub dirs: Vec<String>,
+    /// Generator, transformer and validator configs given as paths: a Helm generator among them
+    /// fetches its chart.
+    pub configs: Vec<String>,
+    /// What the kustomization itself fetches from the network (Helm charts from a repository).
+    pub remote: Vec<String>,
+    /// Inline configs that could not be read, with the reason.
+    pub unreadable: Vec<String>,
+    /// `secretGenerator` literal values: kustomize may echo them in an error.
+    pub secret_literals: Vec<String>,
 }
 
 /// Everything one root's build reads, as repo-relative paths.
@@ -46,8 +55,9 @@ pub struct Closure {
     pub roots: BTreeSet<String>,
     /// Remote bases (URLs), which cannot be compared and need the network to build.
     pub remote: BTreeSet<String>,
-    /// Kustomizations in the closure that could not be parsed, with the reason.
-    pub unparseable: Vec<String>,
+    /// Kustomizations (or generator configs) in the closure that could not be parsed: the file
+    /// and the reason.
+    pub unparseable: Vec<(String, String)>,
 }
 
 impl Closure {
@@ -90,6 +100,9 @@ pub struct Graph {
     pub roots: BTreeMap<String, Root>,
     /// Symlinks of the snapshot (path → target text): kustomize follows them, so must we.
     links: BTreeMap<String, String>,
+    /// Generator and transformer config files some kustomization names: what each fetches, or
+    /// why it cannot be read.
+    configs: BTreeMap<String, Result<Vec<String>, String>>,
 }
 
 impl Graph {
@@ -119,7 +132,30 @@ impl Graph {
             let content = repo.read_blob(entry.oid)?;
             roots.insert(dir.to_string(), parse_root(dir, path, &content));
         }
-        Ok(Graph { roots, links })
+        let mut graph = Graph {
+            roots,
+            links,
+            configs: BTreeMap::new(),
+        };
+        let mut configs = BTreeMap::new();
+        for root in graph.roots.values() {
+            let Ok(refs) = &root.refs else { continue };
+            for config in &refs.configs {
+                let Some((path, _)) = graph.locate(&root.dir, config) else {
+                    continue;
+                };
+                let Some(entry) = snapshot.files.get(&path) else {
+                    continue;
+                };
+                if configs.contains_key(&path) || entry.is_symlink() {
+                    continue;
+                }
+                let content = repo.read_blob(entry.oid)?;
+                configs.insert(path, fetched_by_config(&content));
+            }
+        }
+        graph.configs = configs;
+        Ok(graph)
     }
 
     /// Root directories referenced by another root.
@@ -185,8 +221,16 @@ impl Graph {
             return Rc::new(closure);
         }
         match &root.refs {
-            Err(reason) => closure.unparseable.push(format!("{}: {reason}", root.file)),
+            Err(reason) => closure
+                .unparseable
+                .push((root.file.clone(), reason.clone())),
             Ok(refs) => {
+                closure.remote.extend(refs.remote.iter().cloned());
+                closure.unparseable.extend(
+                    refs.unreadable
+                        .iter()
+                        .map(|reason| (root.file.clone(), reason.clone())),
+                );
                 for entry in &refs.entries {
                     let located = self.locate(dir, entry).map(|(path, links)| {
                         closure.files.extend(links);
@@ -198,6 +242,13 @@ impl Graph {
                             merge(&mut closure, &inner);
                         }
                         Some(path) if snapshot.files.contains_key(&path) => {
+                            match self.configs.get(&path) {
+                                Some(Ok(remote)) => closure.remote.extend(remote.iter().cloned()),
+                                Some(Err(reason)) => {
+                                    closure.unparseable.push((path.clone(), reason.clone()))
+                                }
+                                None => {}
+                            }
                             closure.files.insert(path);
                         }
                         Some(path) if snapshot.is_dir(&path) => {
@@ -214,7 +265,14 @@ impl Graph {
                     }
                 }
                 for file in &refs.files {
-                    if let Some((path, links)) = self.locate(dir, file) {
+                    let located = self.locate(dir, file);
+                    let local = located.as_ref().is_some_and(|(path, _)| {
+                        snapshot.files.contains_key(path) || snapshot.is_dir(path)
+                    });
+                    // Kustomize loads patches, CRDs, schemas and generator sources by URL too.
+                    if !local && is_remote(file) {
+                        closure.remote.insert(file.clone());
+                    } else if let Some((path, links)) = located {
                         closure.files.extend(links);
                         closure.files.insert(path);
                     }
@@ -314,16 +372,24 @@ fn parse_root(dir: &str, file: &str, content: &[u8]) -> Root {
 /// Collects every path a kustomization names, field by field as kustomize v5 reads them.
 pub fn references(doc: &Value) -> References {
     let mut refs = References::default();
-    for key in [
-        "resources",
-        "bases",
-        "components",
-        "generators",
-        "transformers",
-        "validators",
-    ] {
+    for key in ["resources", "bases", "components"] {
         refs.entries
             .extend(strings(doc.get(key)).filter(|s| is_path(s)));
+    }
+    for key in ["generators", "transformers", "validators"] {
+        for entry in strings(doc.get(key)) {
+            if is_path(&entry) {
+                refs.entries.push(entry.clone());
+                refs.configs.push(entry);
+            } else {
+                match fetched_by_config(entry.as_bytes()) {
+                    Ok(remote) => refs.remote.extend(remote),
+                    Err(reason) => refs
+                        .unreadable
+                        .push(format!("an inline {key} entry: {reason}")),
+                }
+            }
+        }
     }
     for key in ["crds", "configurations", "patchesStrategicMerge"] {
         refs.files
@@ -349,6 +415,17 @@ pub fn references(doc: &Value) -> References {
             refs.files.extend(strings(generator.get("env")));
         }
     }
+    for generator in items(doc.get("secretGenerator")) {
+        for literal in strings(generator.get("literals")) {
+            if let Some((_, value)) = literal.split_once('=') {
+                refs.secret_literals.push(value.to_string());
+                let unquoted = value.trim_matches(|c| c == '"' || c == '\'');
+                if unquoted != value {
+                    refs.secret_literals.push(unquoted.to_string());
+                }
+            }
+        }
+    }
     if let Some(path) = doc
         .get("openapi")
         .and_then(|o| o.get("path"))
@@ -359,6 +436,7 @@ pub fn references(doc: &Value) -> References {
     let charts: Vec<&Value> = items(doc.get("helmCharts")).collect();
     if !charts.is_empty() {
         for chart in &charts {
+            refs.remote.extend(helm_chart_source(chart));
             refs.files.extend(strings(chart.get("valuesFile")));
             refs.files
                 .extend(strings(chart.get("additionalValuesFiles")));
@@ -371,6 +449,31 @@ pub fn references(doc: &Value) -> References {
         refs.dirs.push(home.to_string());
     }
     refs
+}
+
+/// A Helm chart that kustomize would pull from a repository, as `helm chart NAME from REPO`.
+fn helm_chart_source(chart: &Value) -> Option<String> {
+    let repo = chart.get("repo").and_then(Value::as_str)?.trim();
+    if repo.is_empty() {
+        return None;
+    }
+    let name = chart.get("name").and_then(Value::as_str).unwrap_or("?");
+    Some(format!("helm chart {name} from {repo}"))
+}
+
+/// What a generator or transformer config (one or more YAML documents) fetches: the builtin
+/// Helm generator pulls its chart from `repo`. Other plugins need `--enable-alpha-plugins` or
+/// `--enable-exec`, which the privileged-args rule covers.
+fn fetched_by_config(content: &[u8]) -> Result<Vec<String>, String> {
+    let text = std::str::from_utf8(content).map_err(|_| "the file is not UTF-8".to_string())?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| yaml_error_summary(&e))?;
+    Ok(docs
+        .iter()
+        .filter(|doc| {
+            doc.get("kind").and_then(Value::as_str) == Some("HelmChartInflationGenerator")
+        })
+        .filter_map(helm_chart_source)
+        .collect())
 }
 
 /// A string or a list of strings, as kustomization fields allow.
@@ -487,6 +590,31 @@ helmCharts:
         assert!(!is_remote("../base"));
         assert!(!is_remote("deployment.yaml"));
         assert!(!is_remote(".hidden/dir"));
+    }
+
+    #[test]
+    fn every_spelling_of_a_fetch_is_remote() {
+        for entry in [
+            "ssh://git@github.com/acme/base.git//deploy?ref=v1",
+            "git::https://example.com/acme/base.git",
+            "file:///etc/kubernetes",
+            "http://example.com/all.yaml",
+            "gitlab.example.com/acme/base?ref=main",
+        ] {
+            assert!(is_remote(entry), "{entry}");
+        }
+        let refs = refs_of(
+            "helmCharts:\n- name: local-chart\n- name: redis\n  repo: oci://r.example.com/charts\n",
+        );
+        assert_eq!(
+            refs.remote,
+            ["helm chart redis from oci://r.example.com/charts"]
+        );
+        assert_eq!(
+            fetched_by_config(b"kind: PatchTransformer\n---\nkind: HelmChartInflationGenerator\nname: x\nrepo: https://c.example.com\n"),
+            Ok(vec!["helm chart x from https://c.example.com".to_string()])
+        );
+        assert!(fetched_by_config(b"kind: [unclosed\n").is_err());
     }
 
     #[test]

@@ -4,5 +4,5 @@
 pub mod build;
 pub mod graph;
 
-pub use build::{BuildFailure, BuildJob, Builder, KustomizeCommand};
+pub use build::{BuildFailure, BuildJob, Builder, KustomizeCommand, privileged_args};
 pub use graph::{Closure, Graph, KUSTOMIZATION_FILES};
