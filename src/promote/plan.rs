@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::report::markdown::{code_span, fenced};
+use crate::report::markdown::{code_span, fenced, inline};
 
 /// How the source PR reached the source branch; decides what is cherry-picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,11 @@ impl Templates {
             String::new()
         };
         let mut body_vars = common.to_vec();
+        // The title is plain text in the PR's title, but markdown in its body.
+        let title_text = inline(&source.title);
+        body_vars.retain(|(name, _)| *name != "title");
         body_vars.extend([
+            ("title", title_text.as_str()),
             ("source_link", source_link.as_str()),
             ("commits", commits.as_str()),
             ("excluded", excluded_text.as_str()),
@@ -173,7 +177,8 @@ fn commit_list(source: &SourcePr) -> String {
     };
     let mut out = format!("Cherry-picked ({how}):\n");
     for (sha, subject) in &source.commits {
-        let _ = writeln!(out, "- {} {subject}", &sha[..sha.len().min(12)]);
+        // A subject is the PR author's text: it must not mention, link or format anything.
+        let _ = writeln!(out, "- {} {}", &sha[..sha.len().min(12)], inline(subject));
     }
     out
 }
@@ -385,6 +390,26 @@ mod hostile_input {
             - 0123456789ab Sneak {excluded}{conflicts}
         "#]]
         .assert_eq(&plan.body);
+    }
+
+    #[test]
+    fn a_title_or_subject_in_the_body_pings_and_links_nobody() {
+        let plan = templates("{title}\n\n{commits}").plan(
+            &source(
+                "cc @acme/admins ![x](https://evil.example/p.png)",
+                "fix for @octocat, see <a href=https://evil.example>this</a>",
+            ),
+            &PickSummary::Clean { files: Vec::new() },
+            &[],
+        );
+        assert_eq!(
+            plan.title,
+            "[master] cc @acme/admins ![x](https://evil.example/p.png)"
+        );
+        for raw in ["@acme", "@octocat", "![x]", "<a href"] {
+            assert!(!plan.body.contains(raw), "{raw} in {}", plan.body);
+        }
+        assert!(plan.body.contains("acme/admins") && plan.body.contains("octocat"));
     }
 
     #[test]
