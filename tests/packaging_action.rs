@@ -1,8 +1,13 @@
 //! The packaged action, kept honest: `action.yml` against the inputs, defaults and outputs the
 //! binary really has and against README's tables, and the `dist/launch.sh` launcher run for real
 //! (a verified binary, a bad or missing checksum, the build-from-source path with a fake cargo, an
-//! unsupported platform) with its overhead over running the binary directly.
+//! unsupported platform) with its overhead over running the binary directly; and the static musl
+//! binary a release ships, checked to be static and run through the action's step on a PR against
+//! the loopback GitHub.
 #![cfg(unix)]
+
+mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -989,5 +994,496 @@ fn launcher_overhead_over_the_binary_run_directly() {
             size as f64 / 1e6
         )),
         fixed.line("tiny stub (bash, SHA256SUMS, tool start; no hashing to speak of)"),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The static musl binary a release ships, run through the action's step
+// ---------------------------------------------------------------------------------------------
+
+const MUSL_BINARY_VAR: &str = "GITOPS_PROMOTE_MUSL_BINARY";
+const PR: u64 = 7;
+
+/// The x86_64 musl release binary `.ci/run` builds before `cargo test` and names in
+/// `GITOPS_PROMOTE_MUSL_BINARY`. Missing under `CI=true` is a failure: CI must never pass without
+/// having run it. Elsewhere the test says loudly that it checked nothing and why: a release build
+/// from scratch takes minutes, and the `cargo test` running it holds the target dir's lock.
+fn musl_binary(test: &str) -> Option<PathBuf> {
+    use std::io::Write;
+    match std::env::var_os(MUSL_BINARY_VAR) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "{MUSL_BINARY_VAR}={} is not a file; build it with `cargo build --release --locked \
+                 --target x86_64-unknown-linux-musl` (as .ci/run does)",
+                path.display()
+            );
+            Some(path)
+        }
+        None if std::env::var("CI").is_ok_and(|ci| ci == "true") => panic!(
+            "CI=true but {MUSL_BINARY_VAR} is not set: .ci/run builds the static musl binary and \
+             names it there, so the release binary is checked and exercised on every run"
+        ),
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nSKIPPED {test}: {MUSL_BINARY_VAR} is not set, so the static release binary was \
+                 neither checked nor run. Run .ci/run, or build it and name it:\n  cargo build \
+                 --release --locked --target x86_64-unknown-linux-musl\n  {MUSL_BINARY_VAR}=$PWD/\
+                 target/x86_64-unknown-linux-musl/release/gitops-promote cargo test --test \
+                 packaging_action musl"
+            );
+            None
+        }
+    }
+}
+
+/// How the kernel would start an ELF executable, from its program headers.
+#[derive(Debug)]
+struct ElfLinking {
+    /// `e_machine`: 62 is x86-64.
+    machine: u16,
+    /// `PT_INTERP`: the dynamic loader the kernel runs first; a static binary has none.
+    interpreter: Option<String>,
+    /// `DT_NEEDED` entries: shared libraries the loader would have to find. A static-pie binary
+    /// has a dynamic section (it relocates itself) but needs none.
+    needed: usize,
+}
+
+/// Reads a 64-bit little-endian ELF file's program headers. Read here rather than asked of `file`
+/// or `ldd`, which a fresh machine may lack and whose wording differs between versions.
+fn elf_linking(path: &Path) -> Result<ElfLinking, String> {
+    const PT_DYNAMIC: u32 = 2;
+    const PT_INTERP: u32 = 3;
+    const DT_NEEDED: u64 = 1;
+    let bytes = fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let at = |offset: u64, len: usize| -> Result<&[u8], String> {
+        usize::try_from(offset)
+            .ok()
+            .and_then(|start| bytes.get(start..start.checked_add(len)?))
+            .ok_or_else(|| format!("{} is truncated at byte {offset}", path.display()))
+    };
+    let u16_at = |offset: u64| at(offset, 2).map(|b| u16::from_le_bytes(b.try_into().unwrap()));
+    let u32_at = |offset: u64| at(offset, 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    let u64_at = |offset: u64| at(offset, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    if at(0, 6)? != b"\x7fELF\x02\x01" {
+        return Err(format!(
+            "{} is not a 64-bit little-endian ELF file",
+            path.display()
+        ));
+    }
+    let machine = u16_at(18)?;
+    let (phoff, phentsize, phnum) = (u64_at(32)?, u16_at(54)?, u16_at(56)?);
+    let mut linking = ElfLinking {
+        machine,
+        interpreter: None,
+        needed: 0,
+    };
+    for index in 0..u64::from(phnum) {
+        let header = phoff + index * u64::from(phentsize);
+        let (offset, size) = (u64_at(header + 8)?, u64_at(header + 32)?);
+        match u32_at(header)? {
+            PT_INTERP => {
+                let name = at(offset, usize::try_from(size).unwrap())?;
+                let name = String::from_utf8_lossy(name);
+                linking.interpreter = Some(name.trim_end_matches('\0').to_owned());
+            }
+            PT_DYNAMIC => {
+                for entry in (offset..offset + size).step_by(16) {
+                    match u64_at(entry)? {
+                        0 => break,
+                        DT_NEEDED => linking.needed += 1,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(linking)
+}
+
+/// The check must be able to fail: the test profile's binary links glibc dynamically.
+#[test]
+fn elf_check_sees_the_dynamic_loader_of_a_glibc_build() {
+    let linking = elf_linking(Path::new(env!("CARGO_BIN_EXE_gitops-promote"))).unwrap();
+    let interpreter = linking.interpreter.as_deref().unwrap_or_default();
+    assert!(interpreter.contains("ld-linux"), "{linking:?}");
+    assert!(linking.needed > 0, "{linking:?}");
+
+    let error = elf_linking(&repo_path("dist/launch.sh")).unwrap_err();
+    assert!(error.contains("not a 64-bit little-endian ELF"), "{error}");
+}
+
+#[test]
+fn musl_release_binary_is_static() {
+    let Some(binary) = musl_binary("musl_release_binary_is_static") else {
+        return;
+    };
+    let linking = elf_linking(&binary).unwrap();
+    assert_eq!(linking.machine, 62, "not an x86-64 binary: {linking:?}");
+    assert_eq!(
+        linking.interpreter,
+        None,
+        "{} asks for a dynamic loader, so it is not static",
+        binary.display()
+    );
+    assert_eq!(
+        linking.needed,
+        0,
+        "{} needs shared libraries",
+        binary.display()
+    );
+    // Started with an empty environment, as static as it claims.
+    let out = run(Command::new(&binary).env_clear().arg("--version"));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with("gitops-promote "), "{out}");
+}
+
+/// A PR from `feature` into `master` that bumps the staging image, served by the loopback
+/// GitHub; an action checkout whose `dist/` holds the musl binary as a release commit does; and a
+/// runner about to run the action's step for the PR's `pull_request` event.
+struct ReleasedActionOnAPullRequest {
+    fake: support::FakeGitHub,
+    head: String,
+    merge: String,
+    runner: TempDir,
+    workspace: TempDir,
+    action: TempDir,
+}
+
+impl ReleasedActionOnAPullRequest {
+    fn new(binary: &Path) -> Self {
+        use support::runner::{REPO, TOKEN, checkout_like_actions, git};
+
+        let repo = common::GitRepo::base_and_two_overlays();
+        repo.checkout("master");
+        let base = repo.sha("master");
+        repo.git(&["checkout", "-q", "-b", "feature"]);
+        repo.edit(
+            "overlays/staging/kustomization.yaml",
+            "newTag: 1.25.0",
+            "newTag: 1.26.0",
+        );
+        let head = repo.commit("Bump web");
+        repo.git(&["update-ref", &format!("refs/pull/{PR}/head"), &head]);
+        repo.git(&["checkout", "-q", "--detach", "master"]);
+        repo.git(&["merge", "-q", "--no-ff", "-m", "Merge feature", "feature"]);
+        let merge = repo.sha("HEAD");
+        repo.git(&["update-ref", &format!("refs/pull/{PR}/merge"), &merge]);
+
+        let runner = tempfile::Builder::new()
+            .prefix("gitops-promote-runner-")
+            .tempdir()
+            .unwrap();
+        let bare = runner.path().join("served.git");
+        let source = repo.path().to_string_lossy().into_owned();
+        git(
+            runner.path(),
+            &["clone", "-q", "--mirror", &source, "served.git"],
+        );
+        let fake = support::FakeGitHub::start(TOKEN);
+        fake.add_repo(REPO, &bare);
+        fake.add_pull(
+            REPO,
+            support::FakePull {
+                number: PR,
+                head_sha: head.clone(),
+                base_sha: base.clone(),
+                merge_commit_sha: Some(merge.clone()),
+                ..support::FakePull::default()
+            },
+        );
+        let workspace = checkout_like_actions(&bare, &merge, &fake);
+
+        // The action as a release tag checks it out: action.yml, and dist/ with the binary under
+        // the name launch.sh looks up and SHA256SUMS written as release.yml writes it.
+        let action = tempfile::Builder::new()
+            .prefix("gitops-promote-action-")
+            .tempdir()
+            .unwrap();
+        let dist = action.path().join("dist");
+        fs::create_dir(&dist).unwrap();
+        fs::copy(repo_path("action.yml"), action.path().join("action.yml")).unwrap();
+        for (file, mode) in [("launch.sh", 0o755), ("README.md", 0o644)] {
+            let original = fs::read(repo_path("dist").join(file)).unwrap();
+            write_file(&dist.join(file), &original, mode);
+        }
+        {
+            let _lock = exec_lock();
+            fs::copy(binary, dist.join(X64)).unwrap();
+            fs::set_permissions(dist.join(X64), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let sums = run(Command::new("sha256sum").arg(X64).current_dir(&dist));
+        assert_eq!(sums.code, Some(0), "{sums}");
+        fs::write(dist.join("SHA256SUMS"), &sums.stdout).unwrap();
+
+        let s = ReleasedActionOnAPullRequest {
+            fake,
+            head,
+            merge,
+            runner,
+            workspace,
+            action,
+        };
+        s.write_event(&base);
+        s
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.runner.path().join(name)
+    }
+
+    fn shipped(&self) -> PathBuf {
+        self.action.path().join("dist").join(X64)
+    }
+
+    /// A payload shaped like GitHub's documented `pull_request` webhook.
+    fn write_event(&self, base: &str) {
+        use support::runner::{REPO, repository_json};
+        let repository = repository_json();
+        let event = serde_json::json!({
+            "action": "synchronize",
+            "number": PR,
+            "pull_request": {
+                "url": format!("https://api.github.com/repos/{REPO}/pulls/{PR}"),
+                "id": 1, "node_id": "PR_kwDOA", "number": PR, "state": "open", "locked": false,
+                "title": "Bump web", "draft": false,
+                "html_url": format!("https://github.com/{REPO}/pull/{PR}"),
+                "user": {"login": "octocat", "id": 583231, "type": "User"},
+                "body": "Please review the rendered diff.",
+                "head": {"label": "acme:feature", "ref": "feature", "sha": self.head,
+                         "user": {"login": "acme"}, "repo": repository},
+                "base": {"label": "acme:master", "ref": "master", "sha": base,
+                         "user": {"login": "acme"}, "repo": repository},
+                "merge_commit_sha": self.merge, "merged": false, "mergeable": null,
+                "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
+            },
+            "repository": repository,
+            "sender": {"login": "octocat", "id": 583231, "type": "User"}
+        });
+        fs::write(
+            self.path("event.json"),
+            serde_json::to_vec_pretty(&event).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Where the guard `cargo` records a call; the prebuilt binary must make cargo unnecessary.
+    fn cargo_calls(&self) -> PathBuf {
+        self.path("cargo-calls")
+    }
+
+    /// Runs the action's one step as a Linux X64 runner does: its `run:` script under
+    /// `bash -eo pipefail`, its `env:` with every `${{ inputs.* }}` resolved to action.yml's
+    /// default (the workflow sets none), and the runner's own variables.
+    fn run_step(&self) -> Run {
+        use support::runner::{REPO, TOKEN};
+
+        let action = action_yml();
+        let inputs = object(&action["inputs"], "inputs");
+        let step = the_step(&action);
+        let expression = regex::Regex::new(r"^\$\{\{ inputs\.([a-z-]+) \}\}$").unwrap();
+        let mut env = BTreeMap::new();
+        for (key, value) in object(&step["env"], "the step's env") {
+            let value = text(value, key);
+            let input = &expression
+                .captures(value)
+                .unwrap_or_else(|| panic!("{key}: {value} is not an input expression"))[1];
+            let default = scalar(&inputs[input]["default"]);
+            let resolved = match default.as_str() {
+                "${{ github.token }}" => TOKEN.to_owned(),
+                _ => default,
+            };
+            env.insert(key.clone(), resolved);
+        }
+
+        let tools = self.path("tools");
+        fs::create_dir_all(&tools).unwrap();
+        write_file(
+            &tools.join("cargo"),
+            format!(
+                "#!/bin/sh\necho \"$@\" >> '{}'\nexit 1\n",
+                self.cargo_calls().display()
+            )
+            .as_bytes(),
+            0o755,
+        );
+        let path = std::env::join_paths(std::iter::once(tools).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .unwrap();
+
+        let mut command = Command::new("bash");
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if ["GITHUB_", "INPUT_", "RUNNER_", "GITOPS_PROMOTE_"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix))
+            {
+                command.env_remove(&*key);
+            }
+        }
+        command
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(text(&step["run"], "the step's run"))
+            .current_dir(self.workspace.path())
+            .envs(&env)
+            .env("PATH", path)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_ACTION_PATH", self.action.path())
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", self.path("event.json"))
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_API_URL", self.fake.api_url())
+            .env("GITHUB_SERVER_URL", self.fake.server_url())
+            .env("GITHUB_GRAPHQL_URL", self.fake.graphql_url())
+            .env("GITHUB_WORKSPACE", self.workspace.path())
+            .env("GITHUB_SHA", &self.merge)
+            .env("GITHUB_REF", format!("refs/pull/{PR}/merge"))
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_ACTOR", "octocat")
+            .env("GITHUB_OUTPUT", self.path("output"))
+            .env("GITHUB_STEP_SUMMARY", self.path("summary.md"))
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TEMP", self.runner.path());
+        run_with_timeout(&mut command, Duration::from_secs(180))
+    }
+
+    fn outputs(&self) -> Vec<(String, String)> {
+        let text = fs::read_to_string(self.path("output")).unwrap_or_default();
+        support::runner::parse_outputs(&text)
+    }
+
+    fn output(&self, name: &str) -> String {
+        let outputs = self.outputs();
+        outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no output {name} in {outputs:?}"))
+    }
+}
+
+/// `run`, but a hang fails the test instead of the suite.
+fn run_with_timeout(command: &mut Command, limit: Duration) -> Run {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = {
+        let _lock = exec_lock();
+        command.spawn().expect("spawn")
+    };
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match finished.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: the child has not been reaped (its waiter has not returned), so the pid is
+            // still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{command:?} ran for over {limit:?}");
+        }
+    };
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn musl_release_binary_posts_the_sticky_comment_through_the_launcher() {
+    use support::runner::REPO;
+    let Some(binary) =
+        musl_binary("musl_release_binary_posts_the_sticky_comment_through_the_launcher")
+    else {
+        return;
+    };
+    let s = ReleasedActionOnAPullRequest::new(&binary);
+    let out = s.run_step();
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        !out.stdout.contains("::error") && !out.stdout.contains("from source"),
+        "{out}"
+    );
+    assert!(
+        !s.cargo_calls().exists(),
+        "the launcher called cargo instead of running dist/{X64}"
+    );
+
+    let comments = s.fake.comments(REPO, PR);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    let comment = &comments[0];
+    assert_eq!(comment.user_login, support::BOT_LOGIN);
+    assert!(
+        comment.body.starts_with("<!-- gitops-promote id="),
+        "{}",
+        comment.body
+    );
+    for line in [
+        "-        image: nginx:1.25.0",
+        "+        image: nginx:1.26.0",
+    ] {
+        assert!(
+            comment.body.contains(line),
+            "{line:?} not in {}",
+            comment.body
+        );
+    }
+    assert!(
+        comment.body.contains(&format!("head={}", s.head)),
+        "{}",
+        comment.body
+    );
+    assert_eq!(s.output("has-changes"), "true");
+    assert_eq!(s.output("affected-overlays"), r#"["overlays/staging"]"#);
+    assert!(
+        s.output("comment-url")
+            .ends_with(&format!("issuecomment-{}", comment.id)),
+        "{:?}",
+        s.outputs()
+    );
+    let violations = s.fake.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn musl_release_binary_with_a_wrong_checksum_is_never_run() {
+    use support::runner::REPO;
+    let Some(binary) = musl_binary("musl_release_binary_with_a_wrong_checksum_is_never_run") else {
+        return;
+    };
+    let s = ReleasedActionOnAPullRequest::new(&binary);
+    let listed = sha256(&s.shipped());
+    // One byte more after SHA256SUMS was written: a corrupt or replaced binary, still executable.
+    {
+        let _lock = exec_lock();
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(s.shipped())
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"\0").unwrap();
+    }
+
+    let out = s.run_step();
+    out.assert_failed_with(&["checksum mismatch", X64, &listed, "refusing to run it"]);
+    assert!(
+        s.fake.requests().is_empty(),
+        "the binary ran and called GitHub: {:#?}",
+        s.fake.requests()
+    );
+    assert!(s.fake.comments(REPO, PR).is_empty());
+    assert!(s.outputs().is_empty(), "{:?}", s.outputs());
+    assert!(
+        !s.cargo_calls().exists(),
+        "a bad binary must not trigger a rebuild"
     );
 }

@@ -1,12 +1,10 @@
 //! The workflows that test, release and wrap the action, and the consumer examples, read as data:
 //! each parses, the reusable workflow mirrors `action.yml`, each example grants what its events
-//! need, the release builds both musl binaries into `dist/`, CI runs `.ci/run` and a static build.
-//! `musl_release_build_is_static` builds that binary for real where the target is installed.
+//! need, the release builds both musl binaries into `dist/`, CI runs `.ci/run`, which builds the
+//! x86_64 one first for `tests/packaging_action.rs` to check and run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use regex::Regex;
 use serde_json::Value;
@@ -415,7 +413,7 @@ fn release_builds_both_musl_binaries_into_dist() {
             "{action}"
         );
     }
-    // x86_64 natively (as ci.yml's musl job does), aarch64 with cross; both static and stripped.
+    // x86_64 natively (as .ci/run does in CI), aarch64 with cross; both static and stripped.
     let builders: BTreeMap<String, String> = jobs
         .values()
         .filter_map(|j| j["strategy"]["matrix"]["include"].as_array())
@@ -496,133 +494,73 @@ fn release_builds_both_musl_binaries_into_dist() {
 }
 
 #[test]
-fn ci_runs_the_project_script_and_a_static_musl_build() {
+fn ci_runs_the_project_script_which_builds_the_static_musl_binary_first() {
     let ci = load(".github/workflows/ci.yml");
     let steps: Vec<&Value> = all_steps(&ci).collect();
     assert!(
         steps.iter().any(|s| run(s).trim() == "bash .ci/run"),
         "ci.yml runs .ci/run"
     );
-    // .ci/run is where fmt, clippy and the tests live.
+    // .ci/run is where fmt, clippy, the musl build and the tests live, in that order: the tests
+    // check the binary it built and run a PR through dist/launch.sh with it.
     let ci_run = read(".ci/run");
-    for command in [
-        "cargo fmt --all -- --check",
-        "cargo clippy --locked --all-targets -- -D warnings",
-        "cargo test --locked",
-    ] {
-        assert!(ci_run.contains(command), ".ci/run runs {command}");
-    }
+    let commands: Vec<&str> = ci_run
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let position = |prefix: &str| {
+        commands
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!(".ci/run has no line starting with {prefix:?}"))
+    };
+    let order = [
+        position("cargo fmt --all -- --check"),
+        position("cargo clippy --locked --all-targets -- -D warnings"),
+        position("cargo build "),
+        position("export GITOPS_PROMOTE_MUSL_BINARY="),
+        position("cargo test --locked"),
+    ];
+    assert!(
+        order.is_sorted(),
+        ".ci/run's steps are out of order: {order:?}"
+    );
 
     let triple = MUSL_TRIPLES[0];
-    let musl = steps
-        .iter()
-        .find(|s| run(s).contains("cargo build --release"))
-        .expect("ci.yml builds the release binary");
-    assert!(run(musl).contains("--target"));
-    assert_eq!(ci["jobs"]["musl"]["env"]["TARGET"], triple);
+    assert!(commands.contains(&format!("musl={triple}").as_str()));
+    // Built as release.yml builds the binary it ships.
+    let build = commands[position("cargo build ")];
+    for flag in [
+        "--release",
+        "--locked",
+        "--target \"$musl\"",
+        "--config profile.release.strip=true",
+    ] {
+        assert!(
+            build.contains(flag),
+            "the musl build runs with {flag}: {build}"
+        );
+    }
+    let export = commands[position("export GITOPS_PROMOTE_MUSL_BINARY=")];
     assert!(
-        steps.iter().any(|s| {
-            uses(s).starts_with("dtolnay/rust-toolchain@")
-                && scalar(&s["with"]["targets"]) == triple
-        }),
-        "the musl target is installed"
+        export.ends_with("/$musl/release/gitops-promote"),
+        "{export}"
     );
+    // A fresh machine has neither; installed only where missing, so a re-run does nothing.
+    let target = commands[position("rustup target list --installed")];
     assert!(
-        steps
-            .iter()
-            .any(|s| run(s).contains("apt-get install -y -qq musl-tools"))
+        target.contains("|| rustup --quiet target add \"$musl\""),
+        "{target}"
     );
-    let check = run(steps
-        .iter()
-        .find(|s| run(s).contains("statically linked"))
-        .expect("ci.yml checks the binary is static"));
-    assert!(check.contains("file \"$BIN\"") && check.contains("ldd \"$BIN\""));
+    assert!(ci_run.contains("command -v musl-gcc >/dev/null ||"));
+    assert!(ci_run.contains("apt-get install -y -qq musl-tools"));
+
+    // The binary CI checked is kept as the run's artifact.
     assert!(
         steps
             .iter()
             .any(|s| uses(s).starts_with("actions/upload-artifact@")
                 && s["with"]["path"] == format!("target/{triple}/release/gitops-promote"))
     );
-}
-
-/// Says why a test did nothing, on the real stderr so that it shows even when output is captured.
-fn skipped(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "\nSKIPPED {test}: {why}");
-}
-
-fn output(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// `cargo build --release --target x86_64-unknown-linux-musl` from a clean target dir, then `file`
-/// must call the result statically linked. Needs the target (`rustup target add`) and musl-gcc
-/// (`musl-tools`), as ci.yml's musl job installs them; without either it says so and checks
-/// nothing.
-#[test]
-#[ignore = "a from-scratch release build with vendored OpenSSL and libgit2: 17 CPU-minutes, \
-            over 8 minutes on 2 cores; run with --ignored"]
-fn musl_release_build_is_static() {
-    const TEST: &str = "musl_release_build_is_static";
-    let triple = MUSL_TRIPLES[0];
-    let Some(installed) = output("rustup", &["target", "list", "--installed"]) else {
-        return skipped(
-            TEST,
-            "rustup is not available to tell which targets are installed",
-        );
-    };
-    if !installed.lines().any(|l| l.trim() == triple) {
-        return skipped(
-            TEST,
-            &format!(
-                "the {triple} target is not installed (installed: {}); `rustup target add \
-                 {triple}` needs rustup's servers. Nothing was built or checked.",
-                installed.split_whitespace().collect::<Vec<_>>().join(", ")
-            ),
-        );
-    }
-    if output("musl-gcc", &["--version"]).is_none() {
-        return skipped(
-            TEST,
-            "musl-gcc is not on PATH (apt-get install musl-tools); the vendored OpenSSL and \
-             libgit2 need it. Nothing was built or checked.",
-        );
-    }
-
-    // Its own target dir: the shared one may be locked by the `cargo test` running this.
-    let target_dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("musl-release");
-    let build = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--locked", "--target", triple])
-        .args(["--config", "profile.release.strip=true"])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(ROOT)
-        .output()
-        .expect("running cargo");
-    let stderr = String::from_utf8_lossy(&build.stderr);
-    assert!(
-        build.status.success(),
-        "cargo build --target {triple} failed:\n{}",
-        stderr
-            .lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-
-    let binary = target_dir.join(triple).join("release/gitops-promote");
-    let binary = binary.to_str().unwrap();
-    let file = output("file", &[binary]).expect("running file");
-    assert!(
-        file.contains("statically linked") || file.contains("static-pie linked"),
-        "not static: {file}"
-    );
-    let version = output(binary, &["--version"]).expect("running the static binary");
-    assert!(version.starts_with("gitops-promote "), "{version}");
-    let _ = writeln!(std::io::stderr(), "{file}{version}");
 }
