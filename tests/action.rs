@@ -29,6 +29,10 @@ struct Scenario {
     runner: TempDir,
     workspace: TempDir,
     depth: FetchDepth,
+    /// `pull_request`, or `pull_request_target`, which runs on the base branch.
+    event_name: &'static str,
+    /// The head branch lives in someone's fork.
+    fork: bool,
     inputs: Vec<(String, String)>,
 }
 
@@ -91,6 +95,8 @@ impl Scenario {
             runner,
             workspace,
             depth: FetchDepth::One,
+            event_name: "pull_request",
+            fork: false,
             inputs: Vec::new(),
         };
         scenario.write_event("synchronize");
@@ -143,13 +149,31 @@ impl Scenario {
 
     /// The workspace actions/checkout makes for this run's `GITHUB_REF` and `GITHUB_SHA`.
     fn checkout(&self) -> TempDir {
+        let (git_ref, sha) = self.run_ref();
+        checkout_like_actions(&self.fake, &git_ref, &sha, self.depth)
+    }
+
+    /// `GITHUB_REF` and `GITHUB_SHA` of this run.
+    fn run_ref(&self) -> (String, String) {
+        if self.event_name == "pull_request_target" {
+            return ("refs/heads/master".into(), self.base.clone());
+        }
         let sha = self.merge.as_deref().unwrap_or(&self.head);
-        checkout_like_actions(
-            &self.fake,
-            &format!("refs/pull/{PR}/merge"),
-            sha,
-            self.depth,
-        )
+        (format!("refs/pull/{PR}/merge"), sha.to_string())
+    }
+
+    /// The run is for `pull_request_target` instead of `pull_request`.
+    fn pull_request_target(mut self) -> Scenario {
+        self.event_name = "pull_request_target";
+        self.workspace = self.checkout();
+        self
+    }
+
+    /// The PR's head branch is in a fork.
+    fn from_fork(mut self) -> Scenario {
+        self.fork = true;
+        self.write_event("synchronize");
+        self
     }
 
     /// The workspace of `fetch-depth: 0`: every branch and tag with their whole history.
@@ -171,6 +195,12 @@ impl Scenario {
     /// A payload shaped like GitHub's documented `pull_request` webhook.
     fn write_event(&self, action: &str) {
         let repository = repository_json();
+        let mut head_repository = repository.clone();
+        if self.fork {
+            head_repository["full_name"] = json!("mallory/manifests");
+            head_repository["owner"]["login"] = json!("mallory");
+            head_repository["fork"] = json!(true);
+        }
         let event = json!({
             "action": action,
             "number": PR,
@@ -182,7 +212,7 @@ impl Scenario {
                 "user": {"login": "octocat", "id": 583231, "type": "User"},
                 "body": "Please review the rendered diff.",
                 "head": {"label": "acme:feature", "ref": "feature", "sha": self.head,
-                         "user": {"login": "acme"}, "repo": repository},
+                         "user": {"login": "acme"}, "repo": head_repository},
                 "base": {"label": "acme:master", "ref": "master", "sha": self.base,
                          "user": {"login": "acme"}, "repo": repository},
                 "merge_commit_sha": self.merge, "merged": false, "mergeable": null,
@@ -199,14 +229,14 @@ impl Scenario {
     }
 
     fn run(&self) -> StepResult {
-        let sha = self.merge.clone().unwrap_or_else(|| self.head.clone());
+        let (git_ref, sha) = self.run_ref();
         Step {
             fake: &self.fake,
             dir: self.runner.path(),
             workspace: self.workspace.path(),
-            event_name: "pull_request",
+            event_name: self.event_name,
             sha: &sha,
-            git_ref: format!("refs/pull/{PR}/merge"),
+            git_ref,
             inputs: &self.inputs,
         }
         .run()
@@ -775,4 +805,37 @@ fn a_rate_limit_outlasting_the_run_fails_the_step_instead_of_passing_for_a_read_
     );
     assert!(s.comments().is_empty());
     assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 1);
+}
+
+/// A fork's PR and a `pull_request_target` run render code the repository's owners have not
+/// reviewed: build args that let that code run programs or read outside the repository are
+/// refused unless `allow-privileged-builds` says otherwise, and the comment says why.
+#[test]
+fn privileged_build_args_are_refused_for_a_fork_and_for_pull_request_target() {
+    let untrusted = [
+        Scenario::new(bump_staging_image).from_fork(),
+        Scenario::new(bump_staging_image).pull_request_target(),
+    ];
+    for s in untrusted {
+        let s = s.input("build-args", "--enable-helm");
+        let run = s.run();
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        let body = &s.ours()[0].body;
+        assert!(
+            body.contains("`--enable-helm`") && body.contains("allow-privileged-builds: true"),
+            "{body}"
+        );
+        assert!(!body.contains("nginx:1.26.0"), "nothing was built: {body}");
+        assert!(run.stdout.contains("::error"), "{}", run.stdout);
+
+        let s = s.input("allow-privileged-builds", "true");
+        s.run().ok();
+        let body = &s.ours()[0].body;
+        assert!(body.contains("+        image: nginx:1.26.0"), "{body}");
+        s.assert_no_violations();
+    }
+    // The same PR from a branch of the repository itself builds with them.
+    let s = Scenario::new(bump_staging_image).input("build-args", "--enable-helm");
+    s.run().ok();
+    assert!(s.ours()[0].body.contains("+        image: nginx:1.26.0"));
 }

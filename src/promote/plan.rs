@@ -115,7 +115,7 @@ impl Templates {
         };
         let mut body_vars = common.to_vec();
         // The title is plain text in the PR's title, but markdown in its body.
-        let title_text = inline(&source.title);
+        let title_text = text(&source.title);
         body_vars.retain(|(name, _)| *name != "title");
         body_vars.extend([
             ("title", title_text.as_str()),
@@ -169,6 +169,13 @@ fn fill(template: &str, vars: &[(&str, &str)]) -> String {
         .into_owned()
 }
 
+/// A PR title or commit subject in the body: its author's text, so it must not mention anyone
+/// or add links, images or layout. References like GitHub's own `(#42)` of a squash merge stay
+/// links: they are what a reviewer follows back.
+fn text(line: &str) -> String {
+    inline(line).replace("#\u{2060}", "#")
+}
+
 fn commit_list(source: &SourcePr) -> String {
     let how = match source.merge_kind {
         MergeKind::Merge => "merge commit, picked against its first parent",
@@ -177,8 +184,7 @@ fn commit_list(source: &SourcePr) -> String {
     };
     let mut out = format!("Cherry-picked ({how}):\n");
     for (sha, subject) in &source.commits {
-        // A subject is the PR author's text: it must not mention, link or format anything.
-        let _ = writeln!(out, "- {} {}", &sha[..sha.len().min(12)], inline(subject));
+        let _ = writeln!(out, "- {} {}", &sha[..sha.len().min(12)], text(subject));
     }
     out
 }
@@ -384,7 +390,7 @@ mod hostile_input {
             "[master] Run {commits} {excluded} {source_link}"
         );
         expect_test::expect![[r#"
-            Run {commits} {excluded} {source_link}
+            Run {commits} {excluded} {source\_link}
 
             Cherry-picked (squash merge):
             - 0123456789ab Sneak {excluded}{conflicts}

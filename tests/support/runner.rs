@@ -101,6 +101,7 @@ impl Step<'_> {
             "timeout",
             "jobs",
             "allow-remote",
+            "allow-privileged-builds",
             "source-branch",
             "target-branch",
             "skip-labels",
