@@ -170,7 +170,7 @@ impl Scenario {
     }
 
     /// The PR's head branch is in a fork.
-    fn from_fork(mut self) -> Scenario {
+    fn in_a_fork(mut self) -> Scenario {
         self.fork = true;
         self.write_event("synchronize");
         self
@@ -813,7 +813,7 @@ fn a_rate_limit_outlasting_the_run_fails_the_step_instead_of_passing_for_a_read_
 #[test]
 fn privileged_build_args_are_refused_for_a_fork_and_for_pull_request_target() {
     let untrusted = [
-        Scenario::new(bump_staging_image).from_fork(),
+        Scenario::new(bump_staging_image).in_a_fork(),
         Scenario::new(bump_staging_image).pull_request_target(),
     ];
     for s in untrusted {
