@@ -224,11 +224,18 @@ pub fn one_line(text: &str) -> String {
             }
             '\n' => out.push('⏎'),
             '\t' => out.push(' '),
-            c if c.is_control() => out.push('\u{FFFD}'),
+            c if c.is_control() || is_bidi_control(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Unicode's directional overrides and isolates: invisible, they make text display in another
+/// order than it reads ("Trojan Source"), so a name or a diff line could look like something it
+/// is not. Shown as `�` wherever PR text is shown.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn status_label(status: OverlayStatus) -> &'static str {
@@ -336,10 +343,30 @@ pub fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> String {
 /// it early (a `~~~` line cannot close a backtick fence). Inside, GitHub shows HTML, markdown and
 /// mentions as plain text, so `content` needs no escaping and keeps its lines.
 pub fn fenced(language: &str, content: &str) -> String {
+    let content: String = content
+        .chars()
+        .map(|c| if is_bidi_control(c) { '\u{FFFD}' } else { c })
+        .collect();
     let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let newline = if content.ends_with('\n') { "" } else { "\n" };
     format!("{fence}{language}\n{content}{newline}{fence}\n")
+}
+
+#[cfg(test)]
+mod bidi {
+    use super::*;
+
+    #[test]
+    fn direction_overrides_are_shown_not_obeyed() {
+        // Reads `admin-role`, displays as `admin-elor` flipped around: a name that lies.
+        let name = "admin-\u{202E}elor\u{202C}";
+        assert_eq!(one_line(name), "admin-\u{FFFD}elor\u{FFFD}");
+        assert_eq!(code_span(name), "`admin-\u{FFFD}elor\u{FFFD}`");
+        let diff = fenced("diff", "+  verbs: [\"get\"] \u{2067}, \"delete\"\u{2069}\n");
+        assert!(!diff.chars().any(is_bidi_control), "{diff}");
+        assert!(diff.contains("\u{FFFD}, \"delete\"\u{FFFD}"), "{diff}");
+    }
 }
 
 #[cfg(test)]

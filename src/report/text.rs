@@ -114,14 +114,14 @@ fn resource_header(resource: &ResourceDiff) -> String {
 
 /// `text` as it may reach a terminal or a runner's log: names and lines come from the PR, and a
 /// control character in them could move the cursor, recolour or hide output, or start a line
-/// the runner reads as a workflow command. Tabs stay; a line break shows as `⏎`; anything else
-/// is `�`.
+/// the runner reads as a workflow command, and a direction override could make a line display
+/// as something it is not. Tabs stay; a line break shows as `⏎`; anything else is `�`.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\t' => c,
             '\n' | '\r' => '⏎',
-            c if c.is_control() => '\u{FFFD}',
+            c if c.is_control() || crate::report::markdown::is_bidi_control(c) => '\u{FFFD}',
             c => c,
         })
         .collect()
