@@ -319,6 +319,44 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_never_answers_fails_the_fetch_at_its_deadline() {
+        // Accepts connections and says nothing, like a hung proxy.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/acme/m.git", listener.local_addr().unwrap());
+        let held = std::thread::spawn(move || {
+            let mut open = Vec::new();
+            for stream in listener.incoming().take(4).flatten() {
+                open.push(stream);
+            }
+            std::thread::sleep(Duration::from_secs(10));
+        });
+        let repo = tempfile::tempdir().unwrap();
+        let init = Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .arg(repo.path())
+            .status()
+            .unwrap();
+        assert!(init.success());
+        let token = SecretString::from("ghs_hung");
+        let started = Instant::now();
+        let error = Fetch {
+            git_dir: repo.path(),
+            url: &url,
+            token: Some(&token),
+            refspecs: &["+refs/heads/main:refs/x".to_string()],
+            depth: Depth::Commits(1),
+            shallow: false,
+            timeout: Duration::from_secs(2),
+        }
+        .run()
+        .unwrap_err();
+        assert!(error.contains("did not finish within 2 s"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(8), "{error}");
+        assert!(!error.contains("ghs_hung"), "{error}");
+        drop(held);
+    }
+
+    #[test]
     fn stderr_is_capped() {
         let mut command = Command::new("sh");
         command
