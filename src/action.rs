@@ -8,11 +8,14 @@ use secrecy::ExposeSecret;
 
 use crate::comment::Mode;
 use crate::config::{ActionInputs, CommentMode, RunnerEnv};
-use crate::diff::{OverlayStatus, Report};
-use crate::engine::{self, short};
+use crate::engine;
 use crate::event::{self, Event, IssueCommentEvent};
 use crate::gha::{Annotation, AnnotationBudget, Level, Runner};
 use crate::git::Repo;
+use crate::github::{GitHub, RetryPolicy};
+use crate::model::short;
+use crate::model::{OverlayStatus, Report};
+use crate::promote::flow::{Promoter, Settings};
 
 use crate::kustomize::KUSTOMIZATION_FILES;
 
@@ -29,6 +32,8 @@ pub enum Outcome {
 /// Everything a run needs from the runner, resolved once.
 struct Run {
     env: RunnerEnv,
+    /// The workflow run's page, whose job summary holds the full report.
+    run_url: String,
     inputs: ActionInputs,
     runner: Runner,
     /// Whether the PR code this run may render is trusted; decides the build args allowed.
@@ -42,8 +47,10 @@ pub async fn run() -> anyhow::Result<Outcome> {
     let env = RunnerEnv::from_env().context("reading the runner's environment")?;
     let event = event::load(&env.event_name, &env.event_path)?;
     let trust = event::trust(&env.event_name, &event);
+    let run_url = env.run_url();
     let ctx = Run {
         env,
+        run_url,
         inputs,
         runner,
         trust,
@@ -60,7 +67,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
         }
         Event::Push(push) => on_push(&ctx, &push).await,
         Event::IssueComment(comment) => issue_comment(&ctx, &comment).await,
-        Event::WorkflowDispatch(_) if let Some(n) = ctx.inputs.promotion.pr_number => {
+        Event::WorkflowDispatch(_) if let Some(n) = ctx.inputs.pr_number => {
             Ok(promotion(&ctx, Trigger::Pr(n)).await?.0)
         }
         Event::PullRequest(pr) => {
@@ -84,7 +91,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
 /// A push to the source branch promotes what it merged; a push to an Image Updater branch
 /// opens or updates that branch's PR; other pushes have nothing to do.
 async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Outcome> {
-    let source = &ctx.inputs.promotion.source_branch;
+    let source = ctx.inputs.promotion.source_branch();
     if push.deleted {
         ctx.runner
             .info(&format!("{} was deleted; nothing to do.", push.ref_));
@@ -112,8 +119,7 @@ async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Ou
 
 /// Opens or updates the PR of a branch Argo CD Image Updater pushed, with its rendered diff.
 async fn image_update(ctx: &Run, branch: &str) -> anyhow::Result<Outcome> {
-    use crate::promote::flow::Promoter;
-    let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
+    let promoter = promoter(ctx)?;
     let target = &ctx.inputs.image_updates.target;
     ctx.runner
         .group(&format!("Rendering {branch} against {target}"));
@@ -171,8 +177,7 @@ async fn promotion(
     ctx: &Run,
     trigger: Trigger<'_>,
 ) -> anyhow::Result<(Outcome, Vec<crate::promote::flow::Promoted>)> {
-    use crate::promote::flow::Promoter;
-    let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
+    let promoter = promoter(ctx)?;
     let results = match trigger {
         Trigger::Push(push) => promoter.on_push(push).await?,
         Trigger::Pr(n) => vec![promoter.promote_pr(n).await?],
@@ -197,7 +202,7 @@ async fn promotion(
             ))),
         }
     }
-    if conflict && ctx.inputs.promotion.fail_on_conflict {
+    if conflict && ctx.inputs.fail_on_conflict {
         ctx.runner.error(Annotation::message(
             "A promotion conflicts; its draft PR lists the files and the steps to finish it (fail-on-conflict: true).".to_string(),
         ));
@@ -236,9 +241,10 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     ctx.runner.end_group();
     let comparison = comparison?;
 
-    let mut options = ctx
-        .inputs
-        .diff_options(repo.path(), comparison.base, comparison.head)?;
+    let mut options =
+        ctx.inputs
+            .builds()
+            .diff_options(repo.path(), comparison.base, comparison.head)?;
     if let event::Trust::Untrusted(why) = &ctx.trust {
         options.untrusted = Some(why.clone());
     }
@@ -456,7 +462,40 @@ fn sticky_for_pr<'a>(ctx: &'a Run, number: u64, head_sha: &'a str) -> crate::pub
         },
         max_parts: ctx.inputs.max_comments,
         on_no_changes: ctx.inputs.comment_on_no_changes,
+        run_url: &ctx.run_url,
     }
+}
+
+/// The API client for the run's repository, with the step's token.
+fn github_client(ctx: &Run) -> anyhow::Result<GitHub> {
+    GitHub::new(
+        &ctx.env.api_url,
+        &ctx.env.graphql_url,
+        &ctx.env.repository,
+        &ctx.inputs.github_token,
+        RetryPolicy::default(),
+    )
+}
+
+/// The promotion flow configured from the action's inputs, logging to the runner.
+fn promoter(ctx: &Run) -> anyhow::Result<Promoter<'_>> {
+    let repo = Repo::open(&ctx.env.workspace.join(&ctx.inputs.working_directory))?;
+    let github = github_client(ctx)?;
+    Promoter::new(
+        Settings {
+            promotion: ctx.inputs.promotion.clone(),
+            builds: ctx.inputs.builds(),
+            token: ctx.inputs.github_token.clone(),
+            clone_url: ctx.env.clone_url(),
+            comment_id: ctx.inputs.comment_id.clone(),
+            max_comments: ctx.inputs.max_comments,
+            run_url: ctx.run_url.clone(),
+            dry_run: false,
+        },
+        repo,
+        github,
+        &ctx.runner,
+    )
 }
 
 async fn publish(
@@ -466,11 +505,10 @@ async fn publish(
     report: &Report,
     note: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
-    let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
+    let github = github_client(ctx)?;
     crate::publish::publish_report(
         &ctx.runner,
         &github,
-        &ctx.env,
         &sticky_for_pr(ctx, number, head_sha),
         report,
         note,
@@ -504,7 +542,7 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
         Parsed::Command(command) => Ok(command),
         Parsed::Invalid(reply) => Err(reply),
     };
-    let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
+    let github = github_client(ctx)?;
     let number = event.issue.number;
     let comment_id = event.comment.id;
     let login = &event.comment.user.login;
@@ -673,14 +711,14 @@ async fn run_command(
                 repo: &repo,
                 url: &ctx.env.clone_url(),
                 token: Some(&ctx.inputs.github_token),
-                branch: &ctx.inputs.promotion.source_branch,
+                branch: ctx.inputs.promotion.source_branch(),
                 file,
                 value: &value,
                 command,
                 login: &event.comment.user.login,
                 comment_id: event.comment.id,
                 comment_url: event.comment.html_url.as_deref(),
-                committer: &ctx.inputs.promotion.committer(),
+                committer: &ctx.inputs.promotion.committer,
                 repository_url: &ctx.env.repository_url(),
             };
             let text = chatops::deploy(&request, |message| ctx.runner.info(message))?;

@@ -7,9 +7,9 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::argocd::allow_tags;
-use crate::engine::short;
 use crate::git::Repo;
 use crate::git::pick::Signature;
+use crate::model::short;
 use crate::report::markdown::{code_span, inline};
 
 /// A command a comment can hold.

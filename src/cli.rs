@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::diff::Report;
 use crate::engine::{self, DiffError, DiffOptions};
+use crate::git::Repo;
 use crate::kustomize::KustomizeCommand;
-use crate::report::{self, Format};
+use crate::model::Report;
+use crate::report;
 
 pub const EXIT_DIFFERENCES: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -110,11 +111,30 @@ pub struct DemoArgs {
     pub build: BuildArgs,
 }
 
+/// The `--format` values; mapped onto the renderers' own enum so rendering does not depend on
+/// the argument parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl From<FormatArg> for report::Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => report::Format::Text,
+            FormatArg::Markdown => report::Format::Markdown,
+            FormatArg::Json => report::Format::Json,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -175,7 +195,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Diff(args) => run_diff(args).await,
-        Command::Promote(args) => match crate::promote::local::run(&args).await {
+        Command::Promote(args) => match run_promote(&args).await {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
             Err(e) => fail(&e),
@@ -200,6 +220,100 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+/// `gitops-promote promote --pr N`: the promotion the action runs on push, configured from
+/// flags and the environment. Returns whether it went through without a conflict.
+async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
+    use crate::config::{self, Endpoints, RepoSlug};
+    use crate::github::{GitHub, RetryPolicy};
+    use crate::promote::flow::{Promoter, Settings};
+    use crate::promote::settings::PromotionSettings;
+
+    let token = std::env::var("GITHUB_TOKEN")
+        .or_else(|_| std::env::var("GH_TOKEN"))
+        .context("set GITHUB_TOKEN (or GH_TOKEN) to a token that can read the repository's pull requests")?;
+    let repo = Repo::open(&args.repo)?;
+    let slug = match args.github_repo.clone().or_else(|| {
+        std::env::var("GITHUB_REPOSITORY")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    }) {
+        Some(slug) => slug,
+        None => origin_slug(&repo)?,
+    };
+    let slug: RepoSlug = slug
+        .parse()
+        .context("invalid environment variable GITHUB_REPOSITORY")?;
+    let endpoints = Endpoints::from_env()?;
+    let token = secrecy::SecretString::from(token);
+    let github = GitHub::new(
+        &endpoints.api,
+        &endpoints.graphql,
+        &slug,
+        &token,
+        RetryPolicy::default(),
+    )?;
+    let mut promotion = PromotionSettings::new(&args.source_branch, &args.target_branch);
+    promotion.exclude_paths = args
+        .exclude_paths
+        .iter()
+        .flat_map(|p| config::split_list(p))
+        .collect();
+    let repository_url = format!("{}/{slug}", endpoints.server);
+    let settings = Settings {
+        promotion,
+        builds: engine::BuildSettings {
+            kustomize: None,
+            paths: Vec::new(),
+            build_args: Vec::new(),
+            jobs: None,
+            timeout: Duration::from_secs(config::DEFAULT_TIMEOUT_SECS),
+            allow_remote: false,
+            allow_privileged: false,
+        },
+        token,
+        clone_url: format!("{repository_url}.git"),
+        comment_id: config::DEFAULT_COMMENT_ID.to_owned(),
+        max_comments: config::DEFAULT_MAX_COMMENTS,
+        // No workflow run holds a job summary for a terminal run; a shortened comment links
+        // where a run's page would be, as it always has.
+        run_url: format!("{repository_url}/actions/runs/0"),
+        dry_run: args.dry_run,
+    };
+    // Outside a runner there is no GITHUB_OUTPUT: runner messages go to the terminal.
+    let runner = crate::gha::Runner::from_env();
+    let promoter = Promoter::new(settings, repo, github, &runner)?;
+    let result = promoter.promote_pr(args.pr).await?;
+    if let Some(url) = &result.url {
+        println!("#{}: {url}", result.source);
+    }
+    Ok(!result.conflict)
+}
+
+/// `owner/name` from the `origin` remote's URL (https or ssh form).
+fn origin_slug(repo: &Repo) -> anyhow::Result<String> {
+    let git = repo.git2();
+    let remote = git.find_remote("origin").context(
+        "no --github-repo, no GITHUB_REPOSITORY and no `origin` remote to take owner/name from",
+    )?;
+    let url = remote
+        .url()
+        .map_err(|_| anyhow::anyhow!("the origin URL is not UTF-8"))?;
+    let path = url
+        .rsplit_once(':')
+        .filter(|_| !url.contains("://"))
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| {
+            url.split_once("://")
+                .map_or(url, |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p))
+        });
+    let slug = path.trim_end_matches(".git").trim_matches('/').to_string();
+    anyhow::ensure!(
+        slug.matches('/').count() == 1,
+        "cannot read owner/name from the origin URL {url}"
+    );
+    Ok(slug)
 }
 
 async fn run_diff(args: DiffArgs) -> ExitCode {
@@ -246,9 +360,8 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     };
     let code = finish(engine::run(&options).await, &args.output);
     // The other half of the product: what a push of develop would open against master.
-    if args.output.format == Format::Text && args.output.output.is_none() {
-        match crate::promote::local::demo_plan(&dir, crate::demo::DEMO_HEAD, crate::demo::DEMO_BASE)
-        {
+    if args.output.format == FormatArg::Text && args.output.output.is_none() {
+        match crate::demo::promotion_preview(&dir, crate::demo::DEMO_HEAD, crate::demo::DEMO_BASE) {
             Ok(plan) => println!(
                 "\nPromotion (dry run): develop's last commit, as if merged as PR #1, onto master\n\n{plan}"
             ),
@@ -318,9 +431,9 @@ fn finish(result: Result<Report, DiffError>, output: &OutputArgs) -> ExitCode {
         Err(e) => return fail(&anyhow::Error::new(e)),
     };
     let color = output.output.is_none()
-        && output.format == Format::Text
+        && output.format == FormatArg::Text
         && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
-    let rendered = report::render(&report, output.format, color);
+    let rendered = report::render(&report, output.format.into(), color);
     let written = match &output.output {
         Some(path) => write_atomically(path, &rendered),
         None => {

@@ -8,6 +8,9 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
+
+use crate::promote::plan::Reviewers;
+use crate::promote::settings::{Assignees, PromotionSettings};
 use serde::Deserialize;
 
 /// Every input the binary reads, in the dash form `action.yml` declares them.
@@ -50,14 +53,14 @@ pub const INPUT_NAMES: &[&str] = &[
     "working-directory",
 ];
 
-const DEFAULT_API_URL: &str = "https://api.github.com";
-const DEFAULT_SERVER_URL: &str = "https://github.com";
-const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
-const DEFAULT_COMMENT_ID: &str = "default";
-const DEFAULT_MAX_COMMENTS: usize = 3;
+pub(crate) const DEFAULT_API_URL: &str = "https://api.github.com";
+pub(crate) const DEFAULT_SERVER_URL: &str = "https://github.com";
+pub(crate) const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
+pub(crate) const DEFAULT_COMMENT_ID: &str = "default";
+pub(crate) const DEFAULT_MAX_COMMENTS: usize = 3;
 /// A long report is split over numbered comments; more than this floods the PR.
 const MAX_COMMENTS_LIMIT: usize = 10;
-const DEFAULT_TIMEOUT_SECS: u64 = 120;
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// The comment id ends up in a hidden HTML marker and in search queries; keep it short.
 const COMMENT_ID_MAX_LEN: usize = 64;
 
@@ -184,6 +187,11 @@ impl RunnerEnv {
         )
     }
 
+    /// The page of this workflow run.
+    pub fn run_url(&self) -> String {
+        format!("{}/actions/runs/{}", self.repository_url(), self.run_id)
+    }
+
     /// Where git fetches and pushes (with the token as credentials, never in the URL).
     pub fn clone_url(&self) -> String {
         format!("{}.git", self.repository_url())
@@ -243,6 +251,33 @@ impl RunnerEnv {
             base_ref: raw.base_ref,
             actor: raw.actor,
             runner_temp,
+        })
+    }
+}
+
+/// The API, web and GraphQL addresses of a GitHub (Enterprise) server, from the same
+/// variables the runner sets, for a run outside one.
+pub struct Endpoints {
+    pub api: String,
+    pub server: String,
+    pub graphql: String,
+}
+
+impl Endpoints {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Ok(Endpoints {
+            api: url(var("GITHUB_API_URL"), DEFAULT_API_URL, "GITHUB_API_URL")?,
+            server: url(
+                var("GITHUB_SERVER_URL"),
+                DEFAULT_SERVER_URL,
+                "GITHUB_SERVER_URL",
+            )?,
+            graphql: url(
+                var("GITHUB_GRAPHQL_URL"),
+                DEFAULT_GRAPHQL_URL,
+                "GITHUB_GRAPHQL_URL",
+            )?,
         })
     }
 }
@@ -325,7 +360,11 @@ pub struct ActionInputs {
     /// outside the repository.
     pub allow_privileged_builds: bool,
     /// How merged changes are carried to the target branch.
-    pub promotion: PromotionInputs,
+    pub promotion: PromotionSettings,
+    /// Fail the step when a promotion conflicts.
+    pub fail_on_conflict: bool,
+    /// `workflow_dispatch`: promote this PR.
+    pub pr_number: Option<u64>,
     /// Argo CD Image Updater's write-back branches and the ChatOps branch deploys.
     pub image_updates: ImageUpdateInputs,
 }
@@ -344,7 +383,7 @@ pub struct ImageUpdateInputs {
 }
 
 impl ImageUpdateInputs {
-    fn validate(raw: &RawInputs, promotion: &PromotionInputs) -> anyhow::Result<Self> {
+    fn validate(raw: &RawInputs, promotion: &PromotionSettings) -> anyhow::Result<Self> {
         let branches = raw
             .image_update_branches
             .as_deref()
@@ -377,12 +416,12 @@ impl ImageUpdateInputs {
             target: raw
                 .image_update_target
                 .clone()
-                .unwrap_or_else(|| promotion.target_branch.clone()),
+                .unwrap_or_else(|| promotion.target_branch().to_owned()),
             deploy_branch_target,
             deploy_branch_default: raw.deploy_branch_default.clone().unwrap_or_else(|| {
                 format!(
                     "regexp:^{}-",
-                    crate::argocd::allow_tags::escape_regex(&promotion.source_branch)
+                    crate::argocd::allow_tags::escape_regex(promotion.source_branch())
                 )
             }),
         })
@@ -394,113 +433,64 @@ impl ImageUpdateInputs {
     }
 }
 
-/// Inputs of the promotion on `push` to the source branch.
-#[derive(Debug, Clone)]
-pub struct PromotionInputs {
-    pub source_branch: String,
-    pub target_branch: String,
-    pub skip_labels: Vec<String>,
-    /// Globs of paths never promoted (the target keeps its version).
-    pub exclude_paths: Vec<String>,
-    pub committer_name: String,
-    pub committer_email: String,
-    pub branch_template: String,
-    pub title_template: String,
-    pub body_template: String,
-    pub labels: Vec<String>,
-    /// Labels of the source PR matching this are copied.
-    pub copy_labels: Option<regex::Regex>,
-    pub assignees: Assignees,
-    pub reviewers: crate::promote::plan::Reviewers,
-    pub draft: bool,
-    pub fail_on_conflict: bool,
-    /// `workflow_dispatch`: promote this PR.
-    pub pr_number: Option<u64>,
-}
-
-/// Who is assigned to a promotion PR.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Assignees {
-    None,
-    /// The source PR's author.
-    Author,
-    Users(Vec<String>),
-}
-
-/// The committer GitHub shows as the Actions bot.
-pub const BOT_NAME: &str = "github-actions[bot]";
-pub const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.github.com";
-
-impl PromotionInputs {
-    /// Who commits what the action writes (picks, `/deploy-branch` edits).
-    pub fn committer(&self) -> crate::git::pick::Signature {
-        crate::git::pick::Signature {
-            name: self.committer_name.clone(),
-            email: self.committer_email.clone(),
+/// The promotion settings the inputs ask for; unset inputs keep `PromotionSettings::new`'s
+/// defaults.
+fn promotion_settings(raw: &RawInputs) -> anyhow::Result<PromotionSettings> {
+    let mut settings = PromotionSettings::new(
+        raw.source_branch.as_deref().unwrap_or("develop"),
+        raw.target_branch.as_deref().unwrap_or("master"),
+    );
+    let set = |value: &Option<String>, field: &mut String| {
+        if let Some(value) = value {
+            field.clone_from(value);
         }
+    };
+    let t = &mut settings.templates;
+    set(&raw.branch_template, &mut t.branch);
+    set(&raw.title_template, &mut t.title);
+    set(&raw.body_template, &mut t.body);
+    if let Some(labels) = raw.labels.as_deref() {
+        t.labels = split_list(labels);
     }
-
-    fn validate(raw: &RawInputs) -> anyhow::Result<PromotionInputs> {
-        use crate::promote::plan::{self, Reviewers};
-        let text =
-            |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_owned());
-        let copy_labels = raw
-            .copy_labels
-            .as_deref()
-            .map(|pattern| {
-                regex::Regex::new(pattern)
-                    .map_err(|e| anyhow!("input `copy-labels` is not a valid regex: {e}"))
-            })
-            .transpose()?;
-        let assignees = match raw.assignees.as_deref() {
-            None | Some("author") => Assignees::Author,
-            Some("none") => Assignees::None,
-            Some(list) => Assignees::Users(split_list(list)),
-        };
-        let reviewers = match raw.reviewers.as_deref() {
-            None | Some("none") => Reviewers::None,
-            Some("author") => Reviewers::Author,
-            Some("source-reviewers") => Reviewers::SourceReviewers,
-            Some(other) => {
-                bail!("input `reviewers` must be none, author or source-reviewers (got '{other}')")
-            }
-        };
-        let branch_template = text(&raw.branch_template, plan::DEFAULT_BRANCH_TEMPLATE);
-        if !branch_template.contains("{number}") {
-            bail!(
-                "input `branch-template` must contain {{number}}, or two promotions would share \
-                 one branch (got '{branch_template}')"
-            );
-        }
-        Ok(PromotionInputs {
-            source_branch: text(&raw.source_branch, "develop"),
-            target_branch: text(&raw.target_branch, "master"),
-            skip_labels: raw
-                .skip_labels
-                .as_deref()
-                .map_or_else(|| vec!["no-promote".to_owned()], split_list),
-            exclude_paths: raw
-                .exclude_paths
-                .as_deref()
-                .map(split_list)
-                .unwrap_or_default(),
-            committer_name: text(&raw.committer_name, BOT_NAME),
-            committer_email: text(&raw.committer_email, BOT_EMAIL),
-            branch_template,
-            title_template: text(&raw.title_template, plan::DEFAULT_TITLE_TEMPLATE),
-            body_template: text(&raw.body_template, plan::DEFAULT_BODY_TEMPLATE),
-            labels: raw
-                .labels
-                .as_deref()
-                .map_or_else(|| vec!["promotion".to_owned()], split_list),
-            copy_labels,
-            assignees,
-            reviewers,
-            draft: boolean(raw.draft.clone(), "draft", false)?,
-            fail_on_conflict: boolean(raw.fail_on_conflict.clone(), "fail-on-conflict", true)?,
-            pr_number: positive(raw.pr_number.clone(), "pr-number", "a PR number")?,
+    t.copy_labels = raw
+        .copy_labels
+        .as_deref()
+        .map(|pattern| {
+            regex::Regex::new(pattern)
+                .map_err(|e| anyhow!("input `copy-labels` is not a valid regex: {e}"))
         })
+        .transpose()?;
+    if let Some(labels) = raw.skip_labels.as_deref() {
+        settings.skip_labels = split_list(labels);
     }
+    if let Some(paths) = raw.exclude_paths.as_deref() {
+        settings.exclude_paths = split_list(paths);
+    }
+    set(&raw.committer_name, &mut settings.committer.name);
+    set(&raw.committer_email, &mut settings.committer.email);
+    settings.assignees = match raw.assignees.as_deref() {
+        None | Some("author") => Assignees::Author,
+        Some("none") => Assignees::None,
+        Some(list) => Assignees::Users(split_list(list)),
+    };
+    settings.reviewers = match raw.reviewers.as_deref() {
+        None | Some("none") => Reviewers::None,
+        Some("author") => Reviewers::Author,
+        Some("source-reviewers") => Reviewers::SourceReviewers,
+        Some(other) => {
+            bail!("input `reviewers` must be none, author or source-reviewers (got '{other}')")
+        }
+    };
+    let t = &mut settings.templates;
+    if !t.branch.contains("{number}") {
+        bail!(
+            "input `branch-template` must contain {{number}}, or two promotions would share \
+             one branch (got '{}')",
+            t.branch
+        );
+    }
+    t.draft = boolean(raw.draft.clone(), "draft", false)?;
+    Ok(settings)
 }
 
 /// The inputs as strings, before validation. Not `Debug`: it holds the token in the clear.
@@ -546,34 +536,17 @@ struct RawInputs {
 }
 
 impl ActionInputs {
-    /// The diff settings these inputs ask for, for one pair of commits. Shared by the PR
-    /// comment, the promotion's production diff and Image Updater PRs, so all render alike.
-    pub fn diff_options(
-        &self,
-        repo: &std::path::Path,
-        base: git2::Oid,
-        head: git2::Oid,
-    ) -> anyhow::Result<crate::engine::DiffOptions> {
-        let kustomize =
-            crate::kustomize::KustomizeCommand::given_or_detected(self.kustomize.as_deref())
-                .map_err(|e| anyhow!("input `kustomize`: {e}"))?;
-        Ok(crate::engine::DiffOptions {
-            repo: repo.to_path_buf(),
-            base: base.to_string(),
-            head: head.to_string(),
-            merge_base: false,
+    /// The build settings these inputs ask for.
+    pub fn builds(&self) -> crate::engine::BuildSettings {
+        crate::engine::BuildSettings {
+            kustomize: self.kustomize.clone(),
             paths: self.paths.clone(),
-            all: false,
-            kustomize,
             build_args: self.build_args.clone(),
-            jobs: self.jobs.unwrap_or_else(crate::engine::default_jobs),
+            jobs: self.jobs,
             timeout: std::time::Duration::from_secs(self.timeout),
             allow_remote: self.allow_remote,
-            // The caller knows the event; see `event::trust`.
-            untrusted: None,
             allow_privileged: self.allow_privileged_builds,
-            progress: false,
-        })
+        }
     }
 
     pub fn from_env() -> anyhow::Result<Self> {
@@ -605,7 +578,9 @@ impl ActionInputs {
     }
 
     fn validate(raw: RawInputs) -> anyhow::Result<Self> {
-        let promotion = PromotionInputs::validate(&raw)?;
+        let promotion = promotion_settings(&raw)?;
+        let fail_on_conflict = boolean(raw.fail_on_conflict.clone(), "fail-on-conflict", true)?;
+        let pr_number = positive(raw.pr_number.clone(), "pr-number", "a PR number")?;
         let image_updates = ImageUpdateInputs::validate(&raw, &promotion)?;
         let github_token = raw
             .github_token
@@ -672,6 +647,8 @@ impl ActionInputs {
                 false,
             )?,
             promotion,
+            fail_on_conflict,
+            pr_number,
             image_updates,
         })
     }
@@ -704,7 +681,7 @@ where
 
 /// Globs separated by newlines or commas (YAML block scalars and one-liners both read naturally);
 /// a glob cannot usefully contain either.
-fn split_list(value: &str) -> Vec<String> {
+pub(crate) fn split_list(value: &str) -> Vec<String> {
     value
         .split(['\n', ','])
         .map(str::trim)

@@ -1,149 +1,19 @@
 //! Pairs one overlay's resources at base and head (hash-suffix renames included) and produces a
-//! unified diff per changed resource, plus the report model every renderer reads.
+//! unified diff per changed resource.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
-use crate::images::ImageChange;
 use crate::manifest::{Resource, ResourceKey, redact_secret_pair, to_yaml};
+use crate::model::{Change, ResourceDiff};
 
 /// How long one resource's diff may take; a pathological pair falls back to a coarser diff
 /// rather than stalling the run.
 const DIFF_DEADLINE: Duration = Duration::from_secs(5);
 /// Lines of context around each change, as `diff -u`.
 const CONTEXT_LINES: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    Added,
-    Modified,
-    Removed,
-}
-
-/// One resource that differs between base and head.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResourceDiff {
-    /// The head's key, or the base's for a removed resource.
-    pub key: ResourceKey,
-    pub api_version: String,
-    pub change: Change,
-    /// The base's name when a generated ConfigMap/Secret changed only its hash suffix.
-    pub previous_name: Option<String>,
-    /// Unified diff hunks (no file header), Secrets already redacted.
-    pub diff: String,
-    pub lines_added: usize,
-    pub lines_removed: usize,
-}
-
-/// Counts per change kind, for headers and summary tables.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub added: usize,
-    pub modified: usize,
-    pub removed: usize,
-}
-
-impl Counts {
-    pub fn of(resources: &[ResourceDiff]) -> Counts {
-        let mut counts = Counts::default();
-        for r in resources {
-            match r.change {
-                Change::Added => counts.added += 1,
-                Change::Modified => counts.modified += 1,
-                Change::Removed => counts.removed += 1,
-            }
-        }
-        counts
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OverlayStatus {
-    Changed,
-    Unchanged,
-    Added,
-    Removed,
-    Error,
-}
-
-/// The result for one overlay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OverlayDiff {
-    pub path: String,
-    pub status: OverlayStatus,
-    pub error: Option<String>,
-    pub remote: Vec<String>,
-    pub resources: Vec<ResourceDiff>,
-    /// Images deployed differently, from the rendered containers.
-    pub images: Vec<ImageChange>,
-    /// Argo CD override files (`.argocd-source*.yaml`) applied before building.
-    pub overrides: Vec<String>,
-    /// What a reader should know about how the overlay was rendered.
-    pub notes: Vec<String>,
-}
-
-impl OverlayDiff {
-    pub fn counts(&self) -> Counts {
-        Counts::of(&self.resources)
-    }
-}
-
-/// A compared revision: what the user typed and the commit it resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revision {
-    pub name: String,
-    pub sha: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Stats {
-    /// Kustomization directories found (union of both refs).
-    pub roots: usize,
-    /// Overlays considered.
-    pub overlays: usize,
-    /// Overlays the change touches (or all with `--all`).
-    pub affected: usize,
-    /// Kustomize invocations.
-    pub builds: usize,
-    pub seconds: f64,
-    /// This process's peak resident memory, where the OS tells it.
-    pub peak_rss_kb: Option<u64>,
-}
-
-/// Everything a renderer needs; produced once per run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    pub base: Revision,
-    pub head: Revision,
-    /// The base is the merge base of the given refs.
-    pub merge_base: bool,
-    pub overlays: Vec<OverlayDiff>,
-    pub stats: Stats,
-}
-
-impl Report {
-    /// The overlays a report lists and details: every one that is not unchanged, in order.
-    pub fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
-        self.overlays
-            .iter()
-            .filter(|o| o.status != OverlayStatus::Unchanged)
-    }
-
-    pub fn has_changes(&self) -> bool {
-        self.overlays.iter().any(|o| !o.resources.is_empty())
-    }
-
-    pub fn has_errors(&self) -> bool {
-        self.overlays
-            .iter()
-            .any(|o| o.status == OverlayStatus::Error)
-    }
-}
 
 /// Where a resource sits in one render: its key, plus its `apiVersion` when the render holds
 /// twins (the same key under two versions, e.g. `autoscaling/v1` and `autoscaling/v2` of one

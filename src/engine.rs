@@ -11,10 +11,11 @@ use anyhow::Context;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::argocd::source::{self, Overrides};
-use crate::diff::{OverlayDiff, OverlayStatus, Report, Revision, Stats, diff_resources};
+use crate::diff::diff_resources;
 use crate::git::{ExportReport, GitError, Repo, Snapshot};
 use crate::kustomize::{BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand};
 use crate::manifest::{Resource, SecretValues, parse_resources};
+use crate::model::{OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
@@ -42,6 +43,52 @@ pub struct DiffOptions {
     pub allow_privileged: bool,
     /// Show a progress bar on stderr when it is a terminal.
     pub progress: bool,
+}
+
+/// How every diff of one run is built, before the two commits are known: the action's PR
+/// comment, a promotion's production diff and an Image Updater PR all render alike from these.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// The build command as given; detected (`kustomize build`, else `kubectl kustomize`) when
+    /// `None`, at the first build, so a run that builds nothing never needs it.
+    pub kustomize: Option<String>,
+    pub paths: Vec<String>,
+    pub build_args: Vec<String>,
+    /// Parallel builds; one per core when `None`.
+    pub jobs: Option<usize>,
+    pub timeout: Duration,
+    pub allow_remote: bool,
+    pub allow_privileged: bool,
+}
+
+impl BuildSettings {
+    /// The options for comparing `base` with `head` in `repo`. Whether the code is trusted is
+    /// the caller's to set: it knows the event (see `event::trust`).
+    pub fn diff_options(
+        &self,
+        repo: &std::path::Path,
+        base: git2::Oid,
+        head: git2::Oid,
+    ) -> anyhow::Result<DiffOptions> {
+        let kustomize = KustomizeCommand::given_or_detected(self.kustomize.as_deref())
+            .map_err(|e| anyhow::anyhow!("input `kustomize`: {e}"))?;
+        Ok(DiffOptions {
+            repo: repo.to_path_buf(),
+            base: base.to_string(),
+            head: head.to_string(),
+            merge_base: false,
+            paths: self.paths.clone(),
+            all: false,
+            kustomize,
+            build_args: self.build_args.clone(),
+            jobs: self.jobs.unwrap_or_else(default_jobs),
+            timeout: self.timeout,
+            allow_remote: self.allow_remote,
+            untrusted: None,
+            allow_privileged: self.allow_privileged,
+            progress: false,
+        })
+    }
 }
 
 /// Why no report could be made at all. Everything else is reported per overlay.
@@ -397,7 +444,7 @@ fn overlay(
     p: &Planned,
     status: OverlayStatus,
     error: Option<String>,
-    resources: Vec<crate::diff::ResourceDiff>,
+    resources: Vec<crate::model::ResourceDiff>,
 ) -> OverlayDiff {
     OverlayDiff {
         path: p.path.clone(),
@@ -682,10 +729,6 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-}
-
-pub fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`).

@@ -219,6 +219,35 @@ impl Runner {
     }
 }
 
+/// What the promotion flow and the publisher say while they work. The Actions runner is the
+/// one implementation; the trait keeps those flows from depending on how a step talks to it.
+pub trait Log: Sync {
+    /// A plain log line.
+    fn info(&self, text: &str);
+    fn notice(&self, message: String);
+    fn warning(&self, message: String);
+    /// What a dry run shows instead of doing it, written as is where the user reads results.
+    fn show(&self, text: &str);
+}
+
+impl Log for Runner {
+    fn info(&self, text: &str) {
+        Runner::info(self, text);
+    }
+
+    fn notice(&self, message: String) {
+        Runner::notice(self, Annotation::message(message));
+    }
+
+    fn warning(&self, message: String) {
+        Runner::warning(self, Annotation::message(message));
+    }
+
+    fn show(&self, text: &str) {
+        self.write_out(text);
+    }
+}
+
 /// Emits at most `limit` annotations of one level, then plain log lines, and finally one notice
 /// saying how many were not annotated; beyond GitHub's own cap they would vanish without a word.
 #[must_use = "call finish() so the count of unannotated messages is reported"]

@@ -18,6 +18,7 @@ pub mod github;
 pub mod images;
 pub mod kustomize;
 pub mod manifest;
+pub mod model;
 pub mod promote;
 pub mod publish;
 pub mod report;

@@ -7,6 +7,10 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+/// The default most one build may print as its render: far above real overlays (a large CRD
+/// bundle is a few MiB), low enough that a runaway plugin cannot exhaust the runner's memory.
+pub const DEFAULT_MAX_RENDER_BYTES: usize = 256 * 1024 * 1024;
+
 /// Dropped everywhere: it repeats the whole object, Secret values included.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -63,7 +67,7 @@ fn render_budget() -> serde_saphyr::Budget {
     budget.max_depth = MAX_DEPTH;
     budget.max_nodes = MAX_NODES;
     budget.max_events = 3 * MAX_NODES;
-    budget.max_total_scalar_bytes = crate::kustomize::build::DEFAULT_MAX_RENDER_BYTES;
+    budget.max_total_scalar_bytes = DEFAULT_MAX_RENDER_BYTES;
     budget
 }
 
@@ -82,7 +86,7 @@ fn budget_breach(error: &serde_saphyr::Error) -> Option<String> {
         }
         BudgetBreach::ScalarBytes { .. } => format!(
             "holds more than {} MiB of text",
-            crate::kustomize::build::DEFAULT_MAX_RENDER_BYTES >> 20
+            DEFAULT_MAX_RENDER_BYTES >> 20
         ),
         other => format!("breaks a parser limit ({other:?})"),
     };

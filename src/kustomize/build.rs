@@ -167,9 +167,6 @@ impl std::fmt::Display for BuildFailure {
 
 /// The most of one build's stderr kept for the report; kustomize names its cause first.
 pub const STDERR_CAP: usize = 64 * 1024;
-/// The default most one build may print as its render: far above real overlays (a large CRD
-/// bundle is a few MiB), low enough that a runaway plugin cannot exhaust the runner's memory.
-pub const DEFAULT_MAX_RENDER_BYTES: usize = 256 * 1024 * 1024;
 
 /// Runs builds with bounded concurrency.
 #[derive(Debug, Clone)]
@@ -189,7 +186,7 @@ impl Default for Builder {
             build_args: Vec::new(),
             jobs: 1,
             timeout: Duration::from_secs(120),
-            max_render_bytes: DEFAULT_MAX_RENDER_BYTES,
+            max_render_bytes: crate::manifest::DEFAULT_MAX_RENDER_BYTES,
         }
     }
 }

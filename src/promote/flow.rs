@@ -6,15 +6,18 @@ use git2::Oid;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
+use secrecy::SecretString;
+
 use crate::comment::Mode;
-use crate::config::{ActionInputs, Assignees, RunnerEnv};
-use crate::engine::{self, short};
+use crate::engine::{self, BuildSettings};
 use crate::event::PushEvent;
-use crate::gha::{Annotation, Runner};
+use crate::gha::Log;
 use crate::git::Repo;
 use crate::git::pick::{NothingReason, PickOptions, PickOutcome};
 use crate::github::{GitHub, NewPull, Pull};
-use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr, Templates};
+use crate::model::short;
+use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr};
+use crate::promote::settings::{Assignees, PromotionSettings};
 use crate::publish::{self, Sticky};
 use crate::report::markdown::{self, code_span};
 
@@ -71,47 +74,57 @@ struct HeldBranch {
     pr: Option<Pull>,
 }
 
+/// How a promotion run works, whoever configured it: the action from its inputs, the CLI from
+/// its flags and the environment.
+pub struct Settings {
+    pub promotion: PromotionSettings,
+    /// How production diffs are rendered.
+    pub builds: BuildSettings,
+    /// Fetches and pushes with it; never part of a URL or an argument.
+    pub token: SecretString,
+    /// Where git fetches and pushes.
+    pub clone_url: String,
+    /// The sticky diff comment's id on promotion and Image Updater PRs.
+    pub comment_id: String,
+    pub max_comments: usize,
+    /// The workflow run whose job summary holds a full report that a comment had to shorten.
+    pub run_url: String,
+    /// Show each plan instead of pushing, opening PRs or commenting.
+    pub dry_run: bool,
+}
+
 /// Everything a promotion run talks to.
 pub struct Promoter<'a> {
-    pub runner: &'a Runner,
-    pub env: &'a RunnerEnv,
-    pub inputs: &'a ActionInputs,
-    pub repo: Repo,
-    pub github: GitHub,
-    pub(crate) url: String,
+    pub(super) settings: Settings,
+    pub(crate) repo: Repo,
+    pub(super) github: GitHub,
+    pub(super) log: &'a dyn Log,
     exclude: GlobSet,
-    /// Print each plan instead of pushing, opening PRs or commenting.
-    pub dry_run: bool,
 }
 
 impl<'a> Promoter<'a> {
     pub fn new(
-        runner: &'a Runner,
-        env: &'a RunnerEnv,
-        inputs: &'a ActionInputs,
+        settings: Settings,
+        repo: Repo,
+        github: GitHub,
+        log: &'a dyn Log,
     ) -> anyhow::Result<Self> {
-        let repo = Repo::open(&env.workspace.join(&inputs.working_directory))?;
-        let github = publish::client(env, inputs)?;
-        let url = env.clone_url();
-        let exclude = globs(&inputs.promotion.exclude_paths)?;
+        let exclude = globs(&settings.promotion.exclude_paths)?;
         Ok(Promoter {
-            runner,
-            env,
-            inputs,
+            settings,
             repo,
             github,
-            url,
+            log,
             exclude,
-            dry_run: false,
         })
     }
 
     fn source_branch(&self) -> &str {
-        &self.inputs.promotion.source_branch
+        self.settings.promotion.source_branch()
     }
 
     fn target_branch(&self) -> &str {
-        &self.inputs.promotion.target_branch
+        self.settings.promotion.target_branch()
     }
 
     /// Brings the source and target branches' recent history into the object database.
@@ -120,8 +133,12 @@ impl<'a> Promoter<'a> {
             format!("+refs/heads/{}:{SOURCE_REF}", self.source_branch()),
             format!("+refs/heads/{}:{TARGET_REF}", self.target_branch()),
         ];
-        self.repo
-            .fetch(&self.url, Some(&self.inputs.github_token), &refspecs, depth)?;
+        self.repo.fetch(
+            &self.settings.clone_url,
+            Some(&self.settings.token),
+            &refspecs,
+            depth,
+        )?;
         Ok(())
     }
 
@@ -147,11 +164,11 @@ impl<'a> Promoter<'a> {
                     Some((last, list)) if last.number == pull.number => list.push(commit),
                     _ => groups.push((pull, vec![commit])),
                 },
-                None => self.runner.notice(Annotation::message(format!(
+                None => self.log.notice(format!(
                     "Commit {} was pushed to {} without a pull request; not promoted.",
                     short(&commit.to_string()),
                     self.source_branch()
-                ))),
+                )),
             }
         }
         let mut results = Vec::new();
@@ -236,7 +253,7 @@ impl<'a> Promoter<'a> {
 
     async fn promote(&self, pull: &Pull, commits: &[Oid]) -> anyhow::Result<Promoted> {
         let n = pull.number;
-        let options = &self.inputs.promotion;
+        let options = &self.settings.promotion;
         let skipped = |reason: String| Promoted {
             source: n,
             number: None,
@@ -261,12 +278,11 @@ impl<'a> Promoter<'a> {
             .repo
             .find_ref(TARGET_REF)
             .with_context(|| format!("branch {} was not fetched", self.target_branch()))?;
-        let committer = options.committer();
         let outcome = self.repo.cherry_pick(
             commits,
             target,
             &PickOptions {
-                committer: &committer,
+                committer: &options.committer,
                 exclude: &self.exclude,
                 target_name: Some(self.target_branch()),
             },
@@ -300,9 +316,9 @@ impl<'a> Promoter<'a> {
             } => (tip, PickSummary::Conflict { files: conflicted }, excluded),
         };
         let source = self.source_pr(pull, commits)?;
-        let plan = self.templates().plan(&source, &pick, &excluded);
-        if self.dry_run {
-            print!("{}", plan.to_text());
+        let plan = options.templates.plan(&source, &pick, &excluded);
+        if self.settings.dry_run {
+            self.log.show(&plan.to_text());
             return Ok(Promoted {
                 source: n,
                 number: None,
@@ -311,7 +327,7 @@ impl<'a> Promoter<'a> {
                 skipped: None,
             });
         }
-        self.runner.info(&plan.to_text());
+        self.log.info(&plan.to_text());
 
         let pr = match self.open_or_update(&plan, pull, tip).await? {
             Ok(pr) => pr,
@@ -369,13 +385,13 @@ impl<'a> Promoter<'a> {
         source: &Pull,
         tip: Oid,
     ) -> anyhow::Result<Result<PromotionPr, HeldBranch>> {
-        let token = Some(&self.inputs.github_token);
+        let token = Some(&self.settings.token);
         let existing = self
             .github
             .find_pull_by_head(&plan.branch, &plan.base)
             .await?;
         if let Some(pr) = existing.as_ref().filter(|p| p.merged_at.is_some()) {
-            self.runner.info(&format!(
+            self.log.info(&format!(
                 "#{} was already promoted in #{}; nothing to do.",
                 plan.source, pr.number
             ));
@@ -401,7 +417,7 @@ impl<'a> Promoter<'a> {
             Some(remote) if self.repo.same_tree(remote, tip)? => remote,
             _ => {
                 self.repo
-                    .push(&self.url, token, tip, &plan.branch, true)
+                    .push(&self.settings.clone_url, token, tip, &plan.branch, true)
                     .with_context(|| format!("pushing {}", plan.branch))?;
                 tip
             }
@@ -431,11 +447,11 @@ impl<'a> Promoter<'a> {
     fn remote_branch(&self, plan: &PromotionPlan) -> anyhow::Result<RemoteBranch> {
         // How far back a promotion branch is read; ours hold one commit per picked commit.
         const MAX_COMMITS: usize = 1_000;
-        let token = Some(&self.inputs.github_token);
+        let token = Some(&self.settings.token);
         let remote_ref = format!("refs/gitops-promote/promotion/{}", plan.source);
         let base_ref = format!("refs/gitops-promote/promotion-base/{}", plan.source);
         let fetched = self.repo.fetch_until_merge_base(
-            &self.url,
+            &self.settings.clone_url,
             token,
             (
                 &format!("refs/heads/{}", plan.base),
@@ -445,7 +461,7 @@ impl<'a> Promoter<'a> {
         );
         let (remote, base) = match fetched {
             Err(e) => {
-                self.runner
+                self.log
                     .info(&format!("{} is not on the server yet ({e:#})", plan.branch));
                 return Ok(RemoteBranch::Absent);
             }
@@ -462,7 +478,7 @@ impl<'a> Promoter<'a> {
                     .context("the target branch was fetched but its ref is missing")?,
             ),
         };
-        let ours = self.inputs.promotion.committer();
+        let ours = &self.settings.promotion.committer;
         let repo = self.repo.git2();
         let mut walk = repo.revwalk()?;
         walk.push(remote)?;
@@ -524,8 +540,7 @@ impl<'a> Promoter<'a> {
             plan.branch,
             plain.join(", ")
         );
-        self.runner
-            .warning(Annotation::message(format!("#{}: {reason}.", plan.source)));
+        self.log.warning(format!("#{}: {reason}.", plan.source));
         let who: Vec<String> = plain.iter().map(|c| code_span(c)).collect();
         self.tell_source(
             plan.source,
@@ -550,7 +565,7 @@ impl<'a> Promoter<'a> {
 
     /// Labels, assignees and reviewers. Each is a nicety: a failure warns, the PR stands.
     async fn decorate(&self, pr: &Pull, plan: &PromotionPlan, source: &Pull) {
-        let options = &self.inputs.promotion;
+        let options = &self.settings.promotion;
         let author = source.author().map(str::to_string);
         let assignees: Vec<String> = match &options.assignees {
             Assignees::None => Vec::new(),
@@ -583,10 +598,8 @@ impl<'a> Promoter<'a> {
             problems.push(e.to_string());
         }
         for problem in problems {
-            self.runner.warning(Annotation::message(format!(
-                "Promotion PR #{}: {problem}",
-                pr.number
-            )));
+            self.log
+                .warning(format!("Promotion PR #{}: {problem}", pr.number));
         }
     }
 
@@ -612,20 +625,20 @@ impl<'a> Promoter<'a> {
         &self,
         number: u64,
         head: Oid,
-        report: &crate::diff::Report,
+        report: &crate::model::Report,
     ) -> anyhow::Result<()> {
         let head_sha = head.to_string();
         publish::publish_report(
-            self.runner,
+            self.log,
             &self.github,
-            self.env,
             &Sticky {
                 number,
                 head_sha: &head_sha,
-                id: &self.inputs.comment_id,
+                id: &self.settings.comment_id,
                 mode: Mode::Update,
-                max_parts: self.inputs.max_comments,
+                max_parts: self.settings.max_comments,
                 on_no_changes: true,
+                run_url: &self.settings.run_url,
             },
             report,
             None,
@@ -640,8 +653,11 @@ impl<'a> Promoter<'a> {
         &self,
         (base, base_label): (Oid, &str),
         (head, head_label): (Oid, &str),
-    ) -> anyhow::Result<crate::diff::Report> {
-        let options = self.inputs.diff_options(self.repo.path(), base, head)?;
+    ) -> anyhow::Result<crate::model::Report> {
+        let options = self
+            .settings
+            .builds
+            .diff_options(self.repo.path(), base, head)?;
         let mut report = engine::run(&options).await?;
         report.base.name = base_label.to_string();
         report.head.name = head_label.to_string();
@@ -671,12 +687,12 @@ impl<'a> Promoter<'a> {
     }
 
     async fn tell_source(&self, number: u64, text: &str) -> anyhow::Result<()> {
-        if self.dry_run {
-            println!("#{number}: {text}");
+        if self.settings.dry_run {
+            self.log.show(&format!("#{number}: {text}\n"));
             return Ok(());
         }
         let id = format!("promotion-{}", self.target_branch().replace('/', "-"));
-        publish::publish_note(self.runner, &self.github, number, &id, text).await?;
+        publish::publish_note(self.log, &self.github, number, &id, text).await?;
         Ok(())
     }
 
@@ -716,20 +732,6 @@ impl<'a> Promoter<'a> {
             commits: listed,
             merge_kind,
         })
-    }
-
-    fn templates(&self) -> Templates {
-        let o = &self.inputs.promotion;
-        Templates {
-            source_branch: o.source_branch.clone(),
-            target_branch: o.target_branch.clone(),
-            branch: o.branch_template.clone(),
-            title: o.title_template.clone(),
-            body: o.body_template.clone(),
-            labels: o.labels.clone(),
-            copy_labels: o.copy_labels.clone(),
-            draft: o.draft,
-        }
     }
 }
 

@@ -4,8 +4,8 @@
 
 use anyhow::Context;
 
-use crate::diff::Report;
 use crate::github::NewPull;
+use crate::model::Report;
 use crate::promote::flow::Promoter;
 
 const HEAD_REF: &str = "refs/gitops-promote/image-update/head";
@@ -30,8 +30,8 @@ impl Promoter<'_> {
         let (merge_base, head) = self
             .repo
             .fetch_until_merge_base(
-                &self.url,
-                Some(&self.inputs.github_token),
+                &self.settings.clone_url,
+                Some(&self.settings.token),
                 (
                     &format!("refs/heads/{target}"),
                     &format!("refs/heads/{branch}"),
@@ -45,7 +45,7 @@ impl Promoter<'_> {
 
         let existing = self.github.find_pull_by_head(branch, target).await?;
         if let Some(pr) = existing.as_ref().filter(|p| p.merged_at.is_some()) {
-            self.runner.info(&format!(
+            self.log.info(&format!(
                 "{branch} was already merged into {target} with #{}; nothing to do.",
                 pr.number
             ));

@@ -3,7 +3,7 @@
 
 pub mod flow;
 pub mod image_update;
-pub mod local;
 pub mod plan;
+pub mod settings;
 
 pub use plan::{MergeKind, PickSummary, PromotionPlan, SourcePr, Templates};

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::markdown::{self, OVERLAY_CLOSE};
-use crate::diff::{OverlayDiff, OverlayStatus, Report, ResourceDiff};
+use crate::model::{OverlayDiff, OverlayStatus, Report, ResourceDiff};
 
 /// GitHub rejects a comment body longer than this many characters (characters, not bytes).
 pub const COMMENT_LIMIT: usize = 65_536;
@@ -672,8 +672,9 @@ mod tests {
     use comrak::{Arena, Options, parse_document};
 
     use super::*;
-    use crate::diff::{Revision, Stats, diff_resources};
+    use crate::diff::diff_resources;
     use crate::manifest::{ResourceKey, parse_resources};
+    use crate::model::{Revision, Stats};
 
     const HINT: &str =
         "Full report: job summary of run https://github.com/acme/gitops/actions/runs/42";

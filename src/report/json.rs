@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::diff::{OverlayDiff, Report, ResourceDiff};
+use crate::model::{OverlayDiff, Report, ResourceDiff};
 
 pub fn render(report: &Report) -> String {
     let mut text =

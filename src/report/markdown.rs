@@ -8,8 +8,8 @@
 
 use std::fmt::Write;
 
-use crate::diff::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
-use crate::engine::short;
+use crate::model::short;
+use crate::model::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
 
 /// Ends every overlay section; a section split between comments ends each piece with it.
 pub const OVERLAY_CLOSE: &str = "</details>\n";
@@ -348,9 +348,9 @@ pub(crate) mod tests {
     use comrak::{Arena, Options, markdown_to_html, parse_document};
 
     use super::*;
-    use crate::diff::{Revision, Stats};
     use crate::images::ImageChange;
     use crate::manifest::ResourceKey;
+    use crate::model::{Revision, Stats};
 
     #[test]
     fn odd_paths_stay_inside_their_code_span_and_table_cell() {
@@ -370,17 +370,17 @@ pub(crate) mod tests {
             notes: Vec::new(),
         };
         let report = Report {
-            base: crate::diff::Revision {
+            base: crate::model::Revision {
                 name: "a".into(),
                 sha: "0".repeat(40),
             },
-            head: crate::diff::Revision {
+            head: crate::model::Revision {
                 name: "b".into(),
                 sha: "1".repeat(40),
             },
             merge_base: false,
             overlays: vec![overlay.clone()],
-            stats: crate::diff::Stats::default(),
+            stats: crate::model::Stats::default(),
         };
         assert!(summary(&report).contains("| `overlays/a\\|b` | 0 | 0 | 0 | changed |"));
         assert!(

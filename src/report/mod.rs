@@ -6,9 +6,9 @@ pub mod json;
 pub mod markdown;
 pub mod text;
 
-use crate::diff::Report;
+use crate::model::Report;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Markdown,
@@ -27,8 +27,9 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::{OverlayDiff, OverlayStatus, Revision, Stats, diff_resources};
+    use crate::diff::diff_resources;
     use crate::manifest::parse_resources;
+    use crate::model::{OverlayDiff, OverlayStatus, Revision, Stats};
 
     const BASE: &str = "\
 apiVersion: apps/v1

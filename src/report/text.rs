@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
 
-use crate::diff::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
-use crate::engine::short;
+use crate::model::short;
+use crate::model::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
 
 const HEADER: Style = Style::new().bold();
 const ADDED: Style = AnsiColor::Green.on_default();
