@@ -23,7 +23,7 @@ use crate::report::{json, markdown};
 
 /// How the step ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success,
     /// Builds failed and `fail-on-error` is set.
     Failed,
@@ -40,7 +40,7 @@ struct Run {
     trust: event::Trust,
 }
 
-pub async fn run() -> anyhow::Result<Outcome> {
+pub(crate) async fn run() -> anyhow::Result<Outcome> {
     let runner = Runner::from_env();
     let inputs = ActionInputs::from_env().context("reading the action's inputs")?;
     runner.mask(inputs.github_token.expose_secret());

@@ -19,19 +19,19 @@ use crate::kustomize::KustomizeCommand;
 use crate::kustomize::build::find_on_path;
 
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Number of overlays in the generated repository.
     #[arg(long, default_value_t = 300)]
-    pub overlays: usize,
+    pub(crate) overlays: usize,
     /// Parallel builds for both approaches (default: number of cores).
     #[arg(long)]
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Kustomize command (default: `kustomize build` if `kustomize` is on PATH, else `kubectl kustomize`).
     #[arg(long)]
-    pub kustomize: Option<String>,
+    pub(crate) kustomize: Option<String>,
     /// Keep the generated repository in this directory instead of a temp dir.
     #[arg(long)]
-    pub keep: Option<PathBuf>,
+    pub(crate) keep: Option<PathBuf>,
 }
 
 /// The branch every scenario starts from.
@@ -43,7 +43,7 @@ const TARGET_SPEEDUP: f64 = 20.0;
 const TARGET_BARE_RATIO: f64 = 1.25;
 const TARGET_OWN_PEAK_MB: f64 = 200.0;
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     ensure!(args.overlays > 0, "--overlays must be at least 1");
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.unwrap_or(cores).max(1);

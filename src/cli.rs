@@ -15,9 +15,9 @@ use crate::kustomize::KustomizeCommand;
 use crate::model::Report;
 use crate::report;
 
-pub const EXIT_DIFFERENCES: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_BUILD_FAILED: u8 = 3;
+pub(crate) const EXIT_DIFFERENCES: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_BUILD_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
@@ -28,13 +28,13 @@ const EXIT_INTERRUPTED: u8 = 130;
     after_help = "Exit codes: 0 success, 1 differences found (with --exit-code), 2 usage error or \
                   unreadable repository/ref, 3 one or more overlays failed to build."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Render the overlays a change affects at both refs and print per-resource diffs.
     Diff(DiffArgs),
     /// Create a small GitOps repository in a temporary directory and diff its two branches.
@@ -50,71 +50,71 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// Base ref: a branch, tag, sha or anything git resolves (e.g. master, origin/master).
     #[arg(long, value_name = "REF")]
-    pub base: String,
+    pub(crate) base: String,
     /// Head ref (e.g. develop).
     #[arg(long, value_name = "REF")]
-    pub head: String,
+    pub(crate) head: String,
     /// The git repository (any directory inside it).
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// Compare merge-base(base, head) with head, like `git diff base...head`.
     #[arg(long)]
-    pub merge_base: bool,
+    pub(crate) merge_base: bool,
     /// Only overlays whose directory matches this glob (repeatable), e.g. 'overlays/*'.
     #[arg(long = "path", value_name = "GLOB")]
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// Render every overlay at both refs, not only those the change affects.
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
     #[command(flatten)]
-    pub build: BuildArgs,
+    pub(crate) build: BuildArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct PromoteArgs {
+pub(crate) struct PromoteArgs {
     /// The merged pull request to promote.
     #[arg(long, value_name = "N")]
-    pub pr: u64,
+    pub(crate) pr: u64,
     /// The git repository (any directory inside it).
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// owner/name on GitHub [default: GITHUB_REPOSITORY, else the `origin` remote's path].
     #[arg(long, value_name = "OWNER/NAME")]
-    pub github_repo: Option<String>,
+    pub(crate) github_repo: Option<String>,
     /// Branch the PR was merged into.
     #[arg(long, default_value = "develop")]
-    pub source_branch: String,
+    pub(crate) source_branch: String,
     /// Branch to promote to.
     #[arg(long, default_value = "master")]
-    pub target_branch: String,
+    pub(crate) target_branch: String,
     /// Paths never promoted (repeatable glob); the target keeps its version.
     #[arg(long = "exclude-path", value_name = "GLOB")]
-    pub exclude_paths: Vec<String>,
+    pub(crate) exclude_paths: Vec<String>,
     /// Print the plan (branch, title, body, files, conflicts); push nothing, open nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep the demo repository in this directory (created if missing, must be empty).
     #[arg(long, value_name = "DIR")]
-    pub keep: Option<PathBuf>,
+    pub(crate) keep: Option<PathBuf>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
     #[command(flatten)]
-    pub build: BuildArgs,
+    pub(crate) build: BuildArgs,
 }
 
 /// The `--format` values; mapped onto the renderers' own enum so rendering does not depend on
 /// the argument parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
+pub(crate) enum FormatArg {
     Text,
     Markdown,
     Json,
@@ -131,39 +131,39 @@ impl From<FormatArg> for report::Format {
 }
 
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-    pub format: FormatArg,
+    pub(crate) format: FormatArg,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Exit with 1 when anything differs, like `git diff --exit-code`.
     #[arg(long)]
-    pub exit_code: bool,
+    pub(crate) exit_code: bool,
     /// No progress display.
     #[arg(long, short)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// Kustomize command, run as `CMD [build args] DIR` [default: `kustomize build` if on PATH,
     /// else `kubectl kustomize`].
     #[arg(long, value_name = "CMD")]
-    pub kustomize: Option<String>,
+    pub(crate) kustomize: Option<String>,
     /// Extra argument for every build (repeatable), e.g. --build-arg=--enable-helm.
     #[arg(long = "build-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub build_args: Vec<String>,
+    pub(crate) build_args: Vec<String>,
     /// Parallel builds [default: number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
+    pub(crate) jobs: Option<u16>,
     /// Seconds one build may take.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
+    pub(crate) timeout: u64,
     /// Build overlays that use remote bases (fetches them over the network).
     #[arg(long)]
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
 }
 
 /// Entry point for the binary.

@@ -1,5 +1,5 @@
-//! The sticky PR comment: the hidden marker that finds our comments again, and the plan that
-//! turns the comments already on a PR plus the new report parts into creates, edits and deletes.
+//! The sticky PR comment: the hidden marker that finds our comments again, and the
+//! reconciliation that turns the comments already on a PR plus the new report parts into creates, edits and deletes.
 //!
 //! Anyone can write the marker into a comment, so it makes a comment ours only when we wrote it:
 //! its author is a bot account (what a workflow's `GITHUB_TOKEN` or a GitHub App's token writes
@@ -10,13 +10,13 @@ use std::fmt;
 
 /// Identifies one part of our comment on a PR. Written as an HTML comment, invisible on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marker {
+pub(crate) struct Marker {
     /// The `comment-id` input: several independent reports may share one PR.
-    pub id: String,
-    pub part: usize,
-    pub parts: usize,
+    pub(crate) id: String,
+    pub(crate) part: usize,
+    pub(crate) parts: usize,
     /// The PR head the report was rendered for.
-    pub head: String,
+    pub(crate) head: String,
 }
 
 const PREFIX: &str = "<!-- gitops-promote ";
@@ -36,7 +36,7 @@ impl Marker {
     /// Finds our marker in a comment body, on its first line only: that is where we put it, and
     /// the only line no report text reaches, so a name or build error written like a marker
     /// further down is never read as one.
-    pub fn find(body: &str) -> Option<Marker> {
+    pub(crate) fn find(body: &str) -> Option<Marker> {
         let line = body.lines().next()?.trim();
         let fields = line.strip_prefix(PREFIX)?.strip_suffix("-->")?;
         let mut marker = Marker {
@@ -63,7 +63,7 @@ impl Marker {
     /// Room the marker line and its newline take in a body, for the comment budget: the longest
     /// marker a report with this `id` in at most `max_parts` parts can carry. The head is counted
     /// at 64 characters, a SHA-256 object name, so a SHA-1 head (40) always fits.
-    pub fn reserve(id: &str, max_parts: usize) -> usize {
+    pub(crate) fn reserve(id: &str, max_parts: usize) -> usize {
         let parts = max_parts.max(1);
         let longest = Marker {
             id: id.to_string(),
@@ -78,35 +78,35 @@ impl Marker {
 /// Rewrites a body's marker so that it is never found again (the comment is kept, hidden).
 /// Only the first line is ours to rewrite: further down, the marker's text can only be a copy
 /// written by someone else (a name in a report, a quote), and is left as it was.
-pub fn retire(body: &str) -> String {
+pub(crate) fn retire(body: &str) -> String {
     let (first, rest) = body.split_at(body.find('\n').unwrap_or(body.len()));
     first.replacen(PREFIX, OUTDATED_PREFIX, 1) + rest
 }
 
 /// Who wrote a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Author {
-    pub login: String,
+pub(crate) struct Author {
+    pub(crate) login: String,
     /// A GitHub App's bot account (GitHub's account `type` is `Bot`), e.g. `github-actions[bot]`.
-    pub bot: bool,
+    pub(crate) bot: bool,
 }
 
 /// A comment already on the PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Existing {
-    pub id: u64,
-    pub node_id: String,
-    pub body: String,
-    pub html_url: String,
+pub(crate) struct Existing {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) body: String,
+    pub(crate) html_url: String,
     /// `None` when GitHub names no author.
-    pub author: Option<Author>,
+    pub(crate) author: Option<Author>,
 }
 
 impl Existing {
     /// Whether we may have written this comment: a bot account wrote it (no user can write as
     /// one), or `token_user`, the user the token acts for (`None` for installation tokens).
     /// GitHub logins are case-insensitive.
-    pub fn written_by_us(&self, token_user: Option<&str>) -> bool {
+    pub(crate) fn written_by_us(&self, token_user: Option<&str>) -> bool {
         match &self.author {
             Some(author) if author.bot => true,
             Some(author) => token_user.is_some_and(|me| author.login.eq_ignore_ascii_case(me)),
@@ -117,7 +117,7 @@ impl Existing {
 
 /// Whether telling our comments apart needs the token's user: some comment carrying our marker
 /// for `id` was written by a user, not a bot. Only then is it worth asking GitHub who we are.
-pub fn needs_token_user(comments: &[Existing], id: &str) -> bool {
+pub(crate) fn needs_token_user(comments: &[Existing], id: &str) -> bool {
     comments.iter().any(|c| {
         c.author.as_ref().is_some_and(|a| !a.bot)
             && Marker::find(&c.body).is_some_and(|m| m.id == id)
@@ -126,7 +126,7 @@ pub fn needs_token_user(comments: &[Existing], id: &str) -> bool {
 
 /// One API call to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Create {
         part: usize,
         body: String,
@@ -153,7 +153,7 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Edit our comments in place.
     Update,
     /// Post new comments and delete the old ones (or hide them).
@@ -163,7 +163,7 @@ pub enum Mode {
 /// Our comments with this id, ordered by part, oldest first within a part: those carrying our
 /// marker that we wrote ([`Existing::written_by_us`]); a copy of the marker in anyone else's
 /// comment is ignored.
-pub fn ours<'a>(
+pub(crate) fn ours<'a>(
     comments: &'a [Existing],
     id: &str,
     token_user: Option<&str>,
@@ -182,7 +182,7 @@ pub fn ours<'a>(
 /// Decides the calls that leave exactly `bodies` (already carrying their markers) on the PR.
 /// Extra parts and duplicate copies from earlier runs are deleted; nothing is ever posted twice.
 /// Only our own comments ([`ours`]) are edited, deleted or hidden.
-pub fn plan(
+pub(crate) fn reconcile(
     existing: &[Existing],
     id: &str,
     bodies: &[String],
@@ -249,7 +249,7 @@ pub fn plan(
 }
 
 /// Prefixes each part with its marker.
-pub fn with_markers(parts: &[String], id: &str, head: &str) -> Vec<String> {
+pub(crate) fn with_markers(parts: &[String], id: &str, head: &str) -> Vec<String> {
     parts
         .iter()
         .enumerate()
@@ -324,7 +324,7 @@ mod tests {
         let new = with_markers(&["one".into(), "TWO".into()], "default", "a");
         let new_first = with_markers(&["one".into()], "default", "a");
         assert_ne!(new[0], new_first[0], "the part count is part of the marker");
-        let actions = plan(&comments, "default", &new, Mode::Update, None);
+        let actions = reconcile(&comments, "default", &new, Mode::Update, None);
         assert_eq!(
             actions,
             vec![
@@ -347,7 +347,7 @@ mod tests {
     fn an_identical_body_is_not_sent_again_and_duplicates_are_removed() {
         let body = with_markers(&["same".into()], "default", "a");
         let comments = vec![existing(2, &body[0]), existing(3, &body[0])];
-        let actions = plan(&comments, "default", &body, Mode::Update, None);
+        let actions = reconcile(&comments, "default", &body, Mode::Update, None);
         assert_eq!(
             actions,
             vec![Action::Keep { id: 2, part: 1 }, Action::Delete { id: 3 }]
@@ -360,7 +360,7 @@ mod tests {
         let comments = vec![existing(9, &old[0])];
         let new = with_markers(&["new".into()], "default", "b");
         assert_eq!(
-            plan(
+            reconcile(
                 &comments,
                 "default",
                 &new,
@@ -377,7 +377,7 @@ mod tests {
                 Action::Delete { id: 9 }
             ]
         );
-        let hidden = plan(
+        let hidden = reconcile(
             &comments,
             "default",
             &new,
@@ -409,7 +409,7 @@ mod tests {
         assert!(ours(&comments, "default", Some("ci-user")).is_empty());
         let new = with_markers(&["new".into()], "default", "b");
         assert_eq!(
-            plan(&comments, "default", &new, Mode::Update, None),
+            reconcile(&comments, "default", &new, Mode::Update, None),
             vec![Action::Create {
                 part: 1,
                 body: new[0].clone()
@@ -417,7 +417,7 @@ mod tests {
             "their comment is neither edited nor deleted"
         );
         assert_eq!(
-            plan(
+            reconcile(
                 &comments,
                 "default",
                 &new,
@@ -436,7 +436,7 @@ mod tests {
         // Our own comment beside theirs is still found, whichever came first.
         let comments = vec![fake, existing(3, &ours_before[0])];
         assert_eq!(
-            plan(&comments, "default", &new, Mode::Update, None),
+            reconcile(&comments, "default", &new, Mode::Update, None),
             vec![Action::Update {
                 id: 3,
                 part: 1,
@@ -456,7 +456,7 @@ mod tests {
         assert!(pat.written_by_us(Some("ci-user")), "logins ignore case");
         let comments = vec![pat];
         assert_eq!(
-            plan(&comments, "default", &body, Mode::Update, Some("ci-user")),
+            reconcile(&comments, "default", &body, Mode::Update, Some("ci-user")),
             vec![Action::Keep { id: 2, part: 1 }]
         );
     }

@@ -66,23 +66,8 @@ const COMMENT_ID_MAX_LEN: usize = 64;
 
 /// A repository as `owner/name`, checked against GitHub's naming rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RepoSlug {
+pub(crate) struct RepoSlug {
     full: String,
-    slash: usize,
-}
-
-impl RepoSlug {
-    pub fn owner(&self) -> &str {
-        &self.full[..self.slash]
-    }
-
-    pub fn name(&self) -> &str {
-        &self.full[self.slash + 1..]
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.full
-    }
 }
 
 /// Reads as the `owner/name` string wherever a `&str` is expected.
@@ -120,10 +105,7 @@ impl FromStr for RepoSlug {
         if !owner_ok || !name_ok {
             return Err(invalid());
         }
-        Ok(RepoSlug {
-            full: s.to_owned(),
-            slash: owner.len(),
-        })
+        Ok(RepoSlug { full: s.to_owned() })
     }
 }
 
@@ -133,27 +115,27 @@ impl FromStr for RepoSlug {
 /// others have defaults or are absent on some events. Empty variables count as unset: the runner sets `GITHUB_HEAD_REF`/`GITHUB_BASE_REF` to "" on
 /// events other than pull requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunnerEnv {
-    pub event_name: String,
-    pub event_path: PathBuf,
-    pub repository: RepoSlug,
+pub(crate) struct RunnerEnv {
+    pub(crate) event_name: String,
+    pub(crate) event_path: PathBuf,
+    pub(crate) repository: RepoSlug,
     /// REST base URL without a trailing slash; differs from the default on GitHub Enterprise.
-    pub api_url: String,
-    pub server_url: String,
-    pub graphql_url: String,
-    pub workspace: PathBuf,
+    pub(crate) api_url: String,
+    pub(crate) server_url: String,
+    pub(crate) graphql_url: String,
+    pub(crate) workspace: PathBuf,
     /// The commit the run is for; for `pull_request` the test-merge commit.
-    pub sha: String,
-    pub output: Option<PathBuf>,
-    pub step_summary: Option<PathBuf>,
+    pub(crate) sha: String,
+    pub(crate) output: Option<PathBuf>,
+    pub(crate) step_summary: Option<PathBuf>,
     /// Identifies the run in links to its log and job summary.
-    pub run_id: u64,
-    pub run_attempt: Option<u32>,
-    pub ref_: Option<String>,
-    pub head_ref: Option<String>,
-    pub base_ref: Option<String>,
-    pub actor: Option<String>,
-    pub runner_temp: PathBuf,
+    pub(crate) run_id: u64,
+    pub(crate) run_attempt: Option<u32>,
+    pub(crate) ref_: Option<String>,
+    pub(crate) head_ref: Option<String>,
+    pub(crate) base_ref: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) runner_temp: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -179,7 +161,7 @@ struct RawRunnerEnv {
 
 impl RunnerEnv {
     /// The repository's web address, e.g. `https://github.com/acme/manifests`.
-    pub fn repository_url(&self) -> String {
+    pub(crate) fn repository_url(&self) -> String {
         format!(
             "{}/{}",
             self.server_url.trim_end_matches('/'),
@@ -188,16 +170,16 @@ impl RunnerEnv {
     }
 
     /// The page of this workflow run.
-    pub fn run_url(&self) -> String {
+    pub(crate) fn run_url(&self) -> String {
         format!("{}/actions/runs/{}", self.repository_url(), self.run_id)
     }
 
     /// Where git fetches and pushes (with the token as credentials, never in the URL).
-    pub fn clone_url(&self) -> String {
+    pub(crate) fn clone_url(&self) -> String {
         format!("{}.git", self.repository_url())
     }
 
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
         RunnerEnv::from_iter(env_vars(&["GITHUB_", "RUNNER_"])?)
     }
 
@@ -257,14 +239,14 @@ impl RunnerEnv {
 
 /// The API, web and GraphQL addresses of a GitHub (Enterprise) server, from the same
 /// variables the runner sets, for a run outside one.
-pub struct Endpoints {
-    pub api: String,
-    pub server: String,
-    pub graphql: String,
+pub(crate) struct Endpoints {
+    pub(crate) api: String,
+    pub(crate) server: String,
+    pub(crate) graphql: String,
 }
 
 impl Endpoints {
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Ok(Endpoints {
             api: url(var("GITHUB_API_URL"), DEFAULT_API_URL, "GITHUB_API_URL")?,
@@ -300,7 +282,7 @@ fn number_var<T: FromStr>(value: &str, var: &str) -> anyhow::Result<T> {
 
 /// How the sticky PR comment is maintained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CommentMode {
+pub(crate) enum CommentMode {
     /// Edit our existing comment in place, so the PR keeps one comment.
     #[default]
     Update,
@@ -333,53 +315,53 @@ impl FromStr for CommentMode {
 /// `Debug` is safe to log: the token prints as `[REDACTED]`.
 #[derive(Debug, Clone)]
 pub struct ActionInputs {
-    pub github_token: SecretString,
-    pub working_directory: PathBuf,
+    pub(crate) github_token: SecretString,
+    pub(crate) working_directory: PathBuf,
     /// Globs limiting which overlays are considered; empty means all.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// The kustomize (or kubectl) binary to run instead of the one found on `PATH`.
-    pub kustomize: Option<String>,
+    pub(crate) kustomize: Option<String>,
     /// Extra arguments for every build.
-    pub build_args: Vec<String>,
-    pub comment_mode: CommentMode,
+    pub(crate) build_args: Vec<String>,
+    pub(crate) comment_mode: CommentMode,
     /// Tells apart several runs commenting on one PR (e.g. one per cluster).
-    pub comment_id: String,
-    pub max_comments: usize,
-    pub hide_outdated: bool,
-    pub comment_on_no_changes: bool,
-    pub fail_on_error: bool,
-    pub summary: bool,
+    pub(crate) comment_id: String,
+    pub(crate) max_comments: usize,
+    pub(crate) hide_outdated: bool,
+    pub(crate) comment_on_no_changes: bool,
+    pub(crate) fail_on_error: bool,
+    pub(crate) summary: bool,
     /// Per-build timeout in seconds.
-    pub timeout: u64,
+    pub(crate) timeout: u64,
     /// Parallel builds; `None` means one per CPU.
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Whether remote bases (URLs in `resources`) may be fetched while building.
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
     /// Whether a fork's PR, a `pull_request_target` run or a ChatOps `/diff` may be built with
     /// build args that let the rendered code run programs (`--enable-helm`, plugins) or read
     /// outside the repository.
-    pub allow_privileged_builds: bool,
+    pub(crate) allow_privileged_builds: bool,
     /// How merged changes are carried to the target branch.
-    pub promotion: PromotionSettings,
+    pub(crate) promotion: PromotionSettings,
     /// Fail the step when a promotion conflicts.
-    pub fail_on_conflict: bool,
+    pub(crate) fail_on_conflict: bool,
     /// `workflow_dispatch`: promote this PR.
-    pub pr_number: Option<u64>,
+    pub(crate) pr_number: Option<u64>,
     /// Argo CD Image Updater's write-back branches and the ChatOps branch deploys.
-    pub image_updates: ImageUpdateInputs,
+    pub(crate) image_updates: ImageUpdateInputs,
 }
 
 /// Inputs for the branches Argo CD Image Updater writes and for `/deploy-branch`.
 #[derive(Debug, Clone)]
-pub struct ImageUpdateInputs {
+pub(crate) struct ImageUpdateInputs {
     /// Globs of branch names; a push to a matching branch opens or updates a PR to `target`.
-    pub branches: Vec<String>,
-    pub branch_globs: globset::GlobSet,
-    pub target: String,
+    pub(crate) branches: Vec<String>,
+    pub(crate) branch_globs: globset::GlobSet,
+    pub(crate) target: String,
     /// Repo-relative file holding the Application or ImageUpdater `/deploy-branch` edits.
-    pub deploy_branch_target: Option<String>,
+    pub(crate) deploy_branch_target: Option<String>,
     /// The allow-tags value `/deploy-branch reset` restores.
-    pub deploy_branch_default: String,
+    pub(crate) deploy_branch_default: String,
 }
 
 impl ImageUpdateInputs {
@@ -428,7 +410,7 @@ impl ImageUpdateInputs {
     }
 
     /// Whether `branch` is one Argo CD Image Updater writes to.
-    pub fn is_image_update_branch(&self, branch: &str) -> bool {
+    pub(crate) fn is_image_update_branch(&self, branch: &str) -> bool {
         self.branch_globs.is_match(branch)
     }
 }
@@ -476,7 +458,7 @@ fn promotion_settings(raw: &RawInputs) -> anyhow::Result<PromotionSettings> {
     settings.reviewers = match raw.reviewers.as_deref() {
         None | Some("none") => Reviewers::None,
         Some("author") => Reviewers::Author,
-        Some("source-reviewers") => Reviewers::SourceReviewers,
+        Some("source-reviewers") => Reviewers::FromSource,
         Some(other) => {
             bail!("input `reviewers` must be none, author or source-reviewers (got '{other}')")
         }
@@ -537,7 +519,7 @@ struct RawInputs {
 
 impl ActionInputs {
     /// The build settings these inputs ask for.
-    pub fn builds(&self) -> crate::engine::BuildSettings {
+    pub(crate) fn builds(&self) -> crate::engine::BuildSettings {
         crate::engine::BuildSettings {
             kustomize: self.kustomize.clone(),
             paths: self.paths.clone(),
@@ -549,7 +531,7 @@ impl ActionInputs {
         }
     }
 
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
         ActionInputs::from_iter(env_vars(&["INPUT_"])?)
     }
 
@@ -1010,8 +992,6 @@ mod tests {
     fn runner_env_reads_the_documented_variables() {
         let env = RunnerEnv::from_iter(runner_vars()).unwrap();
         assert_eq!(env.event_name, "pull_request");
-        assert_eq!(env.repository.owner(), "acme");
-        assert_eq!(env.repository.name(), "gitops");
         assert_eq!(env.repository.to_string(), "acme/gitops");
         assert_eq!(env.api_url, "https://api.github.com");
         assert_eq!(env.server_url, "https://github.com");

@@ -11,9 +11,9 @@ use git2::{
 };
 
 /// Branch names the demo repository carries.
-pub const DEMO_BASE: &str = "master";
+pub(crate) const DEMO_BASE: &str = "master";
 /// The branch Argo CD deploys to staging; it is one release ahead of [`DEMO_BASE`].
-pub const DEMO_HEAD: &str = "develop";
+pub(crate) const DEMO_HEAD: &str = "develop";
 
 /// A fixed identity and clock, so two runs produce byte-identical commits and the README can quote ids.
 const AUTHOR_NAME: &str = "Demo";
@@ -74,7 +74,7 @@ const DEVELOP: Release = Release {
 ///
 /// `develop` is `master` plus one release commit; HEAD points at `develop` and its files are checked
 /// out, so someone who `cd`s there can read and rebuild what the demo diffs.
-pub fn create_demo_repo(dir: &Path) -> Result<()> {
+pub(crate) fn create_demo_repo(dir: &Path) -> Result<()> {
     // Refusing a non-empty directory keeps a mistyped path from turning someone's project into a demo.
     let is_empty = dir
         .read_dir()
@@ -423,7 +423,7 @@ spec:
 
 /// The promotion `gitops-promote demo` shows: the head branch's last commit, as if it were the
 /// merged PR #1, cherry-picked onto the base branch. Offline; nothing is written but objects.
-pub fn promotion_preview(
+pub(crate) fn promotion_preview(
     repo_dir: &std::path::Path,
     source: &str,
     target: &str,

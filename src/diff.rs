@@ -23,7 +23,7 @@ type Slot = (ResourceKey, String);
 
 /// Diffs one overlay's rendered resources. Either side may be empty (an added or removed
 /// overlay). The result is ordered by resource key.
-pub fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
+pub(crate) fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
     let twinned = twinned_keys(&base, &head);
     let slots = |resources: Vec<Resource>| -> BTreeMap<Slot, Resource> {
         resources

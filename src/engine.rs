@@ -19,52 +19,52 @@ use crate::model::{OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
-pub struct DiffOptions {
-    pub repo: PathBuf,
-    pub base: String,
-    pub head: String,
+pub(crate) struct DiffOptions {
+    pub(crate) repo: PathBuf,
+    pub(crate) base: String,
+    pub(crate) head: String,
     /// Compare merge-base(base, head) with head, like `git diff base...head`.
-    pub merge_base: bool,
+    pub(crate) merge_base: bool,
     /// Globs selecting overlays by directory; empty means "every leaf kustomization".
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// Build every overlay, affected or not.
-    pub all: bool,
-    pub kustomize: KustomizeCommand,
-    pub build_args: Vec<String>,
-    pub jobs: usize,
-    pub timeout: Duration,
+    pub(crate) all: bool,
+    pub(crate) kustomize: KustomizeCommand,
+    pub(crate) build_args: Vec<String>,
+    pub(crate) jobs: usize,
+    pub(crate) timeout: Duration,
     /// Build overlays that pull remote bases (needs the network).
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
     /// Why the code being rendered is not trusted (a fork's PR, `pull_request_target`, a
     /// ChatOps `/diff`), or `None`. Untrusted code is never built with build args that let it
     /// run programs or read outside its tree, unless `allow_privileged` says so.
-    pub untrusted: Option<String>,
+    pub(crate) untrusted: Option<String>,
     /// Build untrusted code with privileged build args anyway.
-    pub allow_privileged: bool,
+    pub(crate) allow_privileged: bool,
     /// Show a progress bar on stderr when it is a terminal.
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 /// How every diff of one run is built, before the two commits are known: the action's PR
 /// comment, a promotion's production diff and an Image Updater PR all render alike from these.
 #[derive(Debug, Clone)]
-pub struct BuildSettings {
+pub(crate) struct BuildSettings {
     /// The build command as given; detected (`kustomize build`, else `kubectl kustomize`) when
     /// `None`, at the first build, so a run that builds nothing never needs it.
-    pub kustomize: Option<String>,
-    pub paths: Vec<String>,
-    pub build_args: Vec<String>,
+    pub(crate) kustomize: Option<String>,
+    pub(crate) paths: Vec<String>,
+    pub(crate) build_args: Vec<String>,
     /// Parallel builds; one per core when `None`.
-    pub jobs: Option<usize>,
-    pub timeout: Duration,
-    pub allow_remote: bool,
-    pub allow_privileged: bool,
+    pub(crate) jobs: Option<usize>,
+    pub(crate) timeout: Duration,
+    pub(crate) allow_remote: bool,
+    pub(crate) allow_privileged: bool,
 }
 
 impl BuildSettings {
     /// The options for comparing `base` with `head` in `repo`. Whether the code is trusted is
     /// the caller's to set: it knows the event (see `event::trust`).
-    pub fn diff_options(
+    pub(crate) fn diff_options(
         &self,
         repo: &std::path::Path,
         base: git2::Oid,
@@ -93,7 +93,7 @@ impl BuildSettings {
 
 /// Why no report could be made at all. Everything else is reported per overlay.
 #[derive(Debug, thiserror::Error)]
-pub enum DiffError {
+pub(crate) enum DiffError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error("invalid --path glob '{glob}': {message}")]
@@ -127,7 +127,7 @@ struct Loaded {
     graph: Graph,
 }
 
-pub async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
+pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     let started = Instant::now();
     let selector = globs(&options.paths)?;
     let repo = Repo::open(&options.repo)?;
@@ -725,7 +725,7 @@ fn progress_bar(enabled: bool, total: usize) -> indicatif::ProgressBar {
 }
 
 /// One build per core unless told otherwise.
-pub fn default_jobs() -> usize {
+pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

@@ -229,7 +229,7 @@ impl Method {
     }
 }
 
-struct Answer {
+struct RawResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: String,
@@ -577,7 +577,7 @@ impl GitHub {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<RawResponse, ApiError> {
         self.send_with(client, method, path, body, Replay::Safe)
             .await
             .map_err(|failure| match failure {
@@ -641,7 +641,7 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
         replay: Replay,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<RawResponse, Failure> {
         let error = |status: Option<u16>, detail: String| ApiError {
             method: method.name(),
             path: strip_origin(path),
@@ -693,7 +693,7 @@ impl GitHub {
                 Failure::MaybeDone(error(Some(status.as_u16()), transport_message(&e)))
             })?;
             if status.is_success() {
-                return Ok(Answer {
+                return Ok(RawResponse {
                     status,
                     headers,
                     body: text,
@@ -701,7 +701,7 @@ impl GitHub {
             }
             if maybe_done && matches!(method, Method::Delete) && status == StatusCode::NOT_FOUND {
                 // The lost attempt deleted it.
-                return Ok(Answer {
+                return Ok(RawResponse {
                     status,
                     headers,
                     body: text,

@@ -13,14 +13,14 @@ use crate::manifest::Resource;
 
 /// One image that runs somewhere else after the change.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ImageChange {
+pub(crate) struct ImageChange {
     /// The repository, without tag or digest (the head's, unless the image was removed).
-    pub image: String,
+    pub(crate) image: String,
     /// Full reference at the base; `None` where no container ran it.
-    pub old: Option<String>,
-    pub new: Option<String>,
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
     /// Where it runs, e.g. `Deployment api (container app)`.
-    pub containers: Vec<String>,
+    pub(crate) containers: Vec<String>,
 }
 
 impl fmt::Display for ImageChange {
@@ -114,7 +114,7 @@ fn walk(value: &Value, path: &str, found: &mut impl FnMut(&str, &str, &str)) {
 
 /// The images that change between one overlay's rendering at base and at head. Containers are
 /// paired by object and container name; identical changes in several places make one line.
-pub fn changes(base: &[Resource], head: &[Resource]) -> Vec<ImageChange> {
+pub(crate) fn changes(base: &[Resource], head: &[Resource]) -> Vec<ImageChange> {
     let old = containers(base);
     let new = containers(head);
     let mut grouped: BTreeMap<(Option<String>, Option<String>), Vec<String>> = BTreeMap::new();

@@ -9,19 +9,19 @@ use serde_json::{Map, Value};
 
 /// The default most one build may print as its render: far above real overlays (a large CRD
 /// bundle is a few MiB), low enough that a runaway plugin cannot exhaust the runner's memory.
-pub const DEFAULT_MAX_RENDER_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_RENDER_BYTES: usize = 256 * 1024 * 1024;
 
 /// Dropped everywhere: it repeats the whole object, Secret values included.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Identifies a resource the way the API server does; the version is not part of it, so a move
 /// from `v1beta1` to `v1` is a modification, not a replacement.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ResourceKey {
-    pub group: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
+pub(crate) struct ResourceKey {
+    pub(crate) group: String,
+    pub(crate) kind: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
 }
 
 impl fmt::Display for ResourceKey {
@@ -36,23 +36,23 @@ impl fmt::Display for ResourceKey {
 
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
-    pub key: ResourceKey,
-    pub api_version: String,
-    pub body: Value,
+pub(crate) struct Resource {
+    pub(crate) key: ResourceKey,
+    pub(crate) api_version: String,
+    pub(crate) body: Value,
 }
 
 impl Resource {
-    pub fn is_secret(&self) -> bool {
+    pub(crate) fn is_secret(&self) -> bool {
         self.key.group.is_empty() && self.key.kind == "Secret"
     }
 }
 
 /// Most documents one render may hold: a hundred times a large real overlay.
-pub const MAX_DOCUMENTS: usize = 100_000;
+pub(crate) const MAX_DOCUMENTS: usize = 100_000;
 /// Deepest nesting read: a CRD schema takes two YAML levels per level of its own, so the
 /// parser's default of 64 turns away real CRDs; the bound still keeps recursion off the stack's end.
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 /// Stack for the parser's thread: debug builds spend up to ~32 KiB per nesting level. Only the
 /// pages used are ever committed.
 const PARSER_STACK_BYTES: usize = 64 * 1024 * 1024;
@@ -96,7 +96,7 @@ fn budget_breach(error: &serde_saphyr::Error) -> Option<String> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
+pub(crate) enum ManifestError {
     #[error("kustomize output is not valid YAML: {0}")]
     Yaml(String),
     #[error("{0}")]
@@ -106,7 +106,7 @@ pub enum ManifestError {
 }
 
 /// Splits kustomize's output into resources, normalised and sorted by key.
-pub fn parse_resources(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
+pub(crate) fn parse_resources(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
     // The parser recurses once per nesting level, with large frames in debug builds: a deep CRD
     // would overflow an ordinary thread's stack (2 MiB) long before MAX_DEPTH. Its own thread
     // with room for MAX_DEPTH levels keeps a deep render an ordinary value.
@@ -151,7 +151,7 @@ fn parse_documents(yaml: &str) -> Result<Vec<Resource>, ManifestError> {
 /// A YAML parser's error as one short line: its cause and position. The parser's full message
 /// quotes the offending source lines, which may hold a Secret value or a generator literal, so
 /// nothing past the first line may reach a report, a comment or a log.
-pub fn yaml_error_summary(error: &impl std::fmt::Display) -> String {
+pub(crate) fn yaml_error_summary(error: &impl std::fmt::Display) -> String {
     error
         .to_string()
         .lines()
@@ -218,19 +218,19 @@ fn drop_last_applied(map: &mut Map<String, Value>) {
 }
 
 /// Marker texts for redacted Secret values, chosen so a changed key still shows as a changed line.
-pub mod marker {
-    pub const UNCHANGED: &str = "<redacted: unchanged>";
-    pub const ADDED: &str = "<redacted: added>";
-    pub const REMOVED: &str = "<redacted: removed>";
-    pub const CHANGED: &str = "<redacted: changed>";
-    pub const PREVIOUS: &str = "<redacted: previous value>";
-    pub const WHOLE: &str = "<redacted>";
-    pub const ALL: [&str; 6] = [UNCHANGED, ADDED, REMOVED, CHANGED, PREVIOUS, WHOLE];
+pub(crate) mod marker {
+    pub(crate) const UNCHANGED: &str = "<redacted: unchanged>";
+    pub(crate) const ADDED: &str = "<redacted: added>";
+    pub(crate) const REMOVED: &str = "<redacted: removed>";
+    pub(crate) const CHANGED: &str = "<redacted: changed>";
+    pub(crate) const PREVIOUS: &str = "<redacted: previous value>";
+    pub(crate) const WHOLE: &str = "<redacted>";
+    pub(crate) const ALL: [&str; 6] = [UNCHANGED, ADDED, REMOVED, CHANGED, PREVIOUS, WHOLE];
 }
 
 /// Replaces every value under `data` and `stringData` of a Secret pair by a marker that says
 /// how the key changed. Either side may be absent (an added or removed Secret).
-pub fn redact_secret_pair(base: Option<&mut Value>, head: Option<&mut Value>) {
+pub(crate) fn redact_secret_pair(base: Option<&mut Value>, head: Option<&mut Value>) {
     let base_values = base.as_deref().map(effective_values).unwrap_or_default();
     let head_values = head.as_deref().map(effective_values).unwrap_or_default();
     let has_base = base.is_some();
@@ -297,16 +297,16 @@ fn redact(secret: &mut Value, marker_for: impl Fn(&str) -> &'static str) {
 /// Values shorter than `MIN_LEN` characters are not replaced: `true`, `1` or `dev` would turn
 /// every such word of a message into a marker while hiding nothing worth hiding.
 #[derive(Debug, Default)]
-pub struct SecretValues {
+pub(crate) struct SecretValues {
     values: std::collections::BTreeSet<String>,
 }
 
 impl SecretValues {
-    pub const MIN_LEN: usize = 4;
+    pub(crate) const MIN_LEN: usize = 4;
 
     /// Adds a plain value, with its base64 forms and each of its lines (a PEM key may be
     /// echoed a line at a time).
-    pub fn add(&mut self, value: &str) {
+    pub(crate) fn add(&mut self, value: &str) {
         use base64::Engine;
         let mut candidates = vec![value.to_string()];
         candidates.extend(value.lines().map(str::to_string));
@@ -321,7 +321,7 @@ impl SecretValues {
     }
 
     /// Adds the values of every Secret among `resources`.
-    pub fn add_secrets(&mut self, resources: &[Resource]) {
+    pub(crate) fn add_secrets(&mut self, resources: &[Resource]) {
         use base64::Engine;
         for secret in resources.iter().filter(|r| r.is_secret()) {
             if let Some(Value::Object(data)) = secret.body.get("data") {
@@ -347,7 +347,7 @@ impl SecretValues {
 
     /// `text` with every known value replaced by a marker, longest first so a value that
     /// contains another is replaced whole.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let mut values: Vec<&String> = self.values.iter().collect();
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.into_iter().fold(text.to_string(), |text, value| {
@@ -362,7 +362,7 @@ impl SecretValues {
 
 /// Renders a resource as YAML for diffing: block style, multi-line strings as literal blocks,
 /// long lines never folded (folding would turn a one-word change into a paragraph change).
-pub fn to_yaml(body: &Value) -> String {
+pub(crate) fn to_yaml(body: &Value) -> String {
     let mut options = serde_saphyr::SerializerOptions::default();
     options.folded_wrap_chars = usize::MAX / 2;
     options.min_fold_chars = usize::MAX / 2;

@@ -8,7 +8,7 @@ use crate::manifest::ResourceKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Change {
+pub(crate) enum Change {
     Added,
     Modified,
     Removed,
@@ -16,29 +16,29 @@ pub enum Change {
 
 /// One resource that differs between base and head.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResourceDiff {
+pub(crate) struct ResourceDiff {
     /// The head's key, or the base's for a removed resource.
-    pub key: ResourceKey,
-    pub api_version: String,
-    pub change: Change,
+    pub(crate) key: ResourceKey,
+    pub(crate) api_version: String,
+    pub(crate) change: Change,
     /// The base's name when a generated ConfigMap/Secret changed only its hash suffix.
-    pub previous_name: Option<String>,
+    pub(crate) previous_name: Option<String>,
     /// Unified diff hunks (no file header), Secrets already redacted.
-    pub diff: String,
-    pub lines_added: usize,
-    pub lines_removed: usize,
+    pub(crate) diff: String,
+    pub(crate) lines_added: usize,
+    pub(crate) lines_removed: usize,
 }
 
 /// Counts per change kind, for headers and summary tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub added: usize,
-    pub modified: usize,
-    pub removed: usize,
+pub(crate) struct Counts {
+    pub(crate) added: usize,
+    pub(crate) modified: usize,
+    pub(crate) removed: usize,
 }
 
 impl Counts {
-    pub fn of(resources: &[ResourceDiff]) -> Counts {
+    pub(crate) fn of(resources: &[ResourceDiff]) -> Counts {
         let mut counts = Counts::default();
         for r in resources {
             match r.change {
@@ -53,7 +53,7 @@ impl Counts {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OverlayStatus {
+pub(crate) enum OverlayStatus {
     Changed,
     Unchanged,
     Added,
@@ -63,72 +63,72 @@ pub enum OverlayStatus {
 
 /// The result for one overlay.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OverlayDiff {
-    pub path: String,
-    pub status: OverlayStatus,
-    pub error: Option<String>,
-    pub remote: Vec<String>,
-    pub resources: Vec<ResourceDiff>,
+pub(crate) struct OverlayDiff {
+    pub(crate) path: String,
+    pub(crate) status: OverlayStatus,
+    pub(crate) error: Option<String>,
+    pub(crate) remote: Vec<String>,
+    pub(crate) resources: Vec<ResourceDiff>,
     /// Images deployed differently, from the rendered containers.
-    pub images: Vec<ImageChange>,
+    pub(crate) images: Vec<ImageChange>,
     /// Argo CD override files (`.argocd-source*.yaml`) applied before building.
-    pub overrides: Vec<String>,
+    pub(crate) overrides: Vec<String>,
     /// What a reader should know about how the overlay was rendered.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl OverlayDiff {
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         Counts::of(&self.resources)
     }
 }
 
 /// A compared revision: what the user typed and the commit it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revision {
-    pub name: String,
-    pub sha: String,
+pub(crate) struct Revision {
+    pub(crate) name: String,
+    pub(crate) sha: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Kustomization directories found (union of both refs).
-    pub roots: usize,
+    pub(crate) roots: usize,
     /// Overlays considered.
-    pub overlays: usize,
+    pub(crate) overlays: usize,
     /// Overlays the change touches (or all with `--all`).
-    pub affected: usize,
+    pub(crate) affected: usize,
     /// Kustomize invocations.
-    pub builds: usize,
-    pub seconds: f64,
+    pub(crate) builds: usize,
+    pub(crate) seconds: f64,
     /// This process's peak resident memory, where the OS tells it.
-    pub peak_rss_kb: Option<u64>,
+    pub(crate) peak_rss_kb: Option<u64>,
 }
 
 /// Everything a renderer needs; produced once per run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    pub base: Revision,
-    pub head: Revision,
+pub(crate) struct Report {
+    pub(crate) base: Revision,
+    pub(crate) head: Revision,
     /// The base is the merge base of the given refs.
-    pub merge_base: bool,
-    pub overlays: Vec<OverlayDiff>,
-    pub stats: Stats,
+    pub(crate) merge_base: bool,
+    pub(crate) overlays: Vec<OverlayDiff>,
+    pub(crate) stats: Stats,
 }
 
 impl Report {
     /// The overlays a report lists and details: every one that is not unchanged, in order.
-    pub fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
+    pub(crate) fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
         self.overlays
             .iter()
             .filter(|o| o.status != OverlayStatus::Unchanged)
     }
 
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         self.overlays.iter().any(|o| !o.resources.is_empty())
     }
 
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.overlays
             .iter()
             .any(|o| o.status == OverlayStatus::Error)
@@ -136,6 +136,6 @@ impl Report {
 }
 
 /// A commit id as people quote it: its first seven characters.
-pub fn short(sha: &str) -> &str {
+pub(crate) fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }

@@ -9,21 +9,21 @@ use crate::model::short;
 use crate::report::budget::{self, Budget, COMMENT_LIMIT};
 
 /// Where and how a report is kept as a sticky comment.
-pub struct Sticky<'a> {
-    pub number: u64,
+pub(crate) struct Sticky<'a> {
+    pub(crate) number: u64,
     /// The PR head the report was rendered for.
-    pub head_sha: &'a str,
-    pub id: &'a str,
-    pub mode: Mode,
-    pub max_parts: usize,
-    pub on_no_changes: bool,
+    pub(crate) head_sha: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) mode: Mode,
+    pub(crate) max_parts: usize,
+    pub(crate) on_no_changes: bool,
     /// The workflow run whose job summary holds the full report.
-    pub run_url: &'a str,
+    pub(crate) run_url: &'a str,
 }
 
 /// Upserts a report as a sticky comment. Returns the URL of its first part, if one exists
 /// afterwards. A forbidden write only warns: the report is in the job summary anyway.
-pub async fn publish_report(
+pub(crate) async fn publish_report(
     log: &dyn Log,
     github: &GitHub,
     sticky: &Sticky<'_>,
@@ -65,7 +65,7 @@ pub async fn publish_report(
         &hint,
     );
     let bodies = comment::with_markers(&fitted.parts, sticky.id, sticky.head_sha);
-    apply_plan(
+    apply_calls(
         log,
         github,
         number,
@@ -78,7 +78,7 @@ pub async fn publish_report(
 }
 
 /// Keeps one short sticky comment (e.g. the link from a source PR to its promotion).
-pub async fn publish_note(
+pub(crate) async fn publish_note(
     log: &dyn Log,
     github: &GitHub,
     number: u64,
@@ -87,7 +87,7 @@ pub async fn publish_note(
 ) -> anyhow::Result<Option<String>> {
     let thread = Thread::read(github, number, id).await?;
     let bodies = comment::with_markers(&[body.to_string()], id, "-");
-    apply_plan(log, github, number, &thread, id, &bodies, Mode::Update).await
+    apply_calls(log, github, number, &thread, id, &bodies, Mode::Update).await
 }
 
 /// The comments on a PR, and who the token writes as when that decides which of them are ours.
@@ -138,7 +138,7 @@ async fn existing_comments(github: &GitHub, number: u64) -> anyhow::Result<Vec<E
         .collect())
 }
 
-async fn apply_plan(
+async fn apply_calls(
     log: &dyn Log,
     github: &GitHub,
     number: u64,
@@ -149,7 +149,7 @@ async fn apply_plan(
 ) -> anyhow::Result<Option<String>> {
     let existing = &thread.comments;
     let mut first_url = None;
-    for action in comment::plan(existing, id, bodies, mode, thread.token_user()) {
+    for action in comment::reconcile(existing, id, bodies, mode, thread.token_user()) {
         match apply(github, number, &action, existing).await {
             Ok(Some(url)) if first_url.is_none() => first_url = Some(url),
             Ok(_) => {}

@@ -10,30 +10,30 @@ use serde_json::{Map, Value};
 use crate::manifest::yaml_error_summary;
 
 /// The generic override file; app-specific ones are `.argocd-source-<app>.yaml`.
-pub const GENERIC: &str = ".argocd-source.yaml";
+pub(crate) const GENERIC: &str = ".argocd-source.yaml";
 const APP_PREFIX: &str = ".argocd-source-";
 
 /// What the override files of one directory ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// Repo-relative paths of the files merged, in Argo CD's order.
-    pub applied: Vec<String>,
+    pub(crate) applied: Vec<String>,
     /// Arguments for `kustomize edit set image`, after merging.
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
     /// What a reader should know: files or fields that were not applied, and why.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// An override file Argo CD would refuse too; the overlay is reported as failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {message}")]
-pub struct OverrideError {
-    pub file: String,
-    pub message: String,
+pub(crate) struct OverrideError {
+    pub(crate) file: String,
+    pub(crate) message: String,
 }
 
 /// Whether a file name is one of Argo CD's override files.
-pub fn is_override_file(name: &str) -> bool {
+pub(crate) fn is_override_file(name: &str) -> bool {
     name == GENERIC || (name.starts_with(APP_PREFIX) && name.ends_with(".yaml"))
 }
 
@@ -41,7 +41,7 @@ pub fn is_override_file(name: &str) -> bool {
 /// then the app-specific one. Several app-specific files mean several Argo CD applications
 /// render this directory differently; which one is meant cannot be known here, so only the
 /// generic file is used and a note says so.
-pub fn files_of<'a>(
+pub(crate) fn files_of<'a>(
     dir: &str,
     paths: impl IntoIterator<Item = &'a str>,
 ) -> (Vec<String>, Vec<String>) {
@@ -80,7 +80,7 @@ pub fn files_of<'a>(
 }
 
 /// Merges the files' contents (`(path, bytes)` in Argo CD's order) into the overrides to apply.
-pub fn merge(files: &[(String, Vec<u8>)]) -> Result<Overrides, OverrideError> {
+pub(crate) fn merge(files: &[(String, Vec<u8>)]) -> Result<Overrides, OverrideError> {
     let mut merged = Value::Object(Map::new());
     let mut applied = Vec::new();
     for (path, bytes) in files {
@@ -245,7 +245,7 @@ fn parse_image_arg(arg: &str) -> Result<ImageEntry, String> {
 
 /// Splits an image reference into name, tag and digest. A `:` before the first `/` is a
 /// registry port, not a tag.
-pub fn split_image(reference: &str) -> (&str, &str, &str) {
+pub(crate) fn split_image(reference: &str) -> (&str, &str, &str) {
     let search_from = reference.find('/').unwrap_or(0);
     let rest = &reference[search_from..];
     let at = rest.find('@').map(|i| i + search_from);
@@ -266,7 +266,7 @@ pub fn split_image(reference: &str) -> (&str, &str, &str) {
 /// Applies `images` (already merged) to a parsed kustomization as one `kustomize edit set
 /// image` call would: an argument replaces the entry of the same name (`*` keeps that field),
 /// other entries stay, and the list ends sorted by name.
-pub fn set_images(kustomization: &mut Value, images: &[String]) -> Result<(), String> {
+pub(crate) fn set_images(kustomization: &mut Value, images: &[String]) -> Result<(), String> {
     let Value::Object(doc) = kustomization else {
         return Err("the kustomization is not a mapping".into());
     };

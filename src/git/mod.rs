@@ -2,7 +2,7 @@
 //! into a directory. Nothing here touches the user's work tree, index or HEAD.
 
 mod edit;
-pub mod pick;
+pub(crate) mod pick;
 mod transport;
 
 use std::cell::{Ref, RefCell};
@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Why a repository or a revision could not be read; the CLI maps these to exit code 2.
 #[derive(Debug, thiserror::Error)]
-pub enum GitError {
+pub(crate) enum GitError {
     #[error("cannot open a git repository at {path}: {message}")]
     Open { path: PathBuf, message: String },
     #[error("cannot resolve '{rev}' to a commit in {repo}: {message}")]
@@ -35,7 +35,7 @@ pub enum GitError {
 }
 
 /// A repository opened for reading objects.
-pub struct Repo {
+pub(crate) struct Repo {
     /// Reopened after each fetch: libgit2 reads the shallow grafts once and caches parsed
     /// commits, so a commit that git deepened would otherwise keep its cut-off parents.
     inner: RefCell<Repository>,
@@ -44,27 +44,26 @@ pub struct Repo {
 
 /// One file of a tree: its blob and git file mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub oid: Oid,
-    pub mode: i32,
+pub(crate) struct Entry {
+    pub(crate) oid: Oid,
+    pub(crate) mode: i32,
 }
 
 impl Entry {
-    pub fn is_symlink(&self) -> bool {
+    pub(crate) fn is_symlink(&self) -> bool {
         self.mode == i32::from(git2::FileMode::Link)
     }
 }
 
 /// Every blob of one commit's tree, keyed by repository-relative path with `/` separators.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub commit: Oid,
-    pub files: BTreeMap<String, Entry>,
+pub(crate) struct Snapshot {
+    pub(crate) files: BTreeMap<String, Entry>,
 }
 
 impl Snapshot {
     /// True when `dir` (repo-relative, "." for the root) holds at least one file.
-    pub fn is_dir(&self, dir: &str) -> bool {
+    pub(crate) fn is_dir(&self, dir: &str) -> bool {
         if dir == "." || dir.is_empty() {
             return !self.files.is_empty();
         }
@@ -76,7 +75,7 @@ impl Snapshot {
     }
 
     /// Paths whose content or mode differs between two snapshots, or that exist in only one.
-    pub fn changed_paths(&self, other: &Snapshot) -> Vec<String> {
+    pub(crate) fn changed_paths(&self, other: &Snapshot) -> Vec<String> {
         let mut changed: Vec<String> = self
             .files
             .iter()
@@ -97,14 +96,14 @@ impl Snapshot {
 
 /// What an export left out on purpose.
 #[derive(Debug, Default, Clone)]
-pub struct ExportReport {
+pub(crate) struct ExportReport {
     /// Symlinks whose target lies outside the exported tree: `(path, target)`.
-    pub skipped_links: Vec<(String, String)>,
+    pub(crate) skipped_links: Vec<(String, String)>,
 }
 
 impl Repo {
     /// Opens the repository containing `dir` (like git, searching upwards).
-    pub fn open(dir: &Path) -> Result<Repo, GitError> {
+    pub(crate) fn open(dir: &Path) -> Result<Repo, GitError> {
         let inner = Repository::discover(dir).map_err(|e| GitError::Open {
             path: dir.to_path_buf(),
             message: e.message().to_string(),
@@ -119,16 +118,16 @@ impl Repo {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn git2(&self) -> Ref<'_, Repository> {
+    pub(crate) fn git2(&self) -> Ref<'_, Repository> {
         self.inner.borrow()
     }
 
     /// Resolves anything `git rev-parse` accepts (branch, tag, sha, `origin/x`) to a commit id.
-    pub fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
+    pub(crate) fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
         let err = |message: String| GitError::Resolve {
             rev: rev.to_string(),
             repo: self.path.clone(),
@@ -144,7 +143,7 @@ impl Repo {
         Ok(commit.id())
     }
 
-    pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Oid, GitError> {
+    pub(crate) fn merge_base(&self, a: Oid, b: Oid) -> Result<Oid, GitError> {
         self.inner
             .borrow()
             .merge_base(a, b)
@@ -157,7 +156,7 @@ impl Repo {
 
     /// Lists every blob of the commit's tree. Submodules are skipped: kustomize cannot read them
     /// from an export either.
-    pub fn snapshot(&self, commit: Oid) -> Result<Snapshot, GitError> {
+    pub(crate) fn snapshot(&self, commit: Oid) -> Result<Snapshot, GitError> {
         let read_err = |e: git2::Error| GitError::Read {
             what: format!("the tree of commit {commit}"),
             repo: self.path.clone(),
@@ -184,10 +183,10 @@ impl Repo {
             TreeWalkResult::Ok
         })
         .map_err(read_err)?;
-        Ok(Snapshot { commit, files })
+        Ok(Snapshot { files })
     }
 
-    pub fn read_blob(&self, oid: Oid) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn read_blob(&self, oid: Oid) -> anyhow::Result<Vec<u8>> {
         let repo = self.inner.borrow();
         let blob = repo
             .find_blob(oid)
@@ -199,7 +198,7 @@ impl Repo {
     /// git CLI (see [`transport`]). `depth` limits how far a shallow repository is deepened
     /// (`i32::MAX`: made whole); a complete repository always stays complete. The token is
     /// never part of a URL, an argument, a config file or an error message.
-    pub fn fetch(
+    pub(crate) fn fetch(
         &self,
         url: &str,
         token: Option<&SecretString>,
@@ -237,7 +236,7 @@ impl Repo {
     /// Fetches the remote refs `base` and `head` into the local refs `base_ref` and `head_ref`,
     /// shallow first and then the whole history, until they share a merge base. Returns the
     /// merge base and the head commit, or `None` when the histories never meet.
-    pub fn fetch_until_merge_base(
+    pub(crate) fn fetch_until_merge_base(
         &self,
         url: &str,
         token: Option<&SecretString>,
@@ -259,7 +258,7 @@ impl Repo {
     }
 
     /// The commit a full ref name points to, if it exists.
-    pub fn find_ref(&self, name: &str) -> Option<Oid> {
+    pub(crate) fn find_ref(&self, name: &str) -> Option<Oid> {
         self.inner
             .borrow()
             .find_reference(name)
@@ -269,7 +268,7 @@ impl Repo {
     }
 
     /// The first parent of a commit (the base side of a merge).
-    pub fn first_parent(&self, commit: Oid) -> Result<Oid, GitError> {
+    pub(crate) fn first_parent(&self, commit: Oid) -> Result<Oid, GitError> {
         self.inner
             .borrow()
             .find_commit(commit)
@@ -284,7 +283,7 @@ impl Repo {
     /// Writes every file of `snapshot` under `dest` (which must exist and be empty), keeping the
     /// executable bit and writing symlinks as links. A link that would lead out of `dest` is not
     /// created at all, so no build can read files outside the repository through it.
-    pub fn export(&self, snapshot: &Snapshot, dest: &Path) -> anyhow::Result<ExportReport> {
+    pub(crate) fn export(&self, snapshot: &Snapshot, dest: &Path) -> anyhow::Result<ExportReport> {
         let mut report = ExportReport::default();
         let mut links = Vec::new();
         for (path, entry) in &snapshot.files {
@@ -402,7 +401,7 @@ fn escapes(link_path: &str, target: &str) -> bool {
 
 /// Joins a repo-relative directory and a relative path the way kustomize does, lexically.
 /// Returns `None` when the result would leave the repository.
-pub fn join_relative(dir: &str, rel: &str) -> Option<String> {
+pub(crate) fn join_relative(dir: &str, rel: &str) -> Option<String> {
     let mut parts: Vec<&str> = if dir == "." || dir.is_empty() {
         Vec::new()
     } else {

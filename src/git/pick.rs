@@ -17,25 +17,25 @@ use secrecy::SecretString;
 
 /// The identity that commits the picked changes; each commit keeps its original author.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signature {
-    pub name: String,
-    pub email: String,
+pub(crate) struct Signature {
+    pub(crate) name: String,
+    pub(crate) email: String,
 }
 
 /// Who commits the picks and which files never move to the target.
 #[derive(Debug, Clone, Copy)]
-pub struct PickOptions<'a> {
-    pub committer: &'a Signature,
+pub(crate) struct PickOptions<'a> {
+    pub(crate) committer: &'a Signature,
     /// Globs (globset syntax, repo-relative paths) of files never promoted: the target's version
     /// is kept.
-    pub exclude: &'a GlobSet,
+    pub(crate) exclude: &'a GlobSet,
     /// The target branch's name for conflict markers; found from the refs when not given.
-    pub target_name: Option<&'a str>,
+    pub(crate) target_name: Option<&'a str>,
 }
 
 /// Why a pick produced no commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NothingReason {
+pub(crate) enum NothingReason {
     /// Every path the commits touch matches an exclude glob.
     AllExcluded,
     /// The target already holds the change (or the commits cancel out), like `git cherry` reports.
@@ -43,7 +43,7 @@ pub enum NothingReason {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PickOutcome {
+pub(crate) enum PickOutcome {
     /// New commit(s) created on top of `onto`; `tip` is the last one.
     Picked {
         tip: Oid,
@@ -98,7 +98,7 @@ impl super::Repo {
     ///
     /// A commit whose change is already in the target is skipped, like `git cherry-pick
     /// --empty=drop`. Only objects are written: no ref, index or work tree changes.
-    pub fn cherry_pick(
+    pub(crate) fn cherry_pick(
         &self,
         commits: &[Oid],
         onto: Oid,
@@ -184,36 +184,10 @@ impl super::Repo {
         })
     }
 
-    /// Points `refs/heads/<branch>` at `commit`, creating or force-moving it. The branch checked
-    /// out in a work tree is refused: moving it would make the files on disk look changed.
-    pub fn set_branch(&self, branch: &str, commit: Oid) -> anyhow::Result<()> {
-        let refname = branch_ref(branch)?;
-        let guard = self.git2();
-        let repo: &git2::Repository = &guard;
-        if !repo.is_bare()
-            && let Ok(head) = repo.find_reference("HEAD")
-            && head.symbolic_target().ok().flatten() == Some(refname.as_str())
-        {
-            bail!(
-                "refusing to move branch '{branch}' to {commit}: it is checked out in {}, and \
-                 its work tree would no longer match it",
-                self.path().display()
-            );
-        }
-        repo.reference(
-            &refname,
-            commit,
-            true,
-            &format!("gitops-promote: point {branch} at {commit}"),
-        )
-        .with_context(|| format!("pointing branch '{branch}' at {commit}"))?;
-        Ok(())
-    }
-
     /// Pushes `commit` to `refs/heads/<branch>` on `url`, forcing when `force` (a promotion
     /// branch is ours to rewrite). The token goes through the credential callback as user
     /// `x-access-token`, never into a URL or an error message.
-    pub fn push(
+    pub(crate) fn push(
         &self,
         url: &str,
         token: Option<&SecretString>,
@@ -258,7 +232,7 @@ impl super::Repo {
 
     /// Whether the trees of two commits are identical (to skip a push when the branch content
     /// did not change).
-    pub fn same_tree(&self, a: Oid, b: Oid) -> anyhow::Result<bool> {
+    pub(crate) fn same_tree(&self, a: Oid, b: Oid) -> anyhow::Result<bool> {
         let tree = |id: Oid| {
             self.git2()
                 .find_commit(id)
@@ -270,7 +244,7 @@ impl super::Repo {
 
     /// Paths changed by a commit relative to its first parent (everything, for a root commit):
     /// what the change touches. A rename lists both names.
-    pub fn changed_files(&self, commit: Oid) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn changed_files(&self, commit: Oid) -> anyhow::Result<Vec<String>> {
         let guard = self.git2();
         let repo: &git2::Repository = &guard;
         let read = || -> Result<Vec<String>, git2::Error> {
@@ -1314,27 +1288,6 @@ mod tests {
         let again = picked(pick(&fixture, &[second_change], &[])).0;
         assert!(repo.same_tree(second, again).unwrap());
         assert!(!repo.same_tree(first, second).unwrap());
-    }
-
-    #[test]
-    fn set_branch_creates_and_moves_but_never_the_checked_out_branch() {
-        let fixture = Fixture::gitops();
-        let repo = fixture.repo();
-        let master = fixture.rev("master");
-        let develop = fixture.commit(
-            "Scale",
-            &[("overlays/production/replicas.yaml", "replicas: 4\n")],
-        );
-
-        repo.set_branch("gitops-promote/pr-1", master).unwrap();
-        assert_eq!(fixture.rev("refs/heads/gitops-promote/pr-1"), master);
-        repo.set_branch("gitops-promote/pr-1", develop).unwrap();
-        assert_eq!(fixture.rev("refs/heads/gitops-promote/pr-1"), develop);
-
-        let error = repo.set_branch("develop", master).unwrap_err();
-        assert!(error.to_string().contains("checked out"), "{error}");
-        assert_eq!(fixture.rev("develop"), develop);
-        assert!(repo.set_branch("bad..name", master).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
 /// How long one fetch may take before its whole process group is killed.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 /// A transfer slower than this many bytes a second for [`STALL_SECONDS`] is given up.
 const STALL_BYTES_PER_SECOND: &str = "1000";
 const STALL_SECONDS: &str = "60";
@@ -24,7 +24,7 @@ const STDERR_CAP: usize = 16 * 1024;
 
 /// How much history a fetch brings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
+pub(crate) enum Depth {
     /// At most this many commits from each fetched tip in a shallow repository. A complete
     /// repository stays complete: git would otherwise graft the new commits' history away.
     Commits(u32),
@@ -33,20 +33,20 @@ pub enum Depth {
 }
 
 /// One `git fetch` of `refspecs` from `url` into the repository at `git_dir`.
-pub struct Fetch<'a> {
-    pub git_dir: &'a Path,
-    pub url: &'a str,
-    pub token: Option<&'a SecretString>,
-    pub refspecs: &'a [String],
-    pub depth: Depth,
-    pub shallow: bool,
-    pub timeout: Duration,
+pub(crate) struct Fetch<'a> {
+    pub(crate) git_dir: &'a Path,
+    pub(crate) url: &'a str,
+    pub(crate) token: Option<&'a SecretString>,
+    pub(crate) refspecs: &'a [String],
+    pub(crate) depth: Depth,
+    pub(crate) shallow: bool,
+    pub(crate) timeout: Duration,
 }
 
 impl Fetch<'_> {
     /// The arguments after `git`, without any credential: the token only travels in the
     /// environment, so it is never visible in a process list.
-    pub fn args(&self) -> Vec<String> {
+    pub(crate) fn args(&self) -> Vec<String> {
         let mut args: Vec<String> = [
             "--git-dir",
             &self.git_dir.to_string_lossy(),
@@ -102,7 +102,7 @@ impl Fetch<'_> {
     }
 
     /// Runs the fetch. The error is git's own explanation, with the token scrubbed.
-    pub fn run(&self) -> Result<(), String> {
+    pub(crate) fn run(&self) -> Result<(), String> {
         let mut command = Command::new("git");
         command
             .args(self.args())

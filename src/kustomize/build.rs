@@ -13,15 +13,15 @@ use tokio::task::JoinSet;
 
 /// The command that renders one kustomization directory, given as argv before the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KustomizeCommand {
-    pub program: String,
-    pub args: Vec<String>,
+pub(crate) struct KustomizeCommand {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
 }
 
 impl KustomizeCommand {
     /// Parses a user-given command line (shell-style quoting). A bare `kustomize` gets `build`,
     /// so `--kustomize kustomize` and `--kustomize "kubectl kustomize"` both do what they say.
-    pub fn parse(command: &str) -> Result<KustomizeCommand, String> {
+    pub(crate) fn parse(command: &str) -> Result<KustomizeCommand, String> {
         let words = shlex::split(command)
             .ok_or_else(|| format!("cannot split the kustomize command {command:?}"))?;
         let (program, args) = words
@@ -42,12 +42,12 @@ impl KustomizeCommand {
     }
 
     /// The command the user gave, else the detected one.
-    pub fn given_or_detected(given: Option<&str>) -> Result<KustomizeCommand, String> {
+    pub(crate) fn given_or_detected(given: Option<&str>) -> Result<KustomizeCommand, String> {
         given.map_or_else(|| Ok(KustomizeCommand::detect()), KustomizeCommand::parse)
     }
 
     /// `kustomize build` when kustomize is on PATH, else the kustomize built into kubectl.
-    pub fn detect() -> KustomizeCommand {
+    pub(crate) fn detect() -> KustomizeCommand {
         let program = if find_on_path("kustomize").is_some() {
             "kustomize"
         } else {
@@ -64,7 +64,7 @@ impl KustomizeCommand {
         }
     }
 
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
@@ -72,7 +72,7 @@ impl KustomizeCommand {
     }
 }
 
-pub fn find_on_path(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
@@ -97,7 +97,7 @@ fn is_credential_var(name: &str) -> bool {
 /// spelling Go's flag parser accepts counts: `--enable-helm`, `--enable-helm=true`, `-enable-helm`,
 /// `--load-restrictor LoadRestrictionsNone` and `--load-restrictor=LoadRestrictionsNone`; an
 /// explicit false (`--enable-helm=false`) does not.
-pub fn privileged_args(args: &[String]) -> Vec<String> {
+pub(crate) fn privileged_args(args: &[String]) -> Vec<String> {
     const SWITCHES: [&str; 3] = ["enable-exec", "enable-alpha-plugins", "enable-helm"];
     const FALSE: [&str; 6] = ["0", "f", "F", "false", "False", "FALSE"];
     let mut found = Vec::new();
@@ -136,16 +136,16 @@ pub fn privileged_args(args: &[String]) -> Vec<String> {
 
 /// One build to run: the overlay directory inside an exported tree.
 #[derive(Debug, Clone)]
-pub struct BuildJob {
+pub(crate) struct BuildJob {
     /// The exported tree (a temporary directory).
-    pub tree: Arc<PathBuf>,
+    pub(crate) tree: Arc<PathBuf>,
     /// Repo-relative directory of the kustomization.
-    pub overlay: String,
+    pub(crate) overlay: String,
 }
 
 /// Why a build produced no output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildFailure {
+pub(crate) enum BuildFailure {
     /// Kustomize ran and refused; its message, with temp paths made repo-relative.
     Failed(String),
     TimedOut(Duration),
@@ -166,17 +166,17 @@ impl std::fmt::Display for BuildFailure {
 }
 
 /// The most of one build's stderr kept for the report; kustomize names its cause first.
-pub const STDERR_CAP: usize = 64 * 1024;
+pub(crate) const STDERR_CAP: usize = 64 * 1024;
 
 /// Runs builds with bounded concurrency.
 #[derive(Debug, Clone)]
-pub struct Builder {
-    pub command: KustomizeCommand,
-    pub build_args: Vec<String>,
-    pub jobs: usize,
-    pub timeout: Duration,
+pub(crate) struct Builder {
+    pub(crate) command: KustomizeCommand,
+    pub(crate) build_args: Vec<String>,
+    pub(crate) jobs: usize,
+    pub(crate) timeout: Duration,
     /// A render longer than this is the overlay's error.
-    pub max_render_bytes: usize,
+    pub(crate) max_render_bytes: usize,
 }
 
 impl Default for Builder {
@@ -194,7 +194,7 @@ impl Default for Builder {
 impl Builder {
     /// Runs every job, at most `jobs` at once, and returns the results in the jobs' order.
     /// `on_done` is called as each build finishes (for progress display).
-    pub async fn run_all(
+    pub(crate) async fn run_all(
         &self,
         jobs: &[BuildJob],
         on_done: impl Fn() + Send + Sync + 'static,

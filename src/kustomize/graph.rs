@@ -11,58 +11,58 @@ use crate::git::{Repo, Snapshot, join_relative};
 use crate::manifest::yaml_error_summary;
 
 /// File names kustomize accepts, in its order of preference.
-pub const KUSTOMIZATION_FILES: [&str; 3] =
+pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// One directory holding a kustomization.
 #[derive(Debug, Clone)]
-pub struct Root {
-    pub dir: String,
-    pub file: String,
-    pub component: bool,
+pub(crate) struct Root {
+    pub(crate) dir: String,
+    pub(crate) file: String,
+    pub(crate) component: bool,
     /// What the kustomization names, or why it could not be read.
-    pub refs: Result<References, String>,
+    pub(crate) refs: Result<References, String>,
 }
 
 /// Paths named by a kustomization, still relative to its directory.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct References {
+pub(crate) struct References {
     /// Entries that may be another kustomization directory, a directory or a file
     /// (`resources`, `bases`, `components`, `generators`, `transformers`, `validators`).
-    pub entries: Vec<String>,
+    pub(crate) entries: Vec<String>,
     /// Entries that can only be files (patches, generator sources, crds, …).
-    pub files: Vec<String>,
+    pub(crate) files: Vec<String>,
     /// Directories read as a whole (a Helm chart home).
-    pub dirs: Vec<String>,
+    pub(crate) dirs: Vec<String>,
     /// Generator, transformer and validator configs given as paths: a Helm generator among them
     /// fetches its chart.
-    pub configs: Vec<String>,
+    pub(crate) configs: Vec<String>,
     /// What the kustomization itself fetches from the network (Helm charts from a repository).
-    pub remote: Vec<String>,
+    pub(crate) remote: Vec<String>,
     /// Inline configs that could not be read, with the reason.
-    pub unreadable: Vec<String>,
+    pub(crate) unreadable: Vec<String>,
     /// `secretGenerator` literal values: kustomize may echo them in an error.
-    pub secret_literals: Vec<String>,
+    pub(crate) secret_literals: Vec<String>,
 }
 
 /// Everything one root's build reads, as repo-relative paths.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Closure {
-    pub files: BTreeSet<String>,
-    pub dirs: BTreeSet<String>,
+pub(crate) struct Closure {
+    pub(crate) files: BTreeSet<String>,
+    pub(crate) dirs: BTreeSet<String>,
     /// Directories of every kustomization in the closure: a new kustomization file there
     /// changes the build too.
-    pub roots: BTreeSet<String>,
+    pub(crate) roots: BTreeSet<String>,
     /// Remote bases (URLs), which cannot be compared and need the network to build.
-    pub remote: BTreeSet<String>,
+    pub(crate) remote: BTreeSet<String>,
     /// Kustomizations (or generator configs) in the closure that could not be parsed: the file
     /// and the reason.
-    pub unparseable: Vec<(String, String)>,
+    pub(crate) unparseable: Vec<(String, String)>,
 }
 
 impl Closure {
     /// Whether any changed path can alter what this closure builds to.
-    pub fn touched_by(&self, overlay_dir: &str, changed: &[String]) -> bool {
+    pub(crate) fn touched_by(&self, overlay_dir: &str, changed: &[String]) -> bool {
         changed.iter().any(|path| {
             self.files.contains(path)
                 || self
@@ -81,7 +81,7 @@ impl Closure {
 
 /// `.argocd-source.yaml` and `.argocd-source-<app>.yaml` beside an overlay's kustomization:
 /// Argo CD applies them when it renders that overlay.
-pub fn is_argocd_source_of(path: &str, overlay_dir: &str) -> bool {
+pub(crate) fn is_argocd_source_of(path: &str, overlay_dir: &str) -> bool {
     parent_and_name(path).is_some_and(|(parent, name)| {
         parent == overlay_dir && crate::argocd::source::is_override_file(name)
     })
@@ -96,8 +96,8 @@ fn parent_and_name(path: &str) -> Option<(&str, &str)> {
 
 /// All kustomization roots of one snapshot.
 #[derive(Debug, Clone)]
-pub struct Graph {
-    pub roots: BTreeMap<String, Root>,
+pub(crate) struct Graph {
+    pub(crate) roots: BTreeMap<String, Root>,
     /// Symlinks of the snapshot (path → target text): kustomize follows them, so must we.
     links: BTreeMap<String, String>,
     /// Generator and transformer config files some kustomization names: what each fetches, or
@@ -107,7 +107,7 @@ pub struct Graph {
 
 impl Graph {
     /// Reads and parses every kustomization of the snapshot.
-    pub fn load(repo: &Repo, snapshot: &Snapshot) -> anyhow::Result<Graph> {
+    pub(crate) fn load(repo: &Repo, snapshot: &Snapshot) -> anyhow::Result<Graph> {
         let mut roots = BTreeMap::new();
         let mut links = BTreeMap::new();
         for (path, entry) in &snapshot.files {
@@ -177,7 +177,7 @@ impl Graph {
 
     /// The overlays: roots that no other root includes or, with globs, every root they select.
     /// Components never build on their own, so they are never overlays.
-    pub fn overlays(&self, selector: Option<&GlobSet>) -> BTreeSet<String> {
+    pub(crate) fn overlays(&self, selector: Option<&GlobSet>) -> BTreeSet<String> {
         let referenced = match selector {
             Some(_) => BTreeSet::new(),
             None => self.referenced(),
@@ -194,7 +194,7 @@ impl Graph {
     }
 
     /// Everything the build of `root` reads in this snapshot.
-    pub fn closure(&self, snapshot: &Snapshot, root: &str) -> Closure {
+    pub(crate) fn closure(&self, snapshot: &Snapshot, root: &str) -> Closure {
         let mut memo = HashMap::new();
         let mut visiting = BTreeSet::new();
         (*self.closure_of(snapshot, root, &mut memo, &mut visiting)).clone()
@@ -370,7 +370,7 @@ fn parse_root(dir: &str, file: &str, content: &[u8]) -> Root {
 }
 
 /// Collects every path a kustomization names, field by field as kustomize v5 reads them.
-pub fn references(doc: &Value) -> References {
+pub(crate) fn references(doc: &Value) -> References {
     let mut refs = References::default();
     for key in ["resources", "bases", "components"] {
         refs.entries

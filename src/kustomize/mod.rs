@@ -1,8 +1,8 @@
 //! Everything kustomize: which directories are kustomizations, what each one reads, and running
 //! the real kustomize on them.
 
-pub mod build;
-pub mod graph;
+pub(crate) mod build;
+pub(crate) mod graph;
 
-pub use build::{BuildFailure, BuildJob, Builder, KustomizeCommand, privileged_args};
-pub use graph::{Closure, Graph, KUSTOMIZATION_FILES};
+pub(crate) use build::{BuildFailure, BuildJob, Builder, KustomizeCommand, privileged_args};
+pub(crate) use graph::{Closure, Graph, KUSTOMIZATION_FILES};

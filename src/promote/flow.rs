@@ -26,18 +26,18 @@ const TARGET_REF: &str = "refs/gitops-promote/target";
 
 /// One source PR's result, as the `promotion-prs` output lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Promoted {
-    pub source: u64,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub conflict: bool,
+pub(crate) struct Promoted {
+    pub(crate) source: u64,
+    pub(crate) number: Option<u64>,
+    pub(crate) url: Option<String>,
+    pub(crate) conflict: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
+    pub(crate) skipped: Option<String>,
 }
 
 impl Promoted {
     /// One line for replies and the job summary.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.url, &self.skipped) {
             (_, Some(reason)) => format!("not promoted: {reason}"),
             (Some(url), None) if self.conflict => format!("the promotion conflicts; see {url}"),
@@ -76,25 +76,25 @@ struct HeldBranch {
 
 /// How a promotion run works, whoever configured it: the action from its inputs, the CLI from
 /// its flags and the environment.
-pub struct Settings {
-    pub promotion: PromotionSettings,
+pub(crate) struct Settings {
+    pub(crate) promotion: PromotionSettings,
     /// How production diffs are rendered.
-    pub builds: BuildSettings,
+    pub(crate) builds: BuildSettings,
     /// Fetches and pushes with it; never part of a URL or an argument.
-    pub token: SecretString,
+    pub(crate) token: SecretString,
     /// Where git fetches and pushes.
-    pub clone_url: String,
+    pub(crate) clone_url: String,
     /// The sticky diff comment's id on promotion and Image Updater PRs.
-    pub comment_id: String,
-    pub max_comments: usize,
+    pub(crate) comment_id: String,
+    pub(crate) max_comments: usize,
     /// The workflow run whose job summary holds a full report that a comment had to shorten.
-    pub run_url: String,
+    pub(crate) run_url: String,
     /// Show each plan instead of pushing, opening PRs or commenting.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// Everything a promotion run talks to.
-pub struct Promoter<'a> {
+pub(crate) struct Promoter<'a> {
     pub(super) settings: Settings,
     pub(crate) repo: Repo,
     pub(super) github: GitHub,
@@ -103,7 +103,7 @@ pub struct Promoter<'a> {
 }
 
 impl<'a> Promoter<'a> {
-    pub fn new(
+    pub(crate) fn new(
         settings: Settings,
         repo: Repo,
         github: GitHub,
@@ -143,7 +143,7 @@ impl<'a> Promoter<'a> {
     }
 
     /// Handles a push to the source branch: one promotion per merged PR, in merge order.
-    pub async fn on_push(&self, push: &PushEvent) -> anyhow::Result<Vec<Promoted>> {
+    pub(crate) async fn on_push(&self, push: &PushEvent) -> anyhow::Result<Vec<Promoted>> {
         self.fetch_branches(Some(50))?;
         let after = Oid::from_str(&push.after).context("the push event's `after` is not a sha")?;
         let before = Oid::from_str(&push.before)
@@ -179,7 +179,7 @@ impl<'a> Promoter<'a> {
     }
 
     /// Handles `workflow_dispatch` / `/promote`: promote one merged PR again.
-    pub async fn promote_pr(&self, number: u64) -> anyhow::Result<Promoted> {
+    pub(crate) async fn promote_pr(&self, number: u64) -> anyhow::Result<Promoted> {
         self.fetch_branches(Some(50))?;
         let pull = self.github.pull(number).await?;
         let Some(merge) = pull
@@ -575,7 +575,7 @@ impl<'a> Promoter<'a> {
         let reviewers: Vec<String> = match options.reviewers {
             Reviewers::None => Vec::new(),
             Reviewers::Author => author.into_iter().collect(),
-            Reviewers::SourceReviewers => self
+            Reviewers::FromSource => self
                 .github
                 .reviewers_of(source.number)
                 .await
@@ -649,7 +649,7 @@ impl<'a> Promoter<'a> {
 
     /// Renders `base..head` with the action's build settings; the labels name the two sides
     /// in the report.
-    pub async fn render(
+    pub(crate) async fn render(
         &self,
         (base, base_label): (Oid, &str),
         (head, head_label): (Oid, &str),
@@ -665,7 +665,7 @@ impl<'a> Promoter<'a> {
     }
 
     /// What staging runs that production does not yet: the job summary of every push run.
-    pub async fn drift_summary(&self) -> anyhow::Result<String> {
+    pub(crate) async fn drift_summary(&self) -> anyhow::Result<String> {
         let (Some(target), Some(source)) = (
             self.repo.find_ref(TARGET_REF),
             self.repo.find_ref(SOURCE_REF),

@@ -13,16 +13,16 @@ const BASE_REF: &str = "refs/gitops-promote/image-update/base";
 
 /// The PR an Image Updater branch has after this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageUpdatePr {
-    pub url: String,
+pub(crate) struct ImageUpdatePr {
+    pub(crate) url: String,
     /// The PR was opened by this run (not updated).
-    pub opened: bool,
+    pub(crate) opened: bool,
 }
 
 impl Promoter<'_> {
     /// Renders `branch` against `target` (from their merge base, as the PR shows it), then
     /// opens or updates the PR and its sticky diff comment. A merged PR is left alone.
-    pub async fn image_update(
+    pub(crate) async fn image_update(
         &self,
         branch: &str,
         target: &str,
@@ -71,7 +71,7 @@ impl Promoter<'_> {
 }
 
 /// `Image update: ghcr.io/acme/api: 1.4.2 → 1.5.0` (plus how many more), else the branch.
-pub fn title(report: &Report, branch: &str) -> String {
+pub(crate) fn title(report: &Report, branch: &str) -> String {
     let lines: Vec<String> = report
         .overlays
         .iter()

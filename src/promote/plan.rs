@@ -10,7 +10,7 @@ use crate::report::markdown::{code_span, fenced, inline};
 
 /// How the source PR reached the source branch; decides what is cherry-picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MergeKind {
+pub(crate) enum MergeKind {
     /// A merge commit, picked against its first parent.
     Merge,
     /// One squashed commit.
@@ -21,72 +21,73 @@ pub enum MergeKind {
 
 /// The merged PR being promoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourcePr {
-    pub number: u64,
-    pub title: String,
-    pub url: String,
-    pub author: String,
-    pub labels: Vec<String>,
+pub(crate) struct SourcePr {
+    pub(crate) number: u64,
+    pub(crate) title: String,
+    pub(crate) url: String,
+    pub(crate) author: String,
+    pub(crate) labels: Vec<String>,
     /// `(sha, subject)` of the commits to pick, oldest first.
-    pub commits: Vec<(String, String)>,
-    pub merge_kind: MergeKind,
+    pub(crate) commits: Vec<(String, String)>,
+    pub(crate) merge_kind: MergeKind,
 }
 
 /// What the cherry-pick produced, as the PR text needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PickSummary {
+pub(crate) enum PickSummary {
     Clean { files: Vec<String> },
     Conflict { files: Vec<String> },
 }
 
 /// Who gets asked to review the promotion PR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reviewers {
+pub(crate) enum Reviewers {
     None,
     Author,
-    SourceReviewers,
+    /// Whoever reviewed the source PR.
+    FromSource,
 }
 
 /// Settings from the action's inputs that shape the PR.
 #[derive(Debug, Clone)]
-pub struct Templates {
-    pub source_branch: String,
-    pub target_branch: String,
-    pub branch: String,
-    pub title: String,
-    pub body: String,
-    pub labels: Vec<String>,
-    pub copy_labels: Option<Regex>,
-    pub draft: bool,
+pub(crate) struct Templates {
+    pub(crate) source_branch: String,
+    pub(crate) target_branch: String,
+    pub(crate) branch: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) labels: Vec<String>,
+    pub(crate) copy_labels: Option<Regex>,
+    pub(crate) draft: bool,
 }
 
-pub const DEFAULT_BRANCH_TEMPLATE: &str = "promote/{target}/pr-{number}";
-pub const DEFAULT_TITLE_TEMPLATE: &str = "[{target}] {title}";
-pub const DEFAULT_BODY_TEMPLATE: &str = "\
+pub(crate) const DEFAULT_BRANCH_TEMPLATE: &str = "promote/{target}/pr-{number}";
+pub(crate) const DEFAULT_TITLE_TEMPLATE: &str = "[{target}] {title}";
+pub(crate) const DEFAULT_BODY_TEMPLATE: &str = "\
 Promotes {source_link} by @{author} from `{source}` to `{target}`.
 
 {commits}
 {excluded}{conflicts}";
 /// Added to a promotion PR whose cherry-pick conflicted.
-pub const CONFLICT_LABEL: &str = "conflict";
+pub(crate) const CONFLICT_LABEL: &str = "conflict";
 
 /// The production PR to open or update.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PromotionPlan {
-    pub source: u64,
-    pub branch: String,
-    pub base: String,
-    pub title: String,
-    pub body: String,
-    pub labels: Vec<String>,
-    pub draft: bool,
-    pub conflict: bool,
-    pub files: Vec<String>,
-    pub excluded: Vec<String>,
+pub(crate) struct PromotionPlan {
+    pub(crate) source: u64,
+    pub(crate) branch: String,
+    pub(crate) base: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) labels: Vec<String>,
+    pub(crate) draft: bool,
+    pub(crate) conflict: bool,
+    pub(crate) files: Vec<String>,
+    pub(crate) excluded: Vec<String>,
 }
 
 impl Templates {
-    pub fn plan(
+    pub(crate) fn plan(
         &self,
         source: &SourcePr,
         pick: &PickSummary,
@@ -240,7 +241,7 @@ fn shell_word(text: &str) -> String {
 
 impl PromotionPlan {
     /// The plan as `--dry-run` prints it.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Promotion of #{} into {}", self.source, self.base);
         let _ = writeln!(out, "  branch: {}", self.branch);

@@ -5,12 +5,12 @@ use crate::git::pick::Signature;
 use crate::promote::plan::{self, Reviewers, Templates};
 
 /// The committer GitHub shows as the Actions bot.
-pub const BOT_NAME: &str = "github-actions[bot]";
-pub const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.github.com";
+pub(crate) const BOT_NAME: &str = "github-actions[bot]";
+pub(crate) const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.github.com";
 
 /// Who is assigned to a promotion PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Assignees {
+pub(crate) enum Assignees {
     None,
     /// The source PR's author.
     Author,
@@ -19,23 +19,23 @@ pub enum Assignees {
 
 /// Everything that decides what a promotion writes, apart from the PR being promoted.
 #[derive(Debug, Clone)]
-pub struct PromotionSettings {
+pub(crate) struct PromotionSettings {
     /// Branch names, PR title, body, labels and draft flag of the promotion PR.
-    pub templates: Templates,
+    pub(crate) templates: Templates,
     /// A source PR with one of these labels is not promoted.
-    pub skip_labels: Vec<String>,
+    pub(crate) skip_labels: Vec<String>,
     /// Globs of paths never promoted (the target keeps its version).
-    pub exclude_paths: Vec<String>,
+    pub(crate) exclude_paths: Vec<String>,
     /// Who commits the picks (and `/deploy-branch` edits); authors are kept.
-    pub committer: Signature,
-    pub assignees: Assignees,
-    pub reviewers: Reviewers,
+    pub(crate) committer: Signature,
+    pub(crate) assignees: Assignees,
+    pub(crate) reviewers: Reviewers,
 }
 
 impl PromotionSettings {
     /// The documented defaults between two branches: what the action does with no promotion
     /// inputs set.
-    pub fn new(source_branch: &str, target_branch: &str) -> Self {
+    pub(crate) fn new(source_branch: &str, target_branch: &str) -> Self {
         PromotionSettings {
             templates: Templates {
                 source_branch: source_branch.to_owned(),
@@ -58,11 +58,11 @@ impl PromotionSettings {
         }
     }
 
-    pub fn source_branch(&self) -> &str {
+    pub(crate) fn source_branch(&self) -> &str {
         &self.templates.source_branch
     }
 
-    pub fn target_branch(&self) -> &str {
+    pub(crate) fn target_branch(&self) -> &str {
         &self.templates.target_branch
     }
 }

@@ -9,9 +9,7 @@ use super::markdown::{self, OVERLAY_CLOSE};
 use crate::model::{OverlayDiff, OverlayStatus, Report, ResourceDiff};
 
 /// GitHub rejects a comment body longer than this many characters (characters, not bytes).
-pub const COMMENT_LIMIT: usize = 65_536;
-/// The `max-comments` input's default.
-pub const DEFAULT_MAX_PARTS: usize = 3;
+pub(crate) const COMMENT_LIMIT: usize = 65_536;
 
 /// A shortened diff still shows its first lines, so the start of every change stays visible;
 /// only a resource too big for a comment of its own goes below this.
@@ -23,23 +21,23 @@ const LINE_CAP: usize = 500;
 const ERROR_CAP: usize = 4_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Characters per comment body (COMMENT_LIMIT in production; small in tests).
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Characters each body must leave free for what the publisher adds (hidden marker, part header).
-    pub reserve: usize,
+    pub(crate) reserve: usize,
     /// Most comments a report may take (input `max-comments`, default 3, at least 1).
-    pub max_parts: usize,
+    pub(crate) max_parts: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FittedComment {
+pub(crate) struct FittedComment {
     /// Bodies in order; part 1 always starts with the summary table.
-    pub parts: Vec<String>,
+    pub(crate) parts: Vec<String>,
     /// Resource diffs that were shortened.
-    pub trimmed_resources: usize,
+    pub(crate) trimmed_resources: usize,
     /// Only the summary fitted; diffs are in the job summary / report file.
-    pub summary_only: bool,
+    pub(crate) summary_only: bool,
 }
 
 /// Lays `report` out in at most `budget.max_parts` bodies of at most `limit − reserve` characters
@@ -59,7 +57,7 @@ pub struct FittedComment {
 ///
 /// Only a budget too small for the summary's heading, comparison line and note (a few hundred
 /// characters without a note) can yield a body over the limit.
-pub fn fit(
+pub(crate) fn fit(
     report: &Report,
     budget: &Budget,
     note: Option<&str>,
@@ -692,7 +690,7 @@ mod tests {
         Budget {
             limit: COMMENT_LIMIT,
             reserve: 300,
-            max_parts: DEFAULT_MAX_PARTS,
+            max_parts: 3,
         }
     }
 

@@ -4,14 +4,14 @@ use serde_json::{Value, json};
 
 use crate::model::{OverlayDiff, Report, ResourceDiff};
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut text =
         serde_json::to_string_pretty(&to_value(report)).expect("JSON values always serialise");
     text.push('\n');
     text
 }
 
-pub fn to_value(report: &Report) -> Value {
+pub(crate) fn to_value(report: &Report) -> Value {
     json!({
         "base": report.base.sha,
         "head": report.head.sha,

@@ -12,9 +12,9 @@ use crate::model::short;
 use crate::model::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
 
 /// Ends every overlay section; a section split between comments ends each piece with it.
-pub const OVERLAY_CLOSE: &str = "</details>\n";
+pub(crate) const OVERLAY_CLOSE: &str = "</details>\n";
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut out = summary(report);
     for overlay in report.shown() {
         out.push('\n');
@@ -24,14 +24,14 @@ pub fn render(report: &Report) -> String {
 }
 
 /// The heading, the comparison line and the table of overlays that are not unchanged.
-pub fn summary(report: &Report) -> String {
+pub(crate) fn summary(report: &Report) -> String {
     let listed: Vec<&OverlayDiff> = report.shown().collect();
     summary_listing(report, &listed)
 }
 
 /// The summary with a table row for `listed` only (shown overlays, in report order); a line
 /// counts the shown overlays left out, so a summary that must shrink still says what it omits.
-pub fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
+pub(crate) fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
     let mut out = String::new();
     let (base, head) = (&report.base, &report.head);
     let _ = writeln!(
@@ -127,7 +127,7 @@ fn image_lines(listed: &[&OverlayDiff]) -> String {
 /// Inline code showing `text` as it is, on one line ([`one_line`]). Nothing inside a code span
 /// is markup, and GitHub links no mention or issue in code, so only its end needs care: the
 /// fence is longer than any backtick run inside. Not for a table cell: see [`code_cell`].
-pub fn code_span(text: &str) -> String {
+pub(crate) fn code_span(text: &str) -> String {
     let text = one_line(text);
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
@@ -141,7 +141,7 @@ pub fn code_span(text: &str) -> String {
 
 /// [`code_span`] for a table cell: a `|` ends a cell even inside code unless escaped, and GitHub
 /// drops that escape before it reads the code.
-pub fn code_cell(text: &str) -> String {
+pub(crate) fn code_cell(text: &str) -> String {
     code_span(text).replace('|', "\\|")
 }
 
@@ -156,7 +156,7 @@ pub fn code_cell(text: &str) -> String {
 ///   and links issues in rendered text, where a backslash is gone, so only a character in
 ///   between stops it (and the `@` of an email address);
 /// - a leading `#`, `-`, `+`, `=` or `1.`/`1)` with a backslash, for text that begins a line.
-pub fn inline(text: &str) -> String {
+pub(crate) fn inline(text: &str) -> String {
     let chars: Vec<char> = one_line(text).chars().collect();
     let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
     let mut out = String::with_capacity(chars.len() + 8);
@@ -196,7 +196,7 @@ pub fn inline(text: &str) -> String {
 /// `text` inside raw HTML such as `<summary>`, where markdown is not read but a blank line would
 /// end the HTML block: on one line ([`one_line`]), `&<>"'` as character references. Meant for
 /// inside `<code>`, where GitHub links no mention or issue.
-pub fn html_text(text: &str) -> String {
+pub(crate) fn html_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in one_line(text).chars() {
         match c {
@@ -213,7 +213,7 @@ pub fn html_text(text: &str) -> String {
 
 /// `text` on one line: a line break (CR, LF or both) shows as `⏎`, so a name holding one does
 /// not read like a name holding a space; a tab is a space; any other control character is `�`.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -242,7 +242,7 @@ fn status_label(status: OverlayStatus) -> &'static str {
 }
 
 /// One `<details>` block; self-contained so a caller may split a long report between sections.
-pub fn overlay_section(overlay: &OverlayDiff) -> String {
+pub(crate) fn overlay_section(overlay: &OverlayDiff) -> String {
     let mut out = overlay_heading(overlay, false);
     if let Some(error) = &overlay.error {
         out.push_str(&build_error(error));
@@ -257,7 +257,7 @@ pub fn overlay_section(overlay: &OverlayDiff) -> String {
 
 /// Opens an overlay's `<details>` block. A `continued` block carries on one closed at the end of
 /// an earlier comment, so it says so and does not repeat the remote bases.
-pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
+pub(crate) fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
     let mut out = String::new();
     let c = overlay.counts();
     let open = if overlay.status == OverlayStatus::Error {
@@ -298,16 +298,16 @@ pub fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String {
 
 /// Why an overlay has no diff: the build's error output, in a fence of its own, where nothing
 /// is markup and line breaks stay.
-pub fn build_error(error: &str) -> String {
+pub(crate) fn build_error(error: &str) -> String {
     format!("**Build failed:**\n\n{}\n", fenced("text", error))
 }
 
-pub fn resource_section(resource: &ResourceDiff) -> String {
+pub(crate) fn resource_section(resource: &ResourceDiff) -> String {
     resource_section_showing(resource, &resource.diff)
 }
 
 /// A resource's section showing `diff` in place of its whole diff, for a caller that shortened it.
-pub fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> String {
+pub(crate) fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> String {
     let change = match resource.change {
         Change::Added => "added",
         Change::Modified => "modified",
@@ -335,7 +335,7 @@ pub fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> String {
 /// A code block whose fence is longer than any backtick run inside, so content can never close
 /// it early (a `~~~` line cannot close a backtick fence). Inside, GitHub shows HTML, markdown and
 /// mentions as plain text, so `content` needs no escaping and keeps its lines.
-pub fn fenced(language: &str, content: &str) -> String {
+pub(crate) fn fenced(language: &str, content: &str) -> String {
     let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let newline = if content.ends_with('\n') { "" } else { "\n" };

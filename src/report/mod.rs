@@ -1,22 +1,22 @@
 //! Renders a `Report` for people (coloured text, GitHub markdown) and for machines (JSON).
 //! Renderers are pure: they never call git, kustomize or the network.
 
-pub mod budget;
-pub mod json;
-pub mod markdown;
-pub mod text;
+pub(crate) mod budget;
+pub(crate) mod json;
+pub(crate) mod markdown;
+pub(crate) mod text;
 
 use crate::model::Report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Markdown,
     Json,
 }
 
 /// Renders the report; `color` only affects text.
-pub fn render(report: &Report, format: Format, color: bool) -> String {
+pub(crate) fn render(report: &Report, format: Format, color: bool) -> String {
     match format {
         Format::Text => text::render(report, color),
         Format::Markdown => markdown::render(report),

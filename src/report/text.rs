@@ -14,7 +14,7 @@ const REMOVED: Style = AnsiColor::Red.on_default();
 const HUNK: Style = AnsiColor::Cyan.on_default();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 
-pub fn render(report: &Report, color: bool) -> String {
+pub(crate) fn render(report: &Report, color: bool) -> String {
     let paint = |style: Style, text: &str| {
         let text = printable(text);
         if color {
@@ -128,7 +128,7 @@ fn printable(text: &str) -> String {
 }
 
 /// One closing line that also says what was not shown.
-pub fn footer(report: &Report) -> String {
+pub(crate) fn footer(report: &Report) -> String {
     let count = |status: OverlayStatus| {
         report
             .overlays
