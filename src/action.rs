@@ -374,7 +374,14 @@ fn is_merge(repo: &Repo, oid: git2::Oid) -> bool {
 
 /// The `image-changes` output: what a later step (a chat notification, a deploy log) needs.
 fn set_image_changes(ctx: &Run, report: &Report) -> anyhow::Result<()> {
-    let changes: Vec<serde_json::Value> = report
+    ctx.runner.set_output(
+        "image-changes",
+        &serde_json::to_string(&image_changes(report))?,
+    )
+}
+
+fn image_changes(report: &Report) -> Vec<serde_json::Value> {
+    report
         .overlays
         .iter()
         .flat_map(|o| {
@@ -382,9 +389,7 @@ fn set_image_changes(ctx: &Run, report: &Report) -> anyhow::Result<()> {
                 serde_json::json!({"overlay": o.path, "image": i.image, "old": i.old, "new": i.new})
             })
         })
-        .collect();
-    ctx.runner
-        .set_output("image-changes", &serde_json::to_string(&changes)?)
+        .collect()
 }
 
 fn with_note(markdown: &str, note: Option<&str>) -> String {
@@ -724,5 +729,75 @@ async fn run_command(
             let text = chatops::deploy(&request, |message| ctx.runner.info(message))?;
             Ok(Answer::Done(Outcome::Success, text))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::ImageChange;
+    use crate::model::{OverlayDiff, Revision, Stats};
+
+    #[test]
+    fn annotations_point_at_the_kustomization_file_the_overlay_has() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("overlays/prod")).unwrap();
+        std::fs::write(repo.path().join("overlays/prod/kustomization.yml"), "").unwrap();
+        assert_eq!(
+            kustomization_file(repo.path(), "overlays/prod"),
+            "overlays/prod/kustomization.yml"
+        );
+        // A removed overlay has no file left; the usual name still points at the right place.
+        assert_eq!(
+            kustomization_file(repo.path(), "overlays/gone"),
+            "overlays/gone/kustomization.yaml"
+        );
+        assert_eq!(kustomization_file(repo.path(), "."), "kustomization.yaml");
+    }
+
+    #[test]
+    fn a_note_goes_above_the_report() {
+        assert_eq!(with_note("report", None), "report");
+        assert_eq!(with_note("report", Some("note")), "note\n\nreport");
+    }
+
+    #[test]
+    fn image_changes_list_every_overlay_s_images() {
+        let overlay = |path: &str, images: Vec<ImageChange>| OverlayDiff {
+            path: path.to_string(),
+            status: OverlayStatus::Changed,
+            error: None,
+            remote: Vec::new(),
+            resources: Vec::new(),
+            images,
+            overrides: Vec::new(),
+            notes: Vec::new(),
+        };
+        let revision = |name: &str| Revision {
+            name: name.to_string(),
+            sha: "0".repeat(40),
+        };
+        let report = Report {
+            base: revision("master"),
+            head: revision("develop"),
+            merge_base: false,
+            overlays: vec![
+                overlay("a", Vec::new()),
+                overlay(
+                    "b",
+                    vec![ImageChange {
+                        image: "ghcr.io/acme/api".to_string(),
+                        old: Some("1.0".to_string()),
+                        new: Some("1.1".to_string()),
+                        containers: vec!["Deployment api (container app)".to_string()],
+                    }],
+                ),
+            ],
+            stats: Stats::default(),
+        };
+        assert_eq!(
+            serde_json::to_string(&image_changes(&report)).unwrap(),
+            r#"[{"overlay":"b","image":"ghcr.io/acme/api","old":"1.0","new":"1.1"}]"#
+        );
     }
 }

@@ -136,43 +136,124 @@ pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     if options.merge_base {
         base_commit = repo.merge_base(base_commit, head_commit)?;
     }
-    let base = load_side(&repo, &options.base, base_commit)?;
-    let head = load_side(&repo, &options.head, head_commit)?;
+    let sides = [
+        load_side(&repo, &options.base, base_commit)?,
+        load_side(&repo, &options.head, head_commit)?,
+    ];
 
-    let mut plan = plan(&base, &head, selector.as_ref(), options);
-    let refusal = privileged_refusal(options);
-    for p in plan.iter_mut().filter(|p| p.build) {
-        p.blocked = p.blocked_by(options, refusal.as_deref());
-    }
-    let needs = |side: Side| {
-        plan.iter().any(|p| {
-            p.builds()
-                && if side == Side::Base {
-                    p.at_base
-                } else {
-                    p.at_head
-                }
-        })
-    };
+    let plan = plan_overlays(&sides, selector.as_ref(), options);
     let workspace = tempfile::Builder::new()
         .prefix("gitops-promote-")
         .tempdir()
         .context("creating a temporary directory for the exported trees")?;
-    let export = |side: Side, s: &Loaded| -> anyhow::Result<(Arc<PathBuf>, ExportReport)> {
-        let dir = workspace
-            .path()
-            .join(if side == Side::Base { "base" } else { "head" });
-        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let report = if needs(side) {
-            repo.export(&s.snapshot, &dir)
-                .with_context(|| format!("exporting {} ({})", s.revision.name, s.revision.sha))?
-        } else {
-            ExportReport::default()
-        };
-        Ok((Arc::new(dir), report))
+    let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
+    let builds = materialised.builds();
+    let built = build(materialised.overlays, options).await;
+    let overlays = diff(&plan, built, &sides, &materialised.exports);
+
+    let roots: BTreeSet<&String> = sides
+        .iter()
+        .flat_map(|side| side.graph.roots.keys())
+        .collect();
+    let stats = Stats {
+        roots: roots.len(),
+        overlays: plan.len(),
+        affected: plan.iter().filter(|p| p.build).count(),
+        builds,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_kb: peak_rss_kb(),
     };
-    let (base_dir, base_export) = export(Side::Base, &base)?;
-    let (head_dir, head_export) = export(Side::Head, &head)?;
+    drop(workspace);
+    let [base, head] = sides;
+    Ok(Report {
+        base: base.revision,
+        head: head.revision,
+        merge_base: options.merge_base,
+        overlays,
+        stats,
+    })
+}
+
+/// Decides, per overlay, whether it is built and what stops it from being built.
+fn plan_overlays(
+    sides: &[Loaded; 2],
+    selector: Option<&GlobSet>,
+    options: &DiffOptions,
+) -> Vec<Planned> {
+    let [base, head] = sides;
+    let mut plan = plan(base, head, selector, options);
+    let refusal = privileged_refusal(options);
+    for p in plan.iter_mut().filter(|p| p.build) {
+        p.blocked = p.blocked_by(options, refusal.as_deref());
+    }
+    plan
+}
+
+/// The trees the builds read, exported once per side, and each built overlay's jobs.
+struct Materialised {
+    /// What exporting each side skipped or could not write, indexed by `Side`.
+    exports: [ExportReport; 2],
+    /// One entry per planned overlay, in plan order; `None` for those not built.
+    overlays: Vec<Option<Prepared>>,
+}
+
+impl Materialised {
+    /// How many times kustomize runs.
+    fn builds(&self) -> usize {
+        self.overlays
+            .iter()
+            .flatten()
+            .flat_map(|p| &p.sides)
+            .filter(|(_, job)| job.is_ok())
+            .count()
+    }
+}
+
+/// One overlay ready to build: the Argo CD overrides applied to its trees.
+struct Prepared {
+    rendering: Rendering,
+    /// Per side it exists on, in base-then-head order: its build, or why it could not be
+    /// prepared.
+    sides: Vec<(Side, Result<BuildJob, String>)>,
+}
+
+/// One overlay's builds, per side it exists on.
+struct Built {
+    rendering: Rendering,
+    outputs: Vec<(Side, Result<String, BuildFailure>)>,
+}
+
+/// Exports each side's tree into `workspace` (only when an overlay builds there) and applies
+/// every built overlay's Argo CD override files.
+fn materialise(
+    repo: &Repo,
+    plan: &[Planned],
+    sides: &[Loaded; 2],
+    workspace: &std::path::Path,
+) -> Result<Materialised, DiffError> {
+    let present = |p: &Planned, side: Side| match side {
+        Side::Base => p.at_base,
+        Side::Head => p.at_head,
+    };
+    let mut dirs = Vec::new();
+    let mut exports: [ExportReport; 2] = Default::default();
+    for side in [Side::Base, Side::Head] {
+        let loaded = &sides[side as usize];
+        let dir = workspace.join(match side {
+            Side::Base => "base",
+            Side::Head => "head",
+        });
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        if plan.iter().any(|p| p.builds() && present(p, side)) {
+            exports[side as usize] = repo.export(&loaded.snapshot, &dir).with_context(|| {
+                format!(
+                    "exporting {} ({})",
+                    loaded.revision.name, loaded.revision.sha
+                )
+            })?;
+        }
+        dirs.push(Arc::new(dir));
+    }
 
     // Overlays another built overlay includes: an Argo CD override edits the overlay's own
     // kustomization, which must not leak into the other overlay's build.
@@ -188,54 +269,54 @@ pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
             );
         }
     }
-    let mut jobs = Vec::new();
-    // Per planned build, in plan order: its side, the override files it used, and an error
-    // that stopped it before kustomize ran.
-    let mut job_sides = Vec::new();
-    let mut rendering: Vec<Rendering> = Vec::new();
-    for p in plan.iter().filter(|p| p.builds()) {
-        let mut this = Rendering::default();
-        for (side, present, dir, loaded) in [
-            (Side::Base, p.at_base, &base_dir, &base),
-            (Side::Head, p.at_head, &head_dir, &head),
-        ] {
-            if !present {
-                continue;
+    let overlays = plan
+        .iter()
+        .map(|p| {
+            if !p.builds() {
+                return None;
             }
-            let prepared = prepare_overrides(
-                &repo,
-                loaded,
-                &p.path,
-                dir,
-                included[side as usize].contains(p.path.as_str()),
-                workspace.path(),
-            );
-            match prepared {
-                Ok((tree, overrides)) => {
+            let mut rendering = Rendering::default();
+            let mut jobs = Vec::new();
+            for side in [Side::Base, Side::Head] {
+                if !present(p, side) {
+                    continue;
+                }
+                let prepared = prepare_overrides(
+                    repo,
+                    &sides[side as usize],
+                    &p.path,
+                    &dirs[side as usize],
+                    included[side as usize].contains(p.path.as_str()),
+                    workspace,
+                );
+                let job = prepared.map(|(tree, overrides)| {
                     if let Some(o) = overrides {
-                        for file in o.applied {
-                            if !this.overrides.contains(&file) {
-                                this.overrides.push(file);
-                            }
-                        }
-                        for note in o.notes {
-                            if !this.notes.contains(&note) {
-                                this.notes.push(note);
-                            }
-                        }
+                        rendering.add(o.applied, o.notes);
                     }
-                    jobs.push(BuildJob {
+                    BuildJob {
                         tree,
                         overlay: p.path.clone(),
-                    });
-                    job_sides.push((side, None));
-                }
-                Err(message) => job_sides.push((side, Some(message))),
+                    }
+                });
+                jobs.push((side, job));
             }
-        }
-        rendering.push(this);
-    }
+            Some(Prepared {
+                rendering,
+                sides: jobs,
+            })
+        })
+        .collect();
+    Ok(Materialised { exports, overlays })
+}
 
+/// Runs every prepared build in parallel and hands each output back to its overlay and side.
+async fn build(prepared: Vec<Option<Prepared>>, options: &DiffOptions) -> Vec<Option<Built>> {
+    let jobs: Vec<BuildJob> = prepared
+        .iter()
+        .flatten()
+        .flat_map(|p| &p.sides)
+        .filter_map(|(_, job)| job.as_ref().ok().cloned())
+        .collect();
     let builder = Builder {
         command: options.kustomize.clone(),
         build_args: options.build_args.clone(),
@@ -245,126 +326,129 @@ pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
     };
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
-    let outputs = builder.run_all(&jobs, move || tick.inc(1)).await;
+    // One output per job, in the order of `jobs`, which is the order walked below.
+    let mut outputs = builder
+        .run_all(&jobs, move || tick.inc(1))
+        .await
+        .into_iter();
     bar.finish_and_clear();
+    prepared
+        .into_iter()
+        .map(|p| {
+            let p = p?;
+            let outputs = p
+                .sides
+                .into_iter()
+                .map(|(side, job)| {
+                    let output = match job {
+                        Ok(_) => outputs.next().unwrap_or_else(|| {
+                            Err(BuildFailure::Failed("the build gave no result".to_string()))
+                        }),
+                        Err(message) => Err(BuildFailure::Failed(message)),
+                    };
+                    (side, output)
+                })
+                .collect();
+            Some(Built {
+                rendering: p.rendering,
+                outputs,
+            })
+        })
+        .collect()
+}
 
-    let mut outputs = outputs.into_iter();
-    let mut results = job_sides.into_iter().map(|(side, early)| {
-        let output = match early {
-            Some(message) => Err(BuildFailure::Failed(message)),
-            None => outputs.next().expect("one output per job run"),
-        };
-        (side, output)
-    });
-    let mut rendering = rendering.into_iter();
-    let mut overlays = Vec::new();
+/// Parses and diffs each overlay's renders, then scrubs every Secret value any render or
+/// kustomization holds from every error.
+fn diff(
+    plan: &[Planned],
+    built: Vec<Option<Built>>,
+    sides: &[Loaded; 2],
+    exports: &[ExportReport; 2],
+) -> Vec<OverlayDiff> {
     // Every kustomization's generator literals, at both refs: an error may echo one even when
     // no render of it succeeded.
     let mut secrets = SecretValues::default();
-    for loaded in [&base, &head] {
+    for loaded in sides {
         for root in loaded.graph.roots.values() {
             if let Ok(refs) = &root.refs {
                 refs.secret_literals.iter().for_each(|v| secrets.add(v));
             }
         }
     }
-    for p in &plan {
-        if !p.build {
-            overlays.push(overlay(p, OverlayStatus::Unchanged, None, Vec::new()));
-            continue;
-        }
-        if let Some(message) = &p.blocked {
-            overlays.push(overlay(
-                p,
-                OverlayStatus::Error,
-                Some(message.clone()),
-                Vec::new(),
-            ));
-            continue;
-        }
-        let Rendering { overrides, notes } =
-            rendering.next().expect("one rendering per built overlay");
-        let mut rendered: [Option<Vec<Resource>>; 2] = [None, None];
-        let mut errors = Vec::new();
-        for _ in 0..(usize::from(p.at_base) + usize::from(p.at_head)) {
-            let (side, output) = results.next().expect("one result per job");
-            let (revision, export) = match side {
-                Side::Base => (&base.revision, &base_export),
-                Side::Head => (&head.revision, &head_export),
-            };
-            match output
-                .map_err(|f| explain_failure(f, p, export))
-                .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()))
-            {
-                Ok(resources) => {
-                    secrets.add_secrets(&resources);
-                    rendered[side as usize] = Some(resources);
-                }
-                Err(message) => errors.push(format!(
-                    "at {} ({}): {message}",
-                    revision.name,
-                    short(&revision.sha)
-                )),
-            }
-        }
-        if !errors.is_empty() {
-            let mut failed = overlay(
-                p,
-                OverlayStatus::Error,
-                Some(errors.join("\n\n")),
-                Vec::new(),
-            );
-            failed.overrides = overrides;
-            failed.notes = notes;
-            overlays.push(failed);
-            continue;
-        }
-        let [old, new] = rendered;
-        let (old, new) = (old.unwrap_or_default(), new.unwrap_or_default());
-        let images = crate::images::changes(&old, &new);
-        let resources = diff_resources(old, new);
-        let status = match (p.at_base, p.at_head) {
-            (false, true) => OverlayStatus::Added,
-            (true, false) => OverlayStatus::Removed,
-            _ if resources.is_empty() => OverlayStatus::Unchanged,
-            _ => OverlayStatus::Changed,
-        };
-        let mut done = overlay(p, status, None, resources);
-        done.images = images;
-        done.overrides = overrides;
-        done.notes = notes;
-        overlays.push(done);
-    }
-
+    let mut overlays: Vec<OverlayDiff> = plan
+        .iter()
+        .zip(built)
+        .map(|(p, built)| diff_overlay(p, built, sides, exports, &mut secrets))
+        .collect();
     // Only now are all renders' Secrets known; any overlay's error may echo any of them.
     for o in &mut overlays {
         if let Some(error) = &mut o.error {
             *error = cap_chars(&secrets.scrub(error), MAX_ERROR_CHARS);
         }
     }
+    overlays
+}
 
-    let roots: BTreeSet<&String> = base
-        .graph
-        .roots
-        .keys()
-        .chain(head.graph.roots.keys())
-        .collect();
-    let stats = Stats {
-        roots: roots.len(),
-        overlays: plan.len(),
-        affected: plan.iter().filter(|p| p.build).count(),
-        builds: jobs.len(),
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss_kb: peak_rss_kb(),
+/// One overlay's result from its builds; the Secrets its renders hold are added to `secrets`.
+fn diff_overlay(
+    p: &Planned,
+    built: Option<Built>,
+    sides: &[Loaded; 2],
+    exports: &[ExportReport; 2],
+    secrets: &mut SecretValues,
+) -> OverlayDiff {
+    if !p.build {
+        return overlay(p, OverlayStatus::Unchanged, None, Vec::new());
+    }
+    let Some(Built { rendering, outputs }) = built else {
+        return overlay(p, OverlayStatus::Error, p.blocked.clone(), Vec::new());
     };
-    drop(workspace);
-    Ok(Report {
-        base: base.revision,
-        head: head.revision,
-        merge_base: options.merge_base,
-        overlays,
-        stats,
-    })
+    let Rendering { overrides, notes } = rendering;
+    let mut rendered: [Option<Vec<Resource>>; 2] = [None, None];
+    let mut errors = Vec::new();
+    for (side, output) in outputs {
+        let revision = &sides[side as usize].revision;
+        match output
+            .map_err(|f| explain_failure(f, p, &exports[side as usize]))
+            .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()))
+        {
+            Ok(resources) => {
+                secrets.add_secrets(&resources);
+                rendered[side as usize] = Some(resources);
+            }
+            Err(message) => errors.push(format!(
+                "at {} ({}): {message}",
+                revision.name,
+                short(&revision.sha)
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        let mut failed = overlay(
+            p,
+            OverlayStatus::Error,
+            Some(errors.join("\n\n")),
+            Vec::new(),
+        );
+        failed.overrides = overrides;
+        failed.notes = notes;
+        return failed;
+    }
+    let [old, new] = rendered;
+    let (old, new) = (old.unwrap_or_default(), new.unwrap_or_default());
+    let images = crate::images::changes(&old, &new);
+    let resources = diff_resources(old, new);
+    let status = match (p.at_base, p.at_head) {
+        (false, true) => OverlayStatus::Added,
+        (true, false) => OverlayStatus::Removed,
+        _ if resources.is_empty() => OverlayStatus::Unchanged,
+        _ => OverlayStatus::Changed,
+    };
+    let mut done = overlay(p, status, None, resources);
+    done.images = images;
+    done.overrides = overrides;
+    done.notes = notes;
+    done
 }
 
 impl Planned {
@@ -459,10 +543,26 @@ fn overlay(
 }
 
 /// How one overlay was rendered, beyond its kustomization: Argo CD override files and notes.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Rendering {
     overrides: Vec<String>,
     notes: Vec<String>,
+}
+
+impl Rendering {
+    /// Adds one side's override files and notes; both sides usually name the same ones.
+    fn add(&mut self, applied: Vec<String>, notes: Vec<String>) {
+        for file in applied {
+            if !self.overrides.contains(&file) {
+                self.overrides.push(file);
+            }
+        }
+        for note in notes {
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
+    }
 }
 
 /// Applies the overlay's Argo CD override files (if any set images) to its kustomization in the
@@ -904,6 +1004,232 @@ mod tests {
         assert_eq!(cause_lines("exit 1 with no words"), "exit 1 with no words");
         assert_eq!(cap_chars("abcdef", 3), "abc… (cut)");
         assert_eq!(cap_chars("abc", 3), "abc");
+    }
+
+    /// Both sides of `repo_with`'s repository, master and develop, loaded as `run` loads them.
+    fn sides_of(dir: &Path) -> (Repo, [Loaded; 2]) {
+        let repo = Repo::open(dir).unwrap();
+        let base = repo.resolve("master").unwrap();
+        let head = repo.resolve("develop").unwrap();
+        let sides = [
+            load_side(&repo, "master", base).unwrap(),
+            load_side(&repo, "develop", head).unwrap(),
+        ];
+        (repo, sides)
+    }
+
+    #[test]
+    fn the_plan_blocks_every_affected_overlay_when_privileged_args_are_refused() {
+        let dir = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let mut options = options(dir.path(), tools.path(), "exit 1");
+        let (_repo, sides) = sides_of(dir.path());
+
+        let plan = plan_overlays(&sides, None, &options);
+        let [app] = &plan[..] else {
+            panic!("one overlay")
+        };
+        assert!(app.build && app.at_base && app.at_head && app.builds());
+
+        options.build_args = vec!["--enable-exec".to_string()];
+        options.untrusted = Some("it is a fork".to_string());
+        let plan = plan_overlays(&sides, None, &options);
+        assert!(!plan[0].builds());
+        assert!(
+            plan[0]
+                .blocked
+                .as_deref()
+                .unwrap()
+                .contains("`--enable-exec`")
+        );
+    }
+
+    #[test]
+    fn materialising_exports_each_side_and_prepares_one_job_per_side() {
+        let dir = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let options = options(dir.path(), tools.path(), "exit 1");
+        let (repo, sides) = sides_of(dir.path());
+        let plan = plan_overlays(&sides, None, &options);
+        let workspace = tempfile::tempdir().unwrap();
+
+        let materialised = materialise(&repo, &plan, &sides, workspace.path()).unwrap();
+
+        assert_eq!(materialised.builds(), 2);
+        let [Some(app)] = &materialised.overlays[..] else {
+            panic!("one built overlay")
+        };
+        let sides: Vec<Side> = app.sides.iter().map(|(side, _)| *side).collect();
+        assert_eq!(sides, [Side::Base, Side::Head]);
+        let cm = |side: &str| {
+            std::fs::read_to_string(workspace.path().join(side).join("app/cm.yaml")).unwrap()
+        };
+        assert!(cm("base").contains("a: '1'") && cm("head").contains("a: '2'"));
+        assert_eq!(app.rendering, Rendering::default());
+    }
+
+    #[test]
+    fn nothing_is_exported_for_a_plan_that_builds_nothing() {
+        let dir = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let mut options = options(dir.path(), tools.path(), "exit 1");
+        options.build_args = vec!["--enable-exec".to_string()];
+        options.untrusted = Some("it is a fork".to_string());
+        let (repo, sides) = sides_of(dir.path());
+        let plan = plan_overlays(&sides, None, &options);
+        let workspace = tempfile::tempdir().unwrap();
+
+        let materialised = materialise(&repo, &plan, &sides, workspace.path()).unwrap();
+
+        assert_eq!(materialised.builds(), 0);
+        assert!(materialised.overlays[0].is_none());
+        assert!(!workspace.path().join("head/app").exists());
+    }
+
+    #[tokio::test]
+    async fn each_build_output_goes_back_to_its_overlay_and_side() {
+        let tools = tempfile::tempdir().unwrap();
+        // Renders the tree and overlay it was given, so each output says where it came from.
+        let options = options(
+            Path::new("."),
+            tools.path(),
+            "for last; do :; done\necho \"/$(basename \"$PWD\")/$(basename \"$last\")\"\n",
+        );
+        for tree in ["base", "head"] {
+            std::fs::create_dir(tools.path().join(tree)).unwrap();
+        }
+        let job = |tree: &str, overlay: &str| BuildJob {
+            tree: Arc::new(tools.path().join(tree.trim_start_matches('/'))),
+            overlay: overlay.to_string(),
+        };
+        let prepared = vec![
+            Some(Prepared {
+                rendering: Rendering::default(),
+                sides: vec![
+                    (Side::Base, Ok(job("/base", "a"))),
+                    (Side::Head, Ok(job("/head", "a"))),
+                ],
+            }),
+            None,
+            Some(Prepared {
+                rendering: Rendering::default(),
+                sides: vec![
+                    (Side::Base, Err("no override".to_string())),
+                    (Side::Head, Ok(job("/head", "b"))),
+                ],
+            }),
+        ];
+
+        let built = build(prepared, &options).await;
+
+        let outputs: Vec<Option<Vec<(Side, String)>>> = built
+            .into_iter()
+            .map(|b| {
+                b.map(|b| {
+                    b.outputs
+                        .into_iter()
+                        .map(|(side, out)| {
+                            let text = match out {
+                                Ok(yaml) => yaml.trim().to_string(),
+                                Err(BuildFailure::Failed(message)) => format!("failed: {message}"),
+                                Err(other) => format!("{other:?}"),
+                            };
+                            (side, text)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        assert_eq!(
+            outputs,
+            [
+                Some(vec![
+                    (Side::Base, "/base/a".to_string()),
+                    (Side::Head, "/head/a".to_string())
+                ]),
+                None,
+                Some(vec![
+                    (Side::Base, "failed: no override".to_string()),
+                    (Side::Head, "/head/b".to_string())
+                ]),
+            ]
+        );
+    }
+
+    #[test]
+    fn diffing_an_overlay_reports_changes_failures_and_blocked_builds() {
+        let dir = repo_with(&[]);
+        let (_repo, sides) = sides_of(dir.path());
+        let exports: [ExportReport; 2] = Default::default();
+        let planned = |build: bool, blocked: Option<&str>| Planned {
+            path: "app".to_string(),
+            at_base: true,
+            at_head: true,
+            build,
+            closures: Vec::new(),
+            remote: BTreeSet::new(),
+            blocked: blocked.map(str::to_string),
+        };
+        let cm = |value: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: web}}\ndata: {{a: '{value}'}}\n"
+            )
+        };
+        let built = |base: Result<String, BuildFailure>| Built {
+            rendering: Rendering {
+                overrides: vec!["app/.argocd-source.yaml".to_string()],
+                notes: Vec::new(),
+            },
+            outputs: vec![(Side::Base, base), (Side::Head, Ok(cm("2")))],
+        };
+        let mut secrets = SecretValues::default();
+
+        let changed = diff_overlay(
+            &planned(true, None),
+            Some(built(Ok(cm("1")))),
+            &sides,
+            &exports,
+            &mut secrets,
+        );
+        assert_eq!(changed.status, OverlayStatus::Changed);
+        assert_eq!(changed.resources.len(), 1);
+        assert_eq!(changed.overrides, ["app/.argocd-source.yaml"]);
+
+        let failed = diff_overlay(
+            &planned(true, None),
+            Some(built(Err(BuildFailure::Failed("boom".to_string())))),
+            &sides,
+            &exports,
+            &mut secrets,
+        );
+        assert_eq!(failed.status, OverlayStatus::Error);
+        let error = failed.error.unwrap();
+        assert!(error.starts_with("at master ("), "{error}");
+        assert!(error.contains("boom"), "{error}");
+        assert_eq!(failed.overrides, ["app/.argocd-source.yaml"]);
+
+        let blocked = diff_overlay(
+            &planned(true, Some("not built: remote")),
+            None,
+            &sides,
+            &exports,
+            &mut secrets,
+        );
+        assert_eq!(blocked.status, OverlayStatus::Error);
+        assert_eq!(blocked.error.as_deref(), Some("not built: remote"));
+
+        let unaffected = diff_overlay(&planned(false, None), None, &sides, &exports, &mut secrets);
+        assert_eq!(unaffected.status, OverlayStatus::Unchanged);
+    }
+
+    #[test]
+    fn renderings_list_each_override_file_and_note_once() {
+        let mut rendering = Rendering::default();
+        let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        rendering.add(files(&["a", "b"]), files(&["n"]));
+        rendering.add(files(&["b", "c"]), files(&["n", "m"]));
+        assert_eq!(rendering.overrides, ["a", "b", "c"]);
+        assert_eq!(rendering.notes, ["n", "m"]);
     }
 
     /// Runs the diff on a repository whose `develop` writes `files`; returns the one overlay's

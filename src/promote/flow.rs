@@ -745,3 +745,48 @@ fn globs(patterns: &[String]) -> anyhow::Result<GlobSet> {
     set.build()
         .map_err(|e| anyhow::anyhow!("input `exclude-paths`: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_promotion_result_reads_as_one_line() {
+        let promoted = |url: Option<&str>, conflict: bool, skipped: Option<&str>| Promoted {
+            source: 7,
+            number: url.map(|_| 8),
+            url: url.map(str::to_string),
+            conflict,
+            skipped: skipped.map(str::to_string),
+        };
+        let url = Some("https://github.com/acme/gitops/pull/8");
+        assert_eq!(
+            promoted(url, false, None).describe(),
+            "promoted in https://github.com/acme/gitops/pull/8"
+        );
+        assert_eq!(
+            promoted(url, true, None).describe(),
+            "the promotion conflicts; see https://github.com/acme/gitops/pull/8"
+        );
+        assert_eq!(
+            promoted(None, false, Some("labelled `no-promote`")).describe(),
+            "not promoted: labelled `no-promote`"
+        );
+        assert_eq!(
+            promoted(None, false, None).describe(),
+            "planned only (dry run)"
+        );
+    }
+
+    #[test]
+    fn excluded_paths_are_globs_and_a_bad_one_names_the_input() {
+        let set = globs(&["overlays/staging/**".to_string()]).unwrap();
+        assert!(set.is_match("overlays/staging/app/kustomization.yaml"));
+        assert!(!set.is_match("overlays/production/kustomization.yaml"));
+        let error = globs(&["[".to_string()]).unwrap_err().to_string();
+        assert!(
+            error.starts_with("input `exclude-paths`: invalid glob '['"),
+            "{error}"
+        );
+    }
+}
