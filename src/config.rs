@@ -9,6 +9,7 @@ use std::str::FromStr;
 use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
 
+use crate::globs::{GlobError, glob_set};
 use crate::promote::plan::Reviewers;
 use crate::promote::settings::{Assignees, PromotionSettings};
 use serde::Deserialize;
@@ -371,15 +372,16 @@ impl ImageUpdateInputs {
             .as_deref()
             .map(split_list)
             .unwrap_or_default();
-        let mut globs = globset::GlobSetBuilder::new();
-        for pattern in &branches {
-            globs.add(
-                globset::GlobBuilder::new(pattern)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| anyhow!("input `image-update-branches`: '{pattern}': {e}"))?,
-            );
-        }
+        let branch_globs =
+            glob_set(branches.iter().map(String::as_str), true).map_err(|e| match e {
+                GlobError::Pattern { index, error } => {
+                    anyhow!(
+                        "input `image-update-branches`: '{}': {error}",
+                        branches[index]
+                    )
+                }
+                GlobError::Set(e) => anyhow!("input `image-update-branches`: {e}"),
+            })?;
         let deploy_branch_target = raw.deploy_branch_target.clone();
         if let Some(path) = &deploy_branch_target
             && (path.starts_with('/')
@@ -391,9 +393,7 @@ impl ImageUpdateInputs {
             );
         }
         Ok(ImageUpdateInputs {
-            branch_globs: globs
-                .build()
-                .map_err(|e| anyhow!("input `image-update-branches`: {e}"))?,
+            branch_globs,
             branches,
             target: raw
                 .image_update_target
@@ -401,10 +401,7 @@ impl ImageUpdateInputs {
                 .unwrap_or_else(|| promotion.target_branch().to_owned()),
             deploy_branch_target,
             deploy_branch_default: raw.deploy_branch_default.clone().unwrap_or_else(|| {
-                format!(
-                    "regexp:^{}-",
-                    crate::argocd::allow_tags::escape_regex(promotion.source_branch())
-                )
+                crate::argocd::allow_tags::branch_filter(promotion.source_branch())
             }),
         })
     }

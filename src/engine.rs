@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 
 use crate::argocd::source::{self, Overrides};
 use crate::diff::diff_resources;
 use crate::git::{ExportReport, GitError, Repo, Snapshot};
+use crate::globs::{GlobError, glob_set};
 use crate::kustomize::{BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand};
 use crate::manifest::{Resource, SecretValues, parse_resources};
 use crate::model::{OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
@@ -672,19 +673,17 @@ fn globs(patterns: &[String]) -> Result<Option<GlobSet>, DiffError> {
     if patterns.is_empty() {
         return Ok(None);
     }
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        // Directories are matched without a trailing slash, so `overlays/*/` means `overlays/*`.
-        let trimmed = pattern.trim_end_matches('/');
-        let glob = Glob::new(trimmed).map_err(|e| DiffError::Glob {
-            glob: pattern.clone(),
-            message: e.kind().to_string(),
-        })?;
-        set.add(glob);
-    }
-    set.build().map(Some).map_err(|e| DiffError::Glob {
-        glob: patterns.join(", "),
-        message: e.to_string(),
+    // Directories are matched without a trailing slash, so `overlays/*/` means `overlays/*`.
+    let trimmed = patterns.iter().map(|p| p.trim_end_matches('/'));
+    glob_set(trimmed, false).map(Some).map_err(|e| match e {
+        GlobError::Pattern { index, error } => DiffError::Glob {
+            glob: patterns[index].clone(),
+            message: error.kind().to_string(),
+        },
+        GlobError::Set(e) => DiffError::Glob {
+            glob: patterns.join(", "),
+            message: e.to_string(),
+        },
     })
 }
 

@@ -15,6 +15,7 @@ mod event;
 mod gha;
 mod git;
 pub mod github;
+mod globs;
 mod images;
 mod kustomize;
 mod manifest;

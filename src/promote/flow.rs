@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use git2::Oid;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use serde::Serialize;
 
 use secrecy::SecretString;
@@ -15,6 +15,7 @@ use crate::gha::Log;
 use crate::git::Repo;
 use crate::git::pick::{NothingReason, PickOptions, PickOutcome};
 use crate::github::{GitHub, NewPull, Pull};
+use crate::globs::{GlobError, glob_set};
 use crate::model::short;
 use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr};
 use crate::promote::settings::{Assignees, PromotionSettings};
@@ -736,14 +737,13 @@ impl<'a> Promoter<'a> {
 }
 
 fn globs(patterns: &[String]) -> anyhow::Result<GlobSet> {
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        set.add(Glob::new(pattern).map_err(|e| {
-            anyhow::anyhow!("input `exclude-paths`: invalid glob '{pattern}': {e}")
-        })?);
-    }
-    set.build()
-        .map_err(|e| anyhow::anyhow!("input `exclude-paths`: {e}"))
+    glob_set(patterns.iter().map(String::as_str), false).map_err(|e| match e {
+        GlobError::Pattern { index, error } => anyhow::anyhow!(
+            "input `exclude-paths`: invalid glob '{}': {error}",
+            patterns[index]
+        ),
+        GlobError::Set(e) => anyhow::anyhow!("input `exclude-paths`: {e}"),
+    })
 }
 
 #[cfg(test)]
