@@ -249,7 +249,7 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         options.untrusted = Some(why.clone());
     }
     ctx.runner.group("Rendering overlays");
-    let mut report = engine::run(&options).await?;
+    let mut report = engine::run(&options, &crate::processes::Processes).await?;
     ctx.runner.end_group();
     report.base.name = comparison.base_label.clone();
     report.head.name = comparison.head_label.clone();
@@ -735,8 +735,8 @@ async fn run_command(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::images::ImageChange;
     use crate::model::{OverlayDiff, Revision, Stats};
+    use gitops_promote_core::images::ImageChange;
 
     #[test]
     fn annotations_point_at_the_kustomization_file_the_overlay_has() {

@@ -260,6 +260,20 @@ fn committed_reply(
 mod tests {
     use super::*;
 
+    /// Markdown as GitHub renders it (its extensions on, raw HTML kept), so what a name could
+    /// inject shows up in the HTML; the same options the core's renderer tests use.
+    fn github_html(markdown: &str) -> String {
+        let mut options = comrak::Options::default();
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.autolink = true;
+        options.extension.tasklist = true;
+        options.extension.footnotes = true;
+        options.extension.alerts = true;
+        options.render.r#unsafe = true;
+        comrak::markdown_to_html(markdown, &options)
+    }
+
     #[test]
     fn only_the_first_line_is_read() {
         assert_eq!(parse("/diff"), Parsed::Command(Command::Diff));
@@ -319,7 +333,6 @@ mod tests {
 
     #[test]
     fn a_deploy_reply_keeps_names_from_the_file_as_text() {
-        use crate::report::markdown::tests::github_html;
         // The Application's name and the old value come from the file on the branch.
         let hostile = "web`</details>@acme/team #1 ![x](https://evil.example/p.png)";
         let change = allow_tags::AllowTagsEdit {

@@ -39,8 +39,6 @@ pub(crate) enum Command {
     Diff(DiffArgs),
     /// Create a small GitOps repository in a temporary directory and diff its two branches.
     Demo(DemoArgs),
-    /// Measure the diff against building every root naively, on a generated repository.
-    Bench(crate::bench::BenchArgs),
     /// Cherry-pick a merged PR onto the target branch and open its production PR (needs
     /// GITHUB_TOKEN); --dry-run prints the plan and changes nothing.
     Promote(PromoteArgs),
@@ -211,14 +209,6 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Demo(args) => run_demo(args).await,
-        // The benchmark blocks for minutes; off the async threads, Ctrl-C still ends it.
-        Command::Bench(args) => {
-            match tokio::task::spawn_blocking(move || crate::bench::run(&args)).await {
-                Ok(Ok(())) => ExitCode::SUCCESS,
-                Ok(Err(e)) => fail(&e),
-                Err(e) => fail(&anyhow::Error::new(e).context("the benchmark stopped")),
-            }
-        }
     }
 }
 
@@ -326,7 +316,10 @@ async fn run_diff(args: DiffArgs) -> ExitCode {
         }
         Err(code) => return code,
     };
-    finish(engine::run(&options).await, &args.output)
+    finish(
+        engine::run(&options, &crate::processes::Processes).await,
+        &args.output,
+    )
 }
 
 async fn run_demo(args: DemoArgs) -> ExitCode {
@@ -358,7 +351,10 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         Ok(options) => options,
         Err(code) => return code,
     };
-    let code = finish(engine::run(&options).await, &args.output);
+    let code = finish(
+        engine::run(&options, &crate::processes::Processes).await,
+        &args.output,
+    );
     // The other half of the product: what a push of develop would open against master.
     if args.output.format == FormatArg::Text && args.output.output.is_none() {
         match crate::demo::promotion_preview(&dir, crate::demo::DEMO_HEAD, crate::demo::DEMO_BASE) {

@@ -1,25 +1,18 @@
 //! gitops-promote: render kustomize overlays at two refs and show what the cluster would receive.
-//! The binary in `main.rs` only parses arguments and calls into these modules.
+//! This crate is everything that talks to the outside: the command line, GitHub's API, the
+//! Actions runner and kustomize processes. The work itself is in `gitops_promote_core`.
 
 mod action;
-mod argocd;
-mod bench;
 mod chatops;
 pub mod cli;
-mod comment;
 pub mod config;
 mod demo;
-mod diff;
-mod engine;
 mod event;
 mod gha;
-mod git;
 pub mod github;
-mod globs;
-mod images;
-mod kustomize;
-mod manifest;
-mod model;
+mod processes;
 mod promote;
 mod publish;
-mod report;
+
+// The core's modules under their own names, so paths read the same on both sides.
+use gitops_promote_core::{argocd, comment, engine, git, globs, kustomize, model, report};

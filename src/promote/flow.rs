@@ -659,7 +659,7 @@ impl<'a> Promoter<'a> {
             .settings
             .builds
             .diff_options(self.repo.path(), base, head)?;
-        let mut report = engine::run(&options).await?;
+        let mut report = engine::run(&options, &crate::processes::Processes).await?;
         report.base.name = base_label.to_string();
         report.head.name = head_label.to_string();
         Ok(report)

@@ -3,5 +3,5 @@
 
 pub(crate) mod flow;
 pub(crate) mod image_update;
-pub(crate) mod plan;
-pub(crate) mod settings;
+
+pub(crate) use gitops_promote_core::promote::{plan, settings};

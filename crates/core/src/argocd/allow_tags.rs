@@ -28,7 +28,7 @@ const MAX_BRANCH_LEN: usize = 100;
 /// can start a Docker tag (`[A-Za-z0-9_][A-Za-z0-9_.-]*`) could ever match; anything else is
 /// refused with a sentence meant for a PR reply, which never repeats control characters or
 /// non-ASCII input verbatim.
-pub(crate) fn validate_branch(name: &str) -> Result<(), String> {
+pub fn validate_branch(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(
             "the branch name is empty; use `/deploy-branch <branch>` or `/deploy-branch reset`"
@@ -118,38 +118,38 @@ pub(crate) fn escape_regex(text: &str) -> String {
 /// The allow-tags value for a branch. CI tags images `<branch>-<build>`; the anchor and the
 /// trailing `-` keep `feat` from also picking up `feature-…` or `hotfeat-…` images (a branch
 /// literally named `feat-x` still matches, which no tag-based filter can tell apart).
-pub(crate) fn branch_filter(name: &str) -> String {
+pub fn branch_filter(name: &str) -> String {
     format!("regexp:^{}-", escape_regex(name))
 }
 
 /// One allow-tags value that the edit changed, for the commit message and the PR reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AllowTagsEdit {
+pub struct AllowTagsEdit {
     /// 1-based line of the edited value.
-    pub(crate) line: usize,
+    pub line: usize,
     /// Where, for humans: e.g. `Application staging-api: annotation argocd-image-updater.argoproj.io/api.allow-tags`
     /// or `ImageUpdater staging: spec.applicationRefs[0].images[1].commonUpdateSettings.allowTags`.
-    pub(crate) field: String,
+    pub field: String,
     /// The value as YAML reads it (quotes and escapes resolved), not the source text.
-    pub(crate) old: String,
+    pub old: String,
     /// The value written, as YAML reads it.
-    pub(crate) new: String,
+    pub new: String,
 }
 
 /// The edited file. `changes` lists only values that actually changed, so an empty list means
 /// "nothing to commit" and a repeated command does not create a second commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Edit {
+pub struct Edit {
     /// The whole file after the edit; identical to the input when `changes` is empty.
-    pub(crate) text: String,
+    pub text: String,
     /// The changed values in file order.
-    pub(crate) changes: Vec<AllowTagsEdit>,
+    pub changes: Vec<AllowTagsEdit>,
 }
 
 /// Why the allow-tags filters in a file could not be set. Every message starts with the file
 /// path, because it is shown in a PR reply without further context.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum AllowTagsError {
+pub enum AllowTagsError {
     /// The file does not parse, so nothing can be located in it.
     #[error("{path} is not valid YAML: {reason}")]
     InvalidYaml {
@@ -195,7 +195,7 @@ pub(crate) enum AllowTagsError {
 /// Filters are Image Updater's `<alias>.allow-tags` annotations on Argo CD Applications and every
 /// `allowTags` key under an ImageUpdater's `spec`. Only the bytes of those values change, and the
 /// result is re-parsed and compared with the original before it is returned.
-pub(crate) fn set_allow_tags(path: &str, text: &str, value: &str) -> Result<Edit, AllowTagsError> {
+pub fn set_allow_tags(path: &str, text: &str, value: &str) -> Result<Edit, AllowTagsError> {
     let documents = parse_documents(text).map_err(|reason| AllowTagsError::InvalidYaml {
         path: path.to_owned(),
         reason,

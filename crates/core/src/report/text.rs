@@ -14,7 +14,7 @@ const REMOVED: Style = AnsiColor::Red.on_default();
 const HUNK: Style = AnsiColor::Cyan.on_default();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 
-pub(crate) fn render(report: &Report, color: bool) -> String {
+pub fn render(report: &Report, color: bool) -> String {
     let paint = |style: Style, text: &str| {
         let text = printable(text);
         if color {

@@ -11,7 +11,7 @@ use crate::git::{Repo, Snapshot, join_relative};
 use crate::manifest::yaml_error_summary;
 
 /// File names kustomize accepts, in its order of preference.
-pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
+pub const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// One directory holding a kustomization.
@@ -47,7 +47,7 @@ pub(crate) struct References {
 
 /// Everything one root's build reads, as repo-relative paths.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Closure {
+pub struct Closure {
     pub(crate) files: BTreeSet<String>,
     pub(crate) dirs: BTreeSet<String>,
     /// Directories of every kustomization in the closure: a new kustomization file there
@@ -96,7 +96,7 @@ fn parent_and_name(path: &str) -> Option<(&str, &str)> {
 
 /// All kustomization roots of one snapshot.
 #[derive(Debug, Clone)]
-pub(crate) struct Graph {
+pub struct Graph {
     pub(crate) roots: BTreeMap<String, Root>,
     /// Symlinks of the snapshot (path → target text): kustomize follows them, so must we.
     links: BTreeMap<String, String>,

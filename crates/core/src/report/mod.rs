@@ -1,22 +1,22 @@
 //! Renders a `Report` for people (coloured text, GitHub markdown) and for machines (JSON).
 //! Renderers are pure: they never call git, kustomize or the network.
 
-pub(crate) mod budget;
-pub(crate) mod json;
-pub(crate) mod markdown;
+pub mod budget;
+pub mod json;
+pub mod markdown;
 pub(crate) mod text;
 
 use crate::model::Report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     Text,
     Markdown,
     Json,
 }
 
 /// Renders the report; `color` only affects text.
-pub(crate) fn render(report: &Report, format: Format, color: bool) -> String {
+pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {
         Format::Text => text::render(report, color),
         Format::Markdown => markdown::render(report),

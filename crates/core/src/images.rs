@@ -13,14 +13,14 @@ use crate::manifest::Resource;
 
 /// One image that runs somewhere else after the change.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub(crate) struct ImageChange {
+pub struct ImageChange {
     /// The repository, without tag or digest (the head's, unless the image was removed).
-    pub(crate) image: String,
+    pub image: String,
     /// Full reference at the base; `None` where no container ran it.
-    pub(crate) old: Option<String>,
-    pub(crate) new: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
     /// Where it runs, e.g. `Deployment api (container app)`.
-    pub(crate) containers: Vec<String>,
+    pub containers: Vec<String>,
 }
 
 impl fmt::Display for ImageChange {

@@ -17,25 +17,25 @@ use secrecy::SecretString;
 
 /// The identity that commits the picked changes; each commit keeps its original author.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Signature {
-    pub(crate) name: String,
-    pub(crate) email: String,
+pub struct Signature {
+    pub name: String,
+    pub email: String,
 }
 
 /// Who commits the picks and which files never move to the target.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PickOptions<'a> {
-    pub(crate) committer: &'a Signature,
+pub struct PickOptions<'a> {
+    pub committer: &'a Signature,
     /// Globs (globset syntax, repo-relative paths) of files never promoted: the target's version
     /// is kept.
-    pub(crate) exclude: &'a GlobSet,
+    pub exclude: &'a GlobSet,
     /// The target branch's name for conflict markers; found from the refs when not given.
-    pub(crate) target_name: Option<&'a str>,
+    pub target_name: Option<&'a str>,
 }
 
 /// Why a pick produced no commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NothingReason {
+pub enum NothingReason {
     /// Every path the commits touch matches an exclude glob.
     AllExcluded,
     /// The target already holds the change (or the commits cancel out), like `git cherry` reports.
@@ -43,7 +43,7 @@ pub(crate) enum NothingReason {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PickOutcome {
+pub enum PickOutcome {
     /// New commit(s) created on top of `onto`; `tip` is the last one.
     Picked {
         tip: Oid,
@@ -98,7 +98,7 @@ impl super::Repo {
     ///
     /// A commit whose change is already in the target is skipped, like `git cherry-pick
     /// --empty=drop`. Only objects are written: no ref, index or work tree changes.
-    pub(crate) fn cherry_pick(
+    pub fn cherry_pick(
         &self,
         commits: &[Oid],
         onto: Oid,
@@ -187,7 +187,7 @@ impl super::Repo {
     /// Pushes `commit` to `refs/heads/<branch>` on `url`, forcing when `force` (a promotion
     /// branch is ours to rewrite). The token goes through the credential callback as user
     /// `x-access-token`, never into a URL or an error message.
-    pub(crate) fn push(
+    pub fn push(
         &self,
         url: &str,
         token: Option<&SecretString>,
@@ -232,7 +232,7 @@ impl super::Repo {
 
     /// Whether the trees of two commits are identical (to skip a push when the branch content
     /// did not change).
-    pub(crate) fn same_tree(&self, a: Oid, b: Oid) -> anyhow::Result<bool> {
+    pub fn same_tree(&self, a: Oid, b: Oid) -> anyhow::Result<bool> {
         let tree = |id: Oid| {
             self.git2()
                 .find_commit(id)

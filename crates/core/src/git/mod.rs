@@ -2,7 +2,7 @@
 //! into a directory. Nothing here touches the user's work tree, index or HEAD.
 
 mod edit;
-pub(crate) mod pick;
+pub mod pick;
 mod transport;
 
 use std::cell::{Ref, RefCell};
@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Why a repository or a revision could not be read; the CLI maps these to exit code 2.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GitError {
+pub enum GitError {
     #[error("cannot open a git repository at {path}: {message}")]
     Open { path: PathBuf, message: String },
     #[error("cannot resolve '{rev}' to a commit in {repo}: {message}")]
@@ -35,7 +35,7 @@ pub(crate) enum GitError {
 }
 
 /// A repository opened for reading objects.
-pub(crate) struct Repo {
+pub struct Repo {
     /// Reopened after each fetch: libgit2 reads the shallow grafts once and caches parsed
     /// commits, so a commit that git deepened would otherwise keep its cut-off parents.
     inner: RefCell<Repository>,
@@ -57,7 +57,7 @@ impl Entry {
 
 /// Every blob of one commit's tree, keyed by repository-relative path with `/` separators.
 #[derive(Debug, Clone)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     pub(crate) files: BTreeMap<String, Entry>,
 }
 
@@ -75,7 +75,7 @@ impl Snapshot {
     }
 
     /// Paths whose content or mode differs between two snapshots, or that exist in only one.
-    pub(crate) fn changed_paths(&self, other: &Snapshot) -> Vec<String> {
+    pub fn changed_paths(&self, other: &Snapshot) -> Vec<String> {
         let mut changed: Vec<String> = self
             .files
             .iter()
@@ -103,7 +103,7 @@ pub(crate) struct ExportReport {
 
 impl Repo {
     /// Opens the repository containing `dir` (like git, searching upwards).
-    pub(crate) fn open(dir: &Path) -> Result<Repo, GitError> {
+    pub fn open(dir: &Path) -> Result<Repo, GitError> {
         let inner = Repository::discover(dir).map_err(|e| GitError::Open {
             path: dir.to_path_buf(),
             message: e.message().to_string(),
@@ -118,16 +118,16 @@ impl Repo {
         })
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub(crate) fn git2(&self) -> Ref<'_, Repository> {
+    pub fn git2(&self) -> Ref<'_, Repository> {
         self.inner.borrow()
     }
 
     /// Resolves anything `git rev-parse` accepts (branch, tag, sha, `origin/x`) to a commit id.
-    pub(crate) fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
+    pub fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
         let err = |message: String| GitError::Resolve {
             rev: rev.to_string(),
             repo: self.path.clone(),
@@ -156,7 +156,7 @@ impl Repo {
 
     /// Lists every blob of the commit's tree. Submodules are skipped: kustomize cannot read them
     /// from an export either.
-    pub(crate) fn snapshot(&self, commit: Oid) -> Result<Snapshot, GitError> {
+    pub fn snapshot(&self, commit: Oid) -> Result<Snapshot, GitError> {
         let read_err = |e: git2::Error| GitError::Read {
             what: format!("the tree of commit {commit}"),
             repo: self.path.clone(),
@@ -198,7 +198,7 @@ impl Repo {
     /// git CLI (see [`transport`]). `depth` limits how far a shallow repository is deepened
     /// (`i32::MAX`: made whole); a complete repository always stays complete. The token is
     /// never part of a URL, an argument, a config file or an error message.
-    pub(crate) fn fetch(
+    pub fn fetch(
         &self,
         url: &str,
         token: Option<&SecretString>,
@@ -236,7 +236,7 @@ impl Repo {
     /// Fetches the remote refs `base` and `head` into the local refs `base_ref` and `head_ref`,
     /// shallow first and then the whole history, until they share a merge base. Returns the
     /// merge base and the head commit, or `None` when the histories never meet.
-    pub(crate) fn fetch_until_merge_base(
+    pub fn fetch_until_merge_base(
         &self,
         url: &str,
         token: Option<&SecretString>,
@@ -258,7 +258,7 @@ impl Repo {
     }
 
     /// The commit a full ref name points to, if it exists.
-    pub(crate) fn find_ref(&self, name: &str) -> Option<Oid> {
+    pub fn find_ref(&self, name: &str) -> Option<Oid> {
         self.inner
             .borrow()
             .find_reference(name)
@@ -268,7 +268,7 @@ impl Repo {
     }
 
     /// The first parent of a commit (the base side of a merge).
-    pub(crate) fn first_parent(&self, commit: Oid) -> Result<Oid, GitError> {
+    pub fn first_parent(&self, commit: Oid) -> Result<Oid, GitError> {
         self.inner
             .borrow()
             .find_commit(commit)

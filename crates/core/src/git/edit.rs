@@ -9,7 +9,7 @@ use super::pick::Signature;
 
 impl Repo {
     /// The contents of `path` in `commit`, or `None` when the commit has no such file.
-    pub(crate) fn file_at(&self, commit: Oid, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    pub fn file_at(&self, commit: Oid, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let guard = self.git2();
         let repo: &git2::Repository = &guard;
         let tree = repo
@@ -29,7 +29,7 @@ impl Repo {
 
     /// A commit on top of `parent` that changes `path` (an existing file, mode kept) to
     /// `content` and nothing else. No ref moves; the caller pushes it.
-    pub(crate) fn commit_file(
+    pub fn commit_file(
         &self,
         parent: Oid,
         path: &str,
@@ -59,7 +59,7 @@ impl Repo {
     /// The newest of the last `limit` first-parent commits from `tip` whose message has `line`
     /// as one whole line (a trailer naming the request that made it: `comment 12` must not
     /// match `comment 123`).
-    pub(crate) fn find_commit_with_line(&self, tip: Oid, line: &str, limit: usize) -> Option<Oid> {
+    pub fn find_commit_with_line(&self, tip: Oid, line: &str, limit: usize) -> Option<Oid> {
         let guard = self.git2();
         let repo: &git2::Repository = &guard;
         let mut commit = repo.find_commit(tip).ok()?;

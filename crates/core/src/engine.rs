@@ -14,58 +14,60 @@ use crate::argocd::source::{self, Overrides};
 use crate::diff::diff_resources;
 use crate::git::{ExportReport, GitError, Repo, Snapshot};
 use crate::globs::{GlobError, glob_set};
-use crate::kustomize::{BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand};
+use crate::kustomize::{
+    BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand, RunBuilds,
+};
 use crate::manifest::{Resource, SecretValues, parse_resources};
 use crate::model::{OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
-pub(crate) struct DiffOptions {
-    pub(crate) repo: PathBuf,
-    pub(crate) base: String,
-    pub(crate) head: String,
+pub struct DiffOptions {
+    pub repo: PathBuf,
+    pub base: String,
+    pub head: String,
     /// Compare merge-base(base, head) with head, like `git diff base...head`.
-    pub(crate) merge_base: bool,
+    pub merge_base: bool,
     /// Globs selecting overlays by directory; empty means "every leaf kustomization".
-    pub(crate) paths: Vec<String>,
+    pub paths: Vec<String>,
     /// Build every overlay, affected or not.
-    pub(crate) all: bool,
-    pub(crate) kustomize: KustomizeCommand,
-    pub(crate) build_args: Vec<String>,
-    pub(crate) jobs: usize,
-    pub(crate) timeout: Duration,
+    pub all: bool,
+    pub kustomize: KustomizeCommand,
+    pub build_args: Vec<String>,
+    pub jobs: usize,
+    pub timeout: Duration,
     /// Build overlays that pull remote bases (needs the network).
-    pub(crate) allow_remote: bool,
+    pub allow_remote: bool,
     /// Why the code being rendered is not trusted (a fork's PR, `pull_request_target`, a
     /// ChatOps `/diff`), or `None`. Untrusted code is never built with build args that let it
     /// run programs or read outside its tree, unless `allow_privileged` says so.
-    pub(crate) untrusted: Option<String>,
+    pub untrusted: Option<String>,
     /// Build untrusted code with privileged build args anyway.
-    pub(crate) allow_privileged: bool,
+    pub allow_privileged: bool,
     /// Show a progress bar on stderr when it is a terminal.
-    pub(crate) progress: bool,
+    pub progress: bool,
 }
 
 /// How every diff of one run is built, before the two commits are known: the action's PR
 /// comment, a promotion's production diff and an Image Updater PR all render alike from these.
 #[derive(Debug, Clone)]
-pub(crate) struct BuildSettings {
+pub struct BuildSettings {
     /// The build command as given; detected (`kustomize build`, else `kubectl kustomize`) when
     /// `None`, at the first build, so a run that builds nothing never needs it.
-    pub(crate) kustomize: Option<String>,
-    pub(crate) paths: Vec<String>,
-    pub(crate) build_args: Vec<String>,
+    pub kustomize: Option<String>,
+    pub paths: Vec<String>,
+    pub build_args: Vec<String>,
     /// Parallel builds; one per core when `None`.
-    pub(crate) jobs: Option<usize>,
-    pub(crate) timeout: Duration,
-    pub(crate) allow_remote: bool,
-    pub(crate) allow_privileged: bool,
+    pub jobs: Option<usize>,
+    pub timeout: Duration,
+    pub allow_remote: bool,
+    pub allow_privileged: bool,
 }
 
 impl BuildSettings {
     /// The options for comparing `base` with `head` in `repo`. Whether the code is trusted is
     /// the caller's to set: it knows the event (see `event::trust`).
-    pub(crate) fn diff_options(
+    pub fn diff_options(
         &self,
         repo: &std::path::Path,
         base: git2::Oid,
@@ -94,7 +96,7 @@ impl BuildSettings {
 
 /// Why no report could be made at all. Everything else is reported per overlay.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DiffError {
+pub enum DiffError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error("invalid --path glob '{glob}': {message}")]
@@ -128,7 +130,8 @@ struct Loaded {
     graph: Graph,
 }
 
-pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
+/// Renders every affected overlay at both commits with `builds` and diffs them.
+pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Report, DiffError> {
     let started = Instant::now();
     let selector = globs(&options.paths)?;
     let repo = Repo::open(&options.repo)?;
@@ -148,8 +151,8 @@ pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
         .tempdir()
         .context("creating a temporary directory for the exported trees")?;
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
-    let builds = materialised.builds();
-    let built = build(materialised.overlays, options).await;
+    let build_count = materialised.builds();
+    let built = build(materialised.overlays, options, builds).await;
     let overlays = diff(&plan, built, &sides, &materialised.exports);
 
     let roots: BTreeSet<&String> = sides
@@ -160,7 +163,7 @@ pub(crate) async fn run(options: &DiffOptions) -> Result<Report, DiffError> {
         roots: roots.len(),
         overlays: plan.len(),
         affected: plan.iter().filter(|p| p.build).count(),
-        builds,
+        builds: build_count,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_kb: peak_rss_kb(),
     };
@@ -311,7 +314,11 @@ fn materialise(
 }
 
 /// Runs every prepared build in parallel and hands each output back to its overlay and side.
-async fn build(prepared: Vec<Option<Prepared>>, options: &DiffOptions) -> Vec<Option<Built>> {
+async fn build(
+    prepared: Vec<Option<Prepared>>,
+    options: &DiffOptions,
+    builds: &impl RunBuilds,
+) -> Vec<Option<Built>> {
     let jobs: Vec<BuildJob> = prepared
         .iter()
         .flatten()
@@ -328,8 +335,8 @@ async fn build(prepared: Vec<Option<Prepared>>, options: &DiffOptions) -> Vec<Op
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
     // One output per job, in the order of `jobs`, which is the order walked below.
-    let mut outputs = builder
-        .run_all(&jobs, move || tick.inc(1))
+    let mut outputs = builds
+        .run_all(&builder, &jobs, move || tick.inc(1))
         .await
         .into_iter();
     bar.finish_and_clear();
@@ -824,7 +831,7 @@ fn progress_bar(enabled: bool, total: usize) -> indicatif::ProgressBar {
 }
 
 /// One build per core unless told otherwise.
-pub(crate) fn default_jobs() -> usize {
+pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -891,6 +898,40 @@ mod tests {
         dir
     }
 
+    /// Runs each build one at a time with std's process API. These tests are about what the
+    /// pipeline decides and reports; starting, limiting and killing processes is the binary's.
+    struct Sequential;
+
+    impl RunBuilds for Sequential {
+        async fn run_all(
+            &self,
+            builder: &Builder,
+            jobs: &[BuildJob],
+            on_done: impl Fn() + Send + Sync + 'static,
+        ) -> Vec<Result<String, BuildFailure>> {
+            jobs.iter()
+                .map(|job| {
+                    let out = Command::new(&builder.command.program)
+                        .args(&builder.command.args)
+                        .args(&builder.build_args)
+                        .arg(job.tree.join(&job.overlay))
+                        .current_dir(job.tree.as_path())
+                        .output();
+                    on_done();
+                    match out {
+                        Ok(out) if out.status.success() => {
+                            Ok(String::from_utf8(out.stdout).unwrap())
+                        }
+                        Ok(out) => Err(BuildFailure::Failed(
+                            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                        )),
+                        Err(e) => Err(BuildFailure::NotStarted(e.to_string())),
+                    }
+                })
+                .collect()
+        }
+    }
+
     /// Options running `kustomize` (a shell script body) on `repo`, master against develop.
     fn options(repo: &Path, tools: &Path, kustomize: &str) -> DiffOptions {
         let script = tools.join("kustomize.sh");
@@ -933,7 +974,7 @@ mod tests {
         options.build_args = vec!["--enable-helm=true".to_string()];
         options.untrusted = Some("the pull request comes from a fork".to_string());
 
-        let report = run(&options).await.unwrap();
+        let report = run(&options, &Sequential).await.unwrap();
 
         assert!(
             !ran.exists(),
@@ -955,12 +996,12 @@ mod tests {
         let ran = tools.path().join("ran");
         let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
         options.build_args = vec!["--enable-helm".to_string()];
-        let trusted = run(&options).await.unwrap();
+        let trusted = run(&options, &Sequential).await.unwrap();
         assert_eq!(trusted.overlays[0].status, OverlayStatus::Changed);
 
         options.untrusted = Some("the pull request comes from a fork".to_string());
         options.allow_privileged = true;
-        let allowed = run(&options).await.unwrap();
+        let allowed = run(&options, &Sequential).await.unwrap();
         assert_eq!(allowed.overlays[0].status, OverlayStatus::Changed);
         assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 4);
     }
@@ -977,7 +1018,7 @@ mod tests {
             "LoadRestrictionsRootOnly".to_string(),
         ];
         options.untrusted = Some("the pull request comes from a fork".to_string());
-        let report = run(&options).await.unwrap();
+        let report = run(&options, &Sequential).await.unwrap();
         assert_eq!(
             report.overlays[0].status,
             OverlayStatus::Changed,
@@ -1119,7 +1160,7 @@ mod tests {
             }),
         ];
 
-        let built = build(prepared, &options).await;
+        let built = build(prepared, &options, &Sequential).await;
 
         let outputs: Vec<Option<Vec<(Side, String)>>> = built
             .into_iter()
@@ -1239,7 +1280,7 @@ mod tests {
         let ran = tools.path().join("ran");
         let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
         options.allow_remote = allow_remote;
-        let report = run(&options).await.unwrap();
+        let report = run(&options, &Sequential).await.unwrap();
         let [app] = &report.overlays[..] else {
             panic!("one overlay: {:?}", report.overlays);
         };

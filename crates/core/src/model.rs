@@ -16,7 +16,7 @@ pub(crate) enum Change {
 
 /// One resource that differs between base and head.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ResourceDiff {
+pub struct ResourceDiff {
     /// The head's key, or the base's for a removed resource.
     pub(crate) key: ResourceKey,
     pub(crate) api_version: String,
@@ -53,7 +53,7 @@ impl Counts {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum OverlayStatus {
+pub enum OverlayStatus {
     Changed,
     Unchanged,
     Added,
@@ -63,18 +63,18 @@ pub(crate) enum OverlayStatus {
 
 /// The result for one overlay.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OverlayDiff {
-    pub(crate) path: String,
-    pub(crate) status: OverlayStatus,
-    pub(crate) error: Option<String>,
-    pub(crate) remote: Vec<String>,
-    pub(crate) resources: Vec<ResourceDiff>,
+pub struct OverlayDiff {
+    pub path: String,
+    pub status: OverlayStatus,
+    pub error: Option<String>,
+    pub remote: Vec<String>,
+    pub resources: Vec<ResourceDiff>,
     /// Images deployed differently, from the rendered containers.
-    pub(crate) images: Vec<ImageChange>,
+    pub images: Vec<ImageChange>,
     /// Argo CD override files (`.argocd-source*.yaml`) applied before building.
-    pub(crate) overrides: Vec<String>,
+    pub overrides: Vec<String>,
     /// What a reader should know about how the overlay was rendered.
-    pub(crate) notes: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 impl OverlayDiff {
@@ -85,13 +85,13 @@ impl OverlayDiff {
 
 /// A compared revision: what the user typed and the commit it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Revision {
-    pub(crate) name: String,
-    pub(crate) sha: String,
+pub struct Revision {
+    pub name: String,
+    pub sha: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub(crate) struct Stats {
+pub struct Stats {
     /// Kustomization directories found (union of both refs).
     pub(crate) roots: usize,
     /// Overlays considered.
@@ -107,28 +107,28 @@ pub(crate) struct Stats {
 
 /// Everything a renderer needs; produced once per run.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Report {
-    pub(crate) base: Revision,
-    pub(crate) head: Revision,
+pub struct Report {
+    pub base: Revision,
+    pub head: Revision,
     /// The base is the merge base of the given refs.
-    pub(crate) merge_base: bool,
-    pub(crate) overlays: Vec<OverlayDiff>,
-    pub(crate) stats: Stats,
+    pub merge_base: bool,
+    pub overlays: Vec<OverlayDiff>,
+    pub stats: Stats,
 }
 
 impl Report {
     /// The overlays a report lists and details: every one that is not unchanged, in order.
-    pub(crate) fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
+    pub fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
         self.overlays
             .iter()
             .filter(|o| o.status != OverlayStatus::Unchanged)
     }
 
-    pub(crate) fn has_changes(&self) -> bool {
+    pub fn has_changes(&self) -> bool {
         self.overlays.iter().any(|o| !o.resources.is_empty())
     }
 
-    pub(crate) fn has_errors(&self) -> bool {
+    pub fn has_errors(&self) -> bool {
         self.overlays
             .iter()
             .any(|o| o.status == OverlayStatus::Error)
@@ -136,6 +136,6 @@ impl Report {
 }
 
 /// A commit id as people quote it: its first seven characters.
-pub(crate) fn short(sha: &str) -> &str {
+pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }

@@ -1,4 +1,4 @@
-//! `gitops-promote bench`: generates many overlays over shared bases and times `diff` against the
+//! `cargo run --release -p xtask -- bench`: generates many overlays over shared bases and times `diff` against the
 //! naive approach (build every root at both refs, then `diff -ru`), measured in the same run.
 
 use std::fmt::Write as _;
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
 
-use crate::kustomize::KustomizeCommand;
-use crate::kustomize::build::find_on_path;
+use gitops_promote_core::kustomize::KustomizeCommand;
+use gitops_promote_core::kustomize::build::find_on_path;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -44,6 +44,7 @@ const TARGET_BARE_RATIO: f64 = 1.25;
 const TARGET_OWN_PEAK_MB: f64 = 200.0;
 
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    build_product()?;
     ensure!(args.overlays > 0, "--overlays must be at least 1");
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.unwrap_or(cores).max(1);
@@ -812,10 +813,10 @@ struct ToolOverlay {
     status: String,
 }
 
-/// Runs this very binary's `diff` on the scenario and checks it reports the expected overlays.
+/// Runs the product binary's `diff` on the scenario and checks it reports the expected overlays.
 fn run_tool(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<ToolMeasurement> {
     eprintln!("bench: {} gitops-promote diff", scenario.label);
-    let exe = std::env::current_exe().context("locating the gitops-promote binary")?;
+    let exe = product_binary()?;
     let json = bench.dir.join(format!("tool-{}.json", scenario.head));
     let log_path = bench.dir.join(format!("tool-{}.log", scenario.head));
     let log =
@@ -983,6 +984,37 @@ fn render_verdicts(naive: &Baselines, tool: &ToolRuns) -> String {
         let _ = writeln!(out, "{what:<32}  {value:>9}  target {target:<9}  {verdict}");
     }
     out
+}
+
+/// Builds the gitops-promote binary with this task's profile, so the benchmark measures what a
+/// release ships (with `--release`) and never a stale build.
+fn build_product() -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "--locked", "--bin", "gitops-promote"]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .context("running cargo to build gitops-promote")?;
+    ensure!(
+        status.success(),
+        "building gitops-promote failed ({status})"
+    );
+    Ok(())
+}
+
+/// The binary `build_product` made: beside this task's own, in the same profile directory.
+fn product_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let product = exe.with_file_name("gitops-promote");
+    ensure!(
+        product.is_file(),
+        "{} is missing; build it with `cargo build --release`",
+        product.display()
+    );
+    Ok(product)
 }
 
 #[cfg(test)]

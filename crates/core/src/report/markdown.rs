@@ -14,7 +14,7 @@ use crate::model::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
 /// Ends every overlay section; a section split between comments ends each piece with it.
 pub(crate) const OVERLAY_CLOSE: &str = "</details>\n";
 
-pub(crate) fn render(report: &Report) -> String {
+pub fn render(report: &Report) -> String {
     let mut out = summary(report);
     for overlay in report.shown() {
         out.push('\n');
@@ -127,7 +127,7 @@ fn image_lines(listed: &[&OverlayDiff]) -> String {
 /// Inline code showing `text` as it is, on one line ([`one_line`]). Nothing inside a code span
 /// is markup, and GitHub links no mention or issue in code, so only its end needs care: the
 /// fence is longer than any backtick run inside. Not for a table cell: see [`code_cell`].
-pub(crate) fn code_span(text: &str) -> String {
+pub fn code_span(text: &str) -> String {
     let text = one_line(text);
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
@@ -156,7 +156,7 @@ pub(crate) fn code_cell(text: &str) -> String {
 ///   and links issues in rendered text, where a backslash is gone, so only a character in
 ///   between stops it (and the `@` of an email address);
 /// - a leading `#`, `-`, `+`, `=` or `1.`/`1)` with a backslash, for text that begins a line.
-pub(crate) fn inline(text: &str) -> String {
+pub fn inline(text: &str) -> String {
     let chars: Vec<char> = one_line(text).chars().collect();
     let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
     let mut out = String::with_capacity(chars.len() + 8);
@@ -335,7 +335,7 @@ pub(crate) fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> S
 /// A code block whose fence is longer than any backtick run inside, so content can never close
 /// it early (a `~~~` line cannot close a backtick fence). Inside, GitHub shows HTML, markdown and
 /// mentions as plain text, so `content` needs no escaping and keeps its lines.
-pub(crate) fn fenced(language: &str, content: &str) -> String {
+pub fn fenced(language: &str, content: &str) -> String {
     let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let newline = if content.ends_with('\n') { "" } else { "\n" };

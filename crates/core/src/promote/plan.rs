@@ -10,7 +10,7 @@ use crate::report::markdown::{code_span, fenced, inline};
 
 /// How the source PR reached the source branch; decides what is cherry-picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MergeKind {
+pub enum MergeKind {
     /// A merge commit, picked against its first parent.
     Merge,
     /// One squashed commit.
@@ -21,27 +21,27 @@ pub(crate) enum MergeKind {
 
 /// The merged PR being promoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SourcePr {
-    pub(crate) number: u64,
-    pub(crate) title: String,
-    pub(crate) url: String,
-    pub(crate) author: String,
-    pub(crate) labels: Vec<String>,
+pub struct SourcePr {
+    pub number: u64,
+    pub title: String,
+    pub url: String,
+    pub author: String,
+    pub labels: Vec<String>,
     /// `(sha, subject)` of the commits to pick, oldest first.
-    pub(crate) commits: Vec<(String, String)>,
-    pub(crate) merge_kind: MergeKind,
+    pub commits: Vec<(String, String)>,
+    pub merge_kind: MergeKind,
 }
 
 /// What the cherry-pick produced, as the PR text needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PickSummary {
+pub enum PickSummary {
     Clean { files: Vec<String> },
     Conflict { files: Vec<String> },
 }
 
 /// Who gets asked to review the promotion PR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reviewers {
+pub enum Reviewers {
     None,
     Author,
     /// Whoever reviewed the source PR.
@@ -50,15 +50,15 @@ pub(crate) enum Reviewers {
 
 /// Settings from the action's inputs that shape the PR.
 #[derive(Debug, Clone)]
-pub(crate) struct Templates {
+pub struct Templates {
     pub(crate) source_branch: String,
     pub(crate) target_branch: String,
-    pub(crate) branch: String,
-    pub(crate) title: String,
-    pub(crate) body: String,
-    pub(crate) labels: Vec<String>,
-    pub(crate) copy_labels: Option<Regex>,
-    pub(crate) draft: bool,
+    pub branch: String,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub copy_labels: Option<Regex>,
+    pub draft: bool,
 }
 
 pub(crate) const DEFAULT_BRANCH_TEMPLATE: &str = "promote/{target}/pr-{number}";
@@ -73,21 +73,21 @@ pub(crate) const CONFLICT_LABEL: &str = "conflict";
 
 /// The production PR to open or update.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PromotionPlan {
-    pub(crate) source: u64,
-    pub(crate) branch: String,
-    pub(crate) base: String,
-    pub(crate) title: String,
-    pub(crate) body: String,
-    pub(crate) labels: Vec<String>,
-    pub(crate) draft: bool,
-    pub(crate) conflict: bool,
+pub struct PromotionPlan {
+    pub source: u64,
+    pub branch: String,
+    pub base: String,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub draft: bool,
+    pub conflict: bool,
     pub(crate) files: Vec<String>,
     pub(crate) excluded: Vec<String>,
 }
 
 impl Templates {
-    pub(crate) fn plan(
+    pub fn plan(
         &self,
         source: &SourcePr,
         pick: &PickSummary,
@@ -241,7 +241,7 @@ fn shell_word(text: &str) -> String {
 
 impl PromotionPlan {
     /// The plan as `--dry-run` prints it.
-    pub(crate) fn to_text(&self) -> String {
+    pub fn to_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Promotion of #{} into {}", self.source, self.base);
         let _ = writeln!(out, "  branch: {}", self.branch);

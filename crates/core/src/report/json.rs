@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::model::{OverlayDiff, Report, ResourceDiff};
 
-pub(crate) fn render(report: &Report) -> String {
+pub fn render(report: &Report) -> String {
     let mut text =
         serde_json::to_string_pretty(&to_value(report)).expect("JSON values always serialise");
     text.push('\n');

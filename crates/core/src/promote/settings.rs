@@ -10,7 +10,7 @@ pub(crate) const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.g
 
 /// Who is assigned to a promotion PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Assignees {
+pub enum Assignees {
     None,
     /// The source PR's author.
     Author,
@@ -19,23 +19,23 @@ pub(crate) enum Assignees {
 
 /// Everything that decides what a promotion writes, apart from the PR being promoted.
 #[derive(Debug, Clone)]
-pub(crate) struct PromotionSettings {
+pub struct PromotionSettings {
     /// Branch names, PR title, body, labels and draft flag of the promotion PR.
-    pub(crate) templates: Templates,
+    pub templates: Templates,
     /// A source PR with one of these labels is not promoted.
-    pub(crate) skip_labels: Vec<String>,
+    pub skip_labels: Vec<String>,
     /// Globs of paths never promoted (the target keeps its version).
-    pub(crate) exclude_paths: Vec<String>,
+    pub exclude_paths: Vec<String>,
     /// Who commits the picks (and `/deploy-branch` edits); authors are kept.
-    pub(crate) committer: Signature,
-    pub(crate) assignees: Assignees,
-    pub(crate) reviewers: Reviewers,
+    pub committer: Signature,
+    pub assignees: Assignees,
+    pub reviewers: Reviewers,
 }
 
 impl PromotionSettings {
     /// The documented defaults between two branches: what the action does with no promotion
     /// inputs set.
-    pub(crate) fn new(source_branch: &str, target_branch: &str) -> Self {
+    pub fn new(source_branch: &str, target_branch: &str) -> Self {
         PromotionSettings {
             templates: Templates {
                 source_branch: source_branch.to_owned(),
@@ -58,11 +58,11 @@ impl PromotionSettings {
         }
     }
 
-    pub(crate) fn source_branch(&self) -> &str {
+    pub fn source_branch(&self) -> &str {
         &self.templates.source_branch
     }
 
-    pub(crate) fn target_branch(&self) -> &str {
+    pub fn target_branch(&self) -> &str {
         &self.templates.target_branch
     }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 
 /// Identifies one part of our comment on a PR. Written as an HTML comment, invisible on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Marker {
+pub struct Marker {
     /// The `comment-id` input: several independent reports may share one PR.
     pub(crate) id: String,
     pub(crate) part: usize,
@@ -63,7 +63,7 @@ impl Marker {
     /// Room the marker line and its newline take in a body, for the comment budget: the longest
     /// marker a report with this `id` in at most `max_parts` parts can carry. The head is counted
     /// at 64 characters, a SHA-256 object name, so a SHA-1 head (40) always fits.
-    pub(crate) fn reserve(id: &str, max_parts: usize) -> usize {
+    pub fn reserve(id: &str, max_parts: usize) -> usize {
         let parts = max_parts.max(1);
         let longest = Marker {
             id: id.to_string(),
@@ -85,21 +85,21 @@ pub(crate) fn retire(body: &str) -> String {
 
 /// Who wrote a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Author {
-    pub(crate) login: String,
+pub struct Author {
+    pub login: String,
     /// A GitHub App's bot account (GitHub's account `type` is `Bot`), e.g. `github-actions[bot]`.
-    pub(crate) bot: bool,
+    pub bot: bool,
 }
 
 /// A comment already on the PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Existing {
-    pub(crate) id: u64,
-    pub(crate) node_id: String,
-    pub(crate) body: String,
-    pub(crate) html_url: String,
+pub struct Existing {
+    pub id: u64,
+    pub node_id: String,
+    pub body: String,
+    pub html_url: String,
     /// `None` when GitHub names no author.
-    pub(crate) author: Option<Author>,
+    pub author: Option<Author>,
 }
 
 impl Existing {
@@ -117,7 +117,7 @@ impl Existing {
 
 /// Whether telling our comments apart needs the token's user: some comment carrying our marker
 /// for `id` was written by a user, not a bot. Only then is it worth asking GitHub who we are.
-pub(crate) fn needs_token_user(comments: &[Existing], id: &str) -> bool {
+pub fn needs_token_user(comments: &[Existing], id: &str) -> bool {
     comments.iter().any(|c| {
         c.author.as_ref().is_some_and(|a| !a.bot)
             && Marker::find(&c.body).is_some_and(|m| m.id == id)
@@ -126,7 +126,7 @@ pub(crate) fn needs_token_user(comments: &[Existing], id: &str) -> bool {
 
 /// One API call to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
     Create {
         part: usize,
         body: String,
@@ -153,7 +153,7 @@ pub(crate) enum Action {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     /// Edit our comments in place.
     Update,
     /// Post new comments and delete the old ones (or hide them).
@@ -163,7 +163,7 @@ pub(crate) enum Mode {
 /// Our comments with this id, ordered by part, oldest first within a part: those carrying our
 /// marker that we wrote ([`Existing::written_by_us`]); a copy of the marker in anyone else's
 /// comment is ignored.
-pub(crate) fn ours<'a>(
+pub fn ours<'a>(
     comments: &'a [Existing],
     id: &str,
     token_user: Option<&str>,
@@ -182,7 +182,7 @@ pub(crate) fn ours<'a>(
 /// Decides the calls that leave exactly `bodies` (already carrying their markers) on the PR.
 /// Extra parts and duplicate copies from earlier runs are deleted; nothing is ever posted twice.
 /// Only our own comments ([`ours`]) are edited, deleted or hidden.
-pub(crate) fn reconcile(
+pub fn reconcile(
     existing: &[Existing],
     id: &str,
     bodies: &[String],
@@ -249,7 +249,7 @@ pub(crate) fn reconcile(
 }
 
 /// Prefixes each part with its marker.
-pub(crate) fn with_markers(parts: &[String], id: &str, head: &str) -> Vec<String> {
+pub fn with_markers(parts: &[String], id: &str, head: &str) -> Vec<String> {
     parts
         .iter()
         .enumerate()

@@ -5,7 +5,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Why a list of patterns made no glob set.
 #[derive(Debug)]
-pub(crate) enum GlobError {
+pub enum GlobError {
     /// The pattern at this index of the list is not a glob.
     Pattern { index: usize, error: globset::Error },
     /// Every pattern is a glob, but together they make no set.
@@ -14,7 +14,7 @@ pub(crate) enum GlobError {
 
 /// Matches any of `patterns`. With `literal_separator`, `*` stops at `/` (as in a branch name
 /// like `image-updater/*`); without it, `*` crosses directories.
-pub(crate) fn glob_set<'a>(
+pub fn glob_set<'a>(
     patterns: impl IntoIterator<Item = &'a str>,
     literal_separator: bool,
 ) -> Result<GlobSet, GlobError> {

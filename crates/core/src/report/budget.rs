@@ -9,7 +9,7 @@ use super::markdown::{self, OVERLAY_CLOSE};
 use crate::model::{OverlayDiff, OverlayStatus, Report, ResourceDiff};
 
 /// GitHub rejects a comment body longer than this many characters (characters, not bytes).
-pub(crate) const COMMENT_LIMIT: usize = 65_536;
+pub const COMMENT_LIMIT: usize = 65_536;
 
 /// A shortened diff still shows its first lines, so the start of every change stays visible;
 /// only a resource too big for a comment of its own goes below this.
@@ -21,19 +21,19 @@ const LINE_CAP: usize = 500;
 const ERROR_CAP: usize = 4_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Budget {
+pub struct Budget {
     /// Characters per comment body (COMMENT_LIMIT in production; small in tests).
-    pub(crate) limit: usize,
+    pub limit: usize,
     /// Characters each body must leave free for what the publisher adds (hidden marker, part header).
-    pub(crate) reserve: usize,
+    pub reserve: usize,
     /// Most comments a report may take (input `max-comments`, default 3, at least 1).
-    pub(crate) max_parts: usize,
+    pub max_parts: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FittedComment {
+pub struct FittedComment {
     /// Bodies in order; part 1 always starts with the summary table.
-    pub(crate) parts: Vec<String>,
+    pub parts: Vec<String>,
     /// Resource diffs that were shortened.
     pub(crate) trimmed_resources: usize,
     /// Only the summary fitted; diffs are in the job summary / report file.
@@ -57,7 +57,7 @@ pub(crate) struct FittedComment {
 ///
 /// Only a budget too small for the summary's heading, comparison line and note (a few hundred
 /// characters without a note) can yield a body over the limit.
-pub(crate) fn fit(
+pub fn fit(
     report: &Report,
     budget: &Budget,
     note: Option<&str>,
