@@ -1,5 +1,6 @@
-//! `cargo run --release -p xtask -- bench`: generates many overlays over shared bases and times `diff` against the
-//! naive approach (build every root at both refs, then `diff -ru`), measured in the same run.
+//! `cargo run --release -p xtask -- bench`: generates many overlays over shared bases and times
+//! `diff` against the naive approach (build every root at both refs, then `diff -ru`), measured
+//! in the same run.
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
