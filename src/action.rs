@@ -8,11 +8,14 @@ use secrecy::ExposeSecret;
 
 use crate::comment::Mode;
 use crate::config::{ActionInputs, CommentMode, RunnerEnv};
-use crate::diff::{OverlayStatus, Report};
-use crate::engine::{self, short};
+use crate::engine;
 use crate::event::{self, Event, IssueCommentEvent};
 use crate::gha::{Annotation, AnnotationBudget, Level, Runner};
 use crate::git::Repo;
+use crate::github::{GitHub, RetryPolicy};
+use crate::model::short;
+use crate::model::{OverlayStatus, Report};
+use crate::promote::flow::{Promoter, Settings};
 
 use crate::kustomize::KUSTOMIZATION_FILES;
 
@@ -20,7 +23,7 @@ use crate::report::{json, markdown};
 
 /// How the step ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success,
     /// Builds failed and `fail-on-error` is set.
     Failed,
@@ -29,21 +32,25 @@ pub enum Outcome {
 /// Everything a run needs from the runner, resolved once.
 struct Run {
     env: RunnerEnv,
+    /// The workflow run's page, whose job summary holds the full report.
+    run_url: String,
     inputs: ActionInputs,
     runner: Runner,
     /// Whether the PR code this run may render is trusted; decides the build args allowed.
     trust: event::Trust,
 }
 
-pub async fn run() -> anyhow::Result<Outcome> {
+pub(crate) async fn run() -> anyhow::Result<Outcome> {
     let runner = Runner::from_env();
     let inputs = ActionInputs::from_env().context("reading the action's inputs")?;
     runner.mask(inputs.github_token.expose_secret());
     let env = RunnerEnv::from_env().context("reading the runner's environment")?;
     let event = event::load(&env.event_name, &env.event_path)?;
     let trust = event::trust(&env.event_name, &event);
+    let run_url = env.run_url();
     let ctx = Run {
         env,
+        run_url,
         inputs,
         runner,
         trust,
@@ -60,7 +67,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
         }
         Event::Push(push) => on_push(&ctx, &push).await,
         Event::IssueComment(comment) => issue_comment(&ctx, &comment).await,
-        Event::WorkflowDispatch(_) if let Some(n) = ctx.inputs.promotion.pr_number => {
+        Event::WorkflowDispatch(_) if let Some(n) = ctx.inputs.pr_number => {
             Ok(promotion(&ctx, Trigger::Pr(n)).await?.0)
         }
         Event::PullRequest(pr) => {
@@ -84,7 +91,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
 /// A push to the source branch promotes what it merged; a push to an Image Updater branch
 /// opens or updates that branch's PR; other pushes have nothing to do.
 async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Outcome> {
-    let source = &ctx.inputs.promotion.source_branch;
+    let source = ctx.inputs.promotion.source_branch();
     if push.deleted {
         ctx.runner
             .info(&format!("{} was deleted; nothing to do.", push.ref_));
@@ -112,8 +119,7 @@ async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Ou
 
 /// Opens or updates the PR of a branch Argo CD Image Updater pushed, with its rendered diff.
 async fn image_update(ctx: &Run, branch: &str) -> anyhow::Result<Outcome> {
-    use crate::promote::flow::Promoter;
-    let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
+    let promoter = promoter(ctx)?;
     let target = &ctx.inputs.image_updates.target;
     ctx.runner
         .group(&format!("Rendering {branch} against {target}"));
@@ -171,8 +177,7 @@ async fn promotion(
     ctx: &Run,
     trigger: Trigger<'_>,
 ) -> anyhow::Result<(Outcome, Vec<crate::promote::flow::Promoted>)> {
-    use crate::promote::flow::Promoter;
-    let promoter = Promoter::new(&ctx.runner, &ctx.env, &ctx.inputs)?;
+    let promoter = promoter(ctx)?;
     let results = match trigger {
         Trigger::Push(push) => promoter.on_push(push).await?,
         Trigger::Pr(n) => vec![promoter.promote_pr(n).await?],
@@ -197,7 +202,7 @@ async fn promotion(
             ))),
         }
     }
-    if conflict && ctx.inputs.promotion.fail_on_conflict {
+    if conflict && ctx.inputs.fail_on_conflict {
         ctx.runner.error(Annotation::message(
             "A promotion conflicts; its draft PR lists the files and the steps to finish it (fail-on-conflict: true).".to_string(),
         ));
@@ -236,14 +241,15 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     ctx.runner.end_group();
     let comparison = comparison?;
 
-    let mut options = ctx
-        .inputs
-        .diff_options(repo.path(), comparison.base, comparison.head)?;
+    let mut options =
+        ctx.inputs
+            .builds()
+            .diff_options(repo.path(), comparison.base, comparison.head)?;
     if let event::Trust::Untrusted(why) = &ctx.trust {
         options.untrusted = Some(why.clone());
     }
     ctx.runner.group("Rendering overlays");
-    let mut report = engine::run(&options).await?;
+    let mut report = engine::run(&options, &crate::processes::Processes).await?;
     ctx.runner.end_group();
     report.base.name = comparison.base_label.clone();
     report.head.name = comparison.head_label.clone();
@@ -368,7 +374,14 @@ fn is_merge(repo: &Repo, oid: git2::Oid) -> bool {
 
 /// The `image-changes` output: what a later step (a chat notification, a deploy log) needs.
 fn set_image_changes(ctx: &Run, report: &Report) -> anyhow::Result<()> {
-    let changes: Vec<serde_json::Value> = report
+    ctx.runner.set_output(
+        "image-changes",
+        &serde_json::to_string(&image_changes(report))?,
+    )
+}
+
+fn image_changes(report: &Report) -> Vec<serde_json::Value> {
+    report
         .overlays
         .iter()
         .flat_map(|o| {
@@ -376,9 +389,7 @@ fn set_image_changes(ctx: &Run, report: &Report) -> anyhow::Result<()> {
                 serde_json::json!({"overlay": o.path, "image": i.image, "old": i.old, "new": i.new})
             })
         })
-        .collect();
-    ctx.runner
-        .set_output("image-changes", &serde_json::to_string(&changes)?)
+        .collect()
 }
 
 fn with_note(markdown: &str, note: Option<&str>) -> String {
@@ -456,7 +467,40 @@ fn sticky_for_pr<'a>(ctx: &'a Run, number: u64, head_sha: &'a str) -> crate::pub
         },
         max_parts: ctx.inputs.max_comments,
         on_no_changes: ctx.inputs.comment_on_no_changes,
+        run_url: &ctx.run_url,
     }
+}
+
+/// The API client for the run's repository, with the step's token.
+fn github_client(ctx: &Run) -> anyhow::Result<GitHub> {
+    GitHub::new(
+        &ctx.env.api_url,
+        &ctx.env.graphql_url,
+        &ctx.env.repository,
+        &ctx.inputs.github_token,
+        RetryPolicy::default(),
+    )
+}
+
+/// The promotion flow configured from the action's inputs, logging to the runner.
+fn promoter(ctx: &Run) -> anyhow::Result<Promoter<'_>> {
+    let repo = Repo::open(&ctx.env.workspace.join(&ctx.inputs.working_directory))?;
+    let github = github_client(ctx)?;
+    Promoter::new(
+        Settings {
+            promotion: ctx.inputs.promotion.clone(),
+            builds: ctx.inputs.builds(),
+            token: ctx.inputs.github_token.clone(),
+            clone_url: ctx.env.clone_url(),
+            comment_id: ctx.inputs.comment_id.clone(),
+            max_comments: ctx.inputs.max_comments,
+            run_url: ctx.run_url.clone(),
+            dry_run: false,
+        },
+        repo,
+        github,
+        &ctx.runner,
+    )
 }
 
 async fn publish(
@@ -466,11 +510,10 @@ async fn publish(
     report: &Report,
     note: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
-    let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
+    let github = github_client(ctx)?;
     crate::publish::publish_report(
         &ctx.runner,
         &github,
-        &ctx.env,
         &sticky_for_pr(ctx, number, head_sha),
         report,
         note,
@@ -504,7 +547,7 @@ async fn issue_comment(ctx: &Run, event: &IssueCommentEvent) -> anyhow::Result<O
         Parsed::Command(command) => Ok(command),
         Parsed::Invalid(reply) => Err(reply),
     };
-    let github = crate::publish::client(&ctx.env, &ctx.inputs)?;
+    let github = github_client(ctx)?;
     let number = event.issue.number;
     let comment_id = event.comment.id;
     let login = &event.comment.user.login;
@@ -673,18 +716,88 @@ async fn run_command(
                 repo: &repo,
                 url: &ctx.env.clone_url(),
                 token: Some(&ctx.inputs.github_token),
-                branch: &ctx.inputs.promotion.source_branch,
+                branch: ctx.inputs.promotion.source_branch(),
                 file,
                 value: &value,
                 command,
                 login: &event.comment.user.login,
                 comment_id: event.comment.id,
                 comment_url: event.comment.html_url.as_deref(),
-                committer: &ctx.inputs.promotion.committer(),
+                committer: &ctx.inputs.promotion.committer,
                 repository_url: &ctx.env.repository_url(),
             };
             let text = chatops::deploy(&request, |message| ctx.runner.info(message))?;
             Ok(Answer::Done(Outcome::Success, text))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OverlayDiff, Revision, Stats};
+    use gitops_promote_core::images::ImageChange;
+
+    #[test]
+    fn annotations_point_at_the_kustomization_file_the_overlay_has() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("overlays/prod")).unwrap();
+        std::fs::write(repo.path().join("overlays/prod/kustomization.yml"), "").unwrap();
+        assert_eq!(
+            kustomization_file(repo.path(), "overlays/prod"),
+            "overlays/prod/kustomization.yml"
+        );
+        // A removed overlay has no file left; the usual name still points at the right place.
+        assert_eq!(
+            kustomization_file(repo.path(), "overlays/gone"),
+            "overlays/gone/kustomization.yaml"
+        );
+        assert_eq!(kustomization_file(repo.path(), "."), "kustomization.yaml");
+    }
+
+    #[test]
+    fn a_note_goes_above_the_report() {
+        assert_eq!(with_note("report", None), "report");
+        assert_eq!(with_note("report", Some("note")), "note\n\nreport");
+    }
+
+    #[test]
+    fn image_changes_list_every_overlay_s_images() {
+        let overlay = |path: &str, images: Vec<ImageChange>| OverlayDiff {
+            path: path.to_string(),
+            status: OverlayStatus::Changed,
+            error: None,
+            remote: Vec::new(),
+            resources: Vec::new(),
+            images,
+            overrides: Vec::new(),
+            notes: Vec::new(),
+        };
+        let revision = |name: &str| Revision {
+            name: name.to_string(),
+            sha: "0".repeat(40),
+        };
+        let report = Report {
+            base: revision("master"),
+            head: revision("develop"),
+            merge_base: false,
+            overlays: vec![
+                overlay("a", Vec::new()),
+                overlay(
+                    "b",
+                    vec![ImageChange {
+                        image: "ghcr.io/acme/api".to_string(),
+                        old: Some("1.0".to_string()),
+                        new: Some("1.1".to_string()),
+                        containers: vec!["Deployment api (container app)".to_string()],
+                    }],
+                ),
+            ],
+            stats: Stats::default(),
+        };
+        assert_eq!(
+            serde_json::to_string(&image_changes(&report)).unwrap(),
+            r#"[{"overlay":"b","image":"ghcr.io/acme/api","old":"1.0","new":"1.1"}]"#
+        );
     }
 }

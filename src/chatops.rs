@@ -7,14 +7,14 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::argocd::allow_tags;
-use crate::engine::short;
 use crate::git::Repo;
 use crate::git::pick::Signature;
+use crate::model::short;
 use crate::report::markdown::{code_span, inline};
 
 /// A command a comment can hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Render the PR again and update its sticky comment.
     Diff,
     /// Promote the (merged) PR again.
@@ -25,7 +25,7 @@ pub enum Command {
 
 /// What `/deploy-branch` points staging at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deploy {
+pub(crate) enum Deploy {
     /// Images tagged `<name>-…`; `None` means the PR's own head branch. A given name has
     /// passed [`allow_tags::validate_branch`].
     Branch(Option<String>),
@@ -47,7 +47,7 @@ impl fmt::Display for Command {
 
 /// What a comment's first line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Command(Command),
     /// One of our commands, used wrongly; the text is the reply, and never repeats what the
     /// comment said.
@@ -59,7 +59,7 @@ pub enum Parsed {
 /// Reads the command on the comment's first non-blank line. Only that line counts, so a command
 /// quoted further down a discussion never runs. A branch name is checked here, so a refused one
 /// never reaches a reply, a commit or a regexp.
-pub fn parse(body: &str) -> Parsed {
+pub(crate) fn parse(body: &str) -> Parsed {
     let Some(line) = body.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Parsed::NotACommand;
     };
@@ -87,7 +87,7 @@ pub fn parse(body: &str) -> Parsed {
 }
 
 /// The reply to a branch name that cannot be deployed.
-pub fn refusal(reason: &str) -> String {
+pub(crate) fn refusal(reason: &str) -> String {
     format!(
         "refused: {}. Nothing was changed.",
         reason.trim_end_matches('.')
@@ -96,12 +96,12 @@ pub fn refusal(reason: &str) -> String {
 
 /// The trailer that ties a `/deploy-branch` commit to the comment that asked for it, so a
 /// re-run of the same comment finds its commit instead of making another.
-pub fn request_trailer(comment_id: u64) -> String {
+pub(crate) fn request_trailer(comment_id: u64) -> String {
     format!("GitOps-Promote-Request: comment {comment_id}")
 }
 
 /// The commit message of a `/deploy-branch` change.
-pub fn commit_message(
+pub(crate) fn commit_message(
     command: &Command,
     file: &str,
     value: &str,
@@ -126,29 +126,29 @@ pub fn commit_message(
 }
 
 /// Everything `/deploy-branch` needs to change the filter on the source branch.
-pub struct DeployRequest<'a> {
-    pub repo: &'a Repo,
-    pub url: &'a str,
-    pub token: Option<&'a SecretString>,
+pub(crate) struct DeployRequest<'a> {
+    pub(crate) repo: &'a Repo,
+    pub(crate) url: &'a str,
+    pub(crate) token: Option<&'a SecretString>,
     /// The branch Argo CD deploys to staging, where the change is committed.
-    pub branch: &'a str,
+    pub(crate) branch: &'a str,
     /// `deploy-branch-target`.
-    pub file: &'a str,
+    pub(crate) file: &'a str,
     /// The allow-tags value to set.
-    pub value: &'a str,
-    pub command: &'a Command,
-    pub login: &'a str,
-    pub comment_id: u64,
-    pub comment_url: Option<&'a str>,
-    pub committer: &'a Signature,
+    pub(crate) value: &'a str,
+    pub(crate) command: &'a Command,
+    pub(crate) login: &'a str,
+    pub(crate) comment_id: u64,
+    pub(crate) comment_url: Option<&'a str>,
+    pub(crate) committer: &'a Signature,
     /// The repository's web address, for commit links.
-    pub repository_url: &'a str,
+    pub(crate) repository_url: &'a str,
 }
 
 /// Sets the allow-tags filter in `file` on `branch` and pushes that one change; returns the
 /// reply. A re-run of the same comment finds its commit by the trailer and changes nothing;
 /// a value already in place commits nothing either.
-pub fn deploy(request: &DeployRequest, on_retry: impl Fn(&str)) -> anyhow::Result<String> {
+pub(crate) fn deploy(request: &DeployRequest, on_retry: impl Fn(&str)) -> anyhow::Result<String> {
     let DeployRequest {
         repo,
         url,
@@ -232,7 +232,7 @@ fn committed_reply(
     branch: &str,
     value: &str,
     file: &str,
-    changes: &[allow_tags::Change],
+    changes: &[allow_tags::AllowTagsEdit],
 ) -> String {
     let mut reply = format!(
         "committed {link} to {}, setting {} in {}:\n\n",
@@ -259,6 +259,20 @@ fn committed_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Markdown as GitHub renders it (its extensions on, raw HTML kept), so what a name could
+    /// inject shows up in the HTML; the same options the core's renderer tests use.
+    fn github_html(markdown: &str) -> String {
+        let mut options = comrak::Options::default();
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.autolink = true;
+        options.extension.tasklist = true;
+        options.extension.footnotes = true;
+        options.extension.alerts = true;
+        options.render.r#unsafe = true;
+        comrak::markdown_to_html(markdown, &options)
+    }
 
     #[test]
     fn only_the_first_line_is_read() {
@@ -319,10 +333,9 @@ mod tests {
 
     #[test]
     fn a_deploy_reply_keeps_names_from_the_file_as_text() {
-        use crate::report::markdown::tests::github_html;
         // The Application's name and the old value come from the file on the branch.
         let hostile = "web`</details>@acme/team #1 ![x](https://evil.example/p.png)";
-        let change = allow_tags::Change {
+        let change = allow_tags::AllowTagsEdit {
             line: 7,
             field: format!("Application {hostile}: annotation a.allow-tags"),
             old: format!("regexp:^{hostile}"),

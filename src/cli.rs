@@ -9,14 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::diff::Report;
 use crate::engine::{self, DiffError, DiffOptions};
+use crate::git::Repo;
 use crate::kustomize::KustomizeCommand;
-use crate::report::{self, Format};
+use crate::model::Report;
+use crate::report;
 
-pub const EXIT_DIFFERENCES: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_BUILD_FAILED: u8 = 3;
+pub(crate) const EXIT_DIFFERENCES: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_BUILD_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
@@ -27,19 +28,17 @@ const EXIT_INTERRUPTED: u8 = 130;
     after_help = "Exit codes: 0 success, 1 differences found (with --exit-code), 2 usage error or \
                   unreadable repository/ref, 3 one or more overlays failed to build."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Render the overlays a change affects at both refs and print per-resource diffs.
     Diff(DiffArgs),
     /// Create a small GitOps repository in a temporary directory and diff its two branches.
     Demo(DemoArgs),
-    /// Measure the diff against building every root naively, on a generated repository.
-    Bench(crate::bench::BenchArgs),
     /// Cherry-pick a merged PR onto the target branch and open its production PR (needs
     /// GITHUB_TOKEN); --dry-run prints the plan and changes nothing.
     Promote(PromoteArgs),
@@ -49,101 +48,120 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// Base ref: a branch, tag, sha or anything git resolves (e.g. master, origin/master).
     #[arg(long, value_name = "REF")]
-    pub base: String,
+    pub(crate) base: String,
     /// Head ref (e.g. develop).
     #[arg(long, value_name = "REF")]
-    pub head: String,
+    pub(crate) head: String,
     /// The git repository (any directory inside it).
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// Compare merge-base(base, head) with head, like `git diff base...head`.
     #[arg(long)]
-    pub merge_base: bool,
+    pub(crate) merge_base: bool,
     /// Only overlays whose directory matches this glob (repeatable), e.g. 'overlays/*'.
     #[arg(long = "path", value_name = "GLOB")]
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// Render every overlay at both refs, not only those the change affects.
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
     #[command(flatten)]
-    pub build: BuildArgs,
+    pub(crate) build: BuildArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct PromoteArgs {
+pub(crate) struct PromoteArgs {
     /// The merged pull request to promote.
     #[arg(long, value_name = "N")]
-    pub pr: u64,
+    pub(crate) pr: u64,
     /// The git repository (any directory inside it).
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// owner/name on GitHub [default: GITHUB_REPOSITORY, else the `origin` remote's path].
     #[arg(long, value_name = "OWNER/NAME")]
-    pub github_repo: Option<String>,
+    pub(crate) github_repo: Option<String>,
     /// Branch the PR was merged into.
     #[arg(long, default_value = "develop")]
-    pub source_branch: String,
+    pub(crate) source_branch: String,
     /// Branch to promote to.
     #[arg(long, default_value = "master")]
-    pub target_branch: String,
+    pub(crate) target_branch: String,
     /// Paths never promoted (repeatable glob); the target keeps its version.
     #[arg(long = "exclude-path", value_name = "GLOB")]
-    pub exclude_paths: Vec<String>,
+    pub(crate) exclude_paths: Vec<String>,
     /// Print the plan (branch, title, body, files, conflicts); push nothing, open nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep the demo repository in this directory (created if missing, must be empty).
     #[arg(long, value_name = "DIR")]
-    pub keep: Option<PathBuf>,
+    pub(crate) keep: Option<PathBuf>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
     #[command(flatten)]
-    pub build: BuildArgs,
+    pub(crate) build: BuildArgs,
+}
+
+/// The `--format` values; mapped onto the renderers' own enum so rendering does not depend on
+/// the argument parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl From<FormatArg> for report::Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => report::Format::Text,
+            FormatArg::Markdown => report::Format::Markdown,
+            FormatArg::Json => report::Format::Json,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub(crate) format: FormatArg,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Exit with 1 when anything differs, like `git diff --exit-code`.
     #[arg(long)]
-    pub exit_code: bool,
+    pub(crate) exit_code: bool,
     /// No progress display.
     #[arg(long, short)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// Kustomize command, run as `CMD [build args] DIR` [default: `kustomize build` if on PATH,
     /// else `kubectl kustomize`].
     #[arg(long, value_name = "CMD")]
-    pub kustomize: Option<String>,
+    pub(crate) kustomize: Option<String>,
     /// Extra argument for every build (repeatable), e.g. --build-arg=--enable-helm.
     #[arg(long = "build-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub build_args: Vec<String>,
+    pub(crate) build_args: Vec<String>,
     /// Parallel builds [default: number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
+    pub(crate) jobs: Option<u16>,
     /// Seconds one build may take.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
+    pub(crate) timeout: u64,
     /// Build overlays that use remote bases (fetches them over the network).
     #[arg(long)]
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
 }
 
 /// Entry point for the binary.
@@ -175,7 +193,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Diff(args) => run_diff(args).await,
-        Command::Promote(args) => match crate::promote::local::run(&args).await {
+        Command::Promote(args) => match run_promote(&args).await {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
             Err(e) => fail(&e),
@@ -191,15 +209,101 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Demo(args) => run_demo(args).await,
-        // The benchmark blocks for minutes; off the async threads, Ctrl-C still ends it.
-        Command::Bench(args) => {
-            match tokio::task::spawn_blocking(move || crate::bench::run(&args)).await {
-                Ok(Ok(())) => ExitCode::SUCCESS,
-                Ok(Err(e)) => fail(&e),
-                Err(e) => fail(&anyhow::Error::new(e).context("the benchmark stopped")),
-            }
-        }
     }
+}
+
+/// `gitops-promote promote --pr N`: the promotion the action runs on push, configured from
+/// flags and the environment. Returns whether it went through without a conflict.
+async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
+    use crate::config::{self, Endpoints, RepoSlug};
+    use crate::github::{GitHub, RetryPolicy};
+    use crate::promote::flow::{Promoter, Settings};
+    use crate::promote::settings::PromotionSettings;
+
+    let token = std::env::var("GITHUB_TOKEN")
+        .or_else(|_| std::env::var("GH_TOKEN"))
+        .context("set GITHUB_TOKEN (or GH_TOKEN) to a token that can read the repository's pull requests")?;
+    let repo = Repo::open(&args.repo)?;
+    let slug = match args.github_repo.clone().or_else(|| {
+        std::env::var("GITHUB_REPOSITORY")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    }) {
+        Some(slug) => slug,
+        None => origin_slug(&repo)?,
+    };
+    let slug: RepoSlug = slug
+        .parse()
+        .context("invalid environment variable GITHUB_REPOSITORY")?;
+    let endpoints = Endpoints::from_env()?;
+    let token = secrecy::SecretString::from(token);
+    let github = GitHub::new(
+        &endpoints.api,
+        &endpoints.graphql,
+        &slug,
+        &token,
+        RetryPolicy::default(),
+    )?;
+    let mut promotion = PromotionSettings::new(&args.source_branch, &args.target_branch);
+    promotion.exclude_paths = args
+        .exclude_paths
+        .iter()
+        .flat_map(|p| config::split_list(p))
+        .collect();
+    let repository_url = format!("{}/{slug}", endpoints.server);
+    let settings = Settings {
+        promotion,
+        builds: engine::BuildSettings {
+            kustomize: None,
+            paths: Vec::new(),
+            build_args: Vec::new(),
+            jobs: None,
+            timeout: Duration::from_secs(config::DEFAULT_TIMEOUT_SECS),
+            allow_remote: false,
+            allow_privileged: false,
+        },
+        token,
+        clone_url: format!("{repository_url}.git"),
+        comment_id: config::DEFAULT_COMMENT_ID.to_owned(),
+        max_comments: config::DEFAULT_MAX_COMMENTS,
+        // No workflow run holds a job summary for a terminal run; a shortened comment links
+        // where a run's page would be, as it always has.
+        run_url: format!("{repository_url}/actions/runs/0"),
+        dry_run: args.dry_run,
+    };
+    // Outside a runner there is no GITHUB_OUTPUT: runner messages go to the terminal.
+    let runner = crate::gha::Runner::from_env();
+    let promoter = Promoter::new(settings, repo, github, &runner)?;
+    let result = promoter.promote_pr(args.pr).await?;
+    if let Some(url) = &result.url {
+        println!("#{}: {url}", result.source);
+    }
+    Ok(!result.conflict)
+}
+
+/// `owner/name` from the `origin` remote's URL (https or ssh form).
+fn origin_slug(repo: &Repo) -> anyhow::Result<String> {
+    let git = repo.git2();
+    let remote = git.find_remote("origin").context(
+        "no --github-repo, no GITHUB_REPOSITORY and no `origin` remote to take owner/name from",
+    )?;
+    let url = remote
+        .url()
+        .map_err(|_| anyhow::anyhow!("the origin URL is not UTF-8"))?;
+    let path = url
+        .rsplit_once(':')
+        .filter(|_| !url.contains("://"))
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| {
+            url.split_once("://")
+                .map_or(url, |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p))
+        });
+    let slug = path.trim_end_matches(".git").trim_matches('/').to_string();
+    anyhow::ensure!(
+        slug.matches('/').count() == 1,
+        "cannot read owner/name from the origin URL {url}"
+    );
+    Ok(slug)
 }
 
 async fn run_diff(args: DiffArgs) -> ExitCode {
@@ -212,7 +316,10 @@ async fn run_diff(args: DiffArgs) -> ExitCode {
         }
         Err(code) => return code,
     };
-    finish(engine::run(&options).await, &args.output)
+    finish(
+        engine::run(&options, &crate::processes::Processes).await,
+        &args.output,
+    )
 }
 
 async fn run_demo(args: DemoArgs) -> ExitCode {
@@ -244,11 +351,13 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         Ok(options) => options,
         Err(code) => return code,
     };
-    let code = finish(engine::run(&options).await, &args.output);
+    let code = finish(
+        engine::run(&options, &crate::processes::Processes).await,
+        &args.output,
+    );
     // The other half of the product: what a push of develop would open against master.
-    if args.output.format == Format::Text && args.output.output.is_none() {
-        match crate::promote::local::demo_plan(&dir, crate::demo::DEMO_HEAD, crate::demo::DEMO_BASE)
-        {
+    if args.output.format == FormatArg::Text && args.output.output.is_none() {
+        match crate::demo::promotion_preview(&dir, crate::demo::DEMO_HEAD, crate::demo::DEMO_BASE) {
             Ok(plan) => println!(
                 "\nPromotion (dry run): develop's last commit, as if merged as PR #1, onto master\n\n{plan}"
             ),
@@ -318,9 +427,9 @@ fn finish(result: Result<Report, DiffError>, output: &OutputArgs) -> ExitCode {
         Err(e) => return fail(&anyhow::Error::new(e)),
     };
     let color = output.output.is_none()
-        && output.format == Format::Text
+        && output.format == FormatArg::Text
         && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
-    let rendered = report::render(&report, output.format, color);
+    let rendered = report::render(&report, output.format.into(), color);
     let written = match &output.output {
         Some(path) => write_atomically(path, &rendered),
         None => {

@@ -8,6 +8,10 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
+
+use crate::globs::{GlobError, glob_set};
+use crate::promote::plan::Reviewers;
+use crate::promote::settings::{Assignees, PromotionSettings};
 use serde::Deserialize;
 
 /// Every input the binary reads, in the dash form `action.yml` declares them.
@@ -50,36 +54,21 @@ pub const INPUT_NAMES: &[&str] = &[
     "working-directory",
 ];
 
-const DEFAULT_API_URL: &str = "https://api.github.com";
-const DEFAULT_SERVER_URL: &str = "https://github.com";
-const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
-const DEFAULT_COMMENT_ID: &str = "default";
-const DEFAULT_MAX_COMMENTS: usize = 3;
+pub(crate) const DEFAULT_API_URL: &str = "https://api.github.com";
+pub(crate) const DEFAULT_SERVER_URL: &str = "https://github.com";
+pub(crate) const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
+pub(crate) const DEFAULT_COMMENT_ID: &str = "default";
+pub(crate) const DEFAULT_MAX_COMMENTS: usize = 3;
 /// A long report is split over numbered comments; more than this floods the PR.
 const MAX_COMMENTS_LIMIT: usize = 10;
-const DEFAULT_TIMEOUT_SECS: u64 = 120;
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// The comment id ends up in a hidden HTML marker and in search queries; keep it short.
 const COMMENT_ID_MAX_LEN: usize = 64;
 
 /// A repository as `owner/name`, checked against GitHub's naming rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RepoSlug {
+pub(crate) struct RepoSlug {
     full: String,
-    slash: usize,
-}
-
-impl RepoSlug {
-    pub fn owner(&self) -> &str {
-        &self.full[..self.slash]
-    }
-
-    pub fn name(&self) -> &str {
-        &self.full[self.slash + 1..]
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.full
-    }
 }
 
 /// Reads as the `owner/name` string wherever a `&str` is expected.
@@ -117,10 +106,7 @@ impl FromStr for RepoSlug {
         if !owner_ok || !name_ok {
             return Err(invalid());
         }
-        Ok(RepoSlug {
-            full: s.to_owned(),
-            slash: owner.len(),
-        })
+        Ok(RepoSlug { full: s.to_owned() })
     }
 }
 
@@ -130,27 +116,27 @@ impl FromStr for RepoSlug {
 /// others have defaults or are absent on some events. Empty variables count as unset: the runner sets `GITHUB_HEAD_REF`/`GITHUB_BASE_REF` to "" on
 /// events other than pull requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunnerEnv {
-    pub event_name: String,
-    pub event_path: PathBuf,
-    pub repository: RepoSlug,
+pub(crate) struct RunnerEnv {
+    pub(crate) event_name: String,
+    pub(crate) event_path: PathBuf,
+    pub(crate) repository: RepoSlug,
     /// REST base URL without a trailing slash; differs from the default on GitHub Enterprise.
-    pub api_url: String,
-    pub server_url: String,
-    pub graphql_url: String,
-    pub workspace: PathBuf,
+    pub(crate) api_url: String,
+    pub(crate) server_url: String,
+    pub(crate) graphql_url: String,
+    pub(crate) workspace: PathBuf,
     /// The commit the run is for; for `pull_request` the test-merge commit.
-    pub sha: String,
-    pub output: Option<PathBuf>,
-    pub step_summary: Option<PathBuf>,
+    pub(crate) sha: String,
+    pub(crate) output: Option<PathBuf>,
+    pub(crate) step_summary: Option<PathBuf>,
     /// Identifies the run in links to its log and job summary.
-    pub run_id: u64,
-    pub run_attempt: Option<u32>,
-    pub ref_: Option<String>,
-    pub head_ref: Option<String>,
-    pub base_ref: Option<String>,
-    pub actor: Option<String>,
-    pub runner_temp: PathBuf,
+    pub(crate) run_id: u64,
+    pub(crate) run_attempt: Option<u32>,
+    pub(crate) ref_: Option<String>,
+    pub(crate) head_ref: Option<String>,
+    pub(crate) base_ref: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) runner_temp: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -176,7 +162,7 @@ struct RawRunnerEnv {
 
 impl RunnerEnv {
     /// The repository's web address, e.g. `https://github.com/acme/manifests`.
-    pub fn repository_url(&self) -> String {
+    pub(crate) fn repository_url(&self) -> String {
         format!(
             "{}/{}",
             self.server_url.trim_end_matches('/'),
@@ -184,12 +170,17 @@ impl RunnerEnv {
         )
     }
 
+    /// The page of this workflow run.
+    pub(crate) fn run_url(&self) -> String {
+        format!("{}/actions/runs/{}", self.repository_url(), self.run_id)
+    }
+
     /// Where git fetches and pushes (with the token as credentials, never in the URL).
-    pub fn clone_url(&self) -> String {
+    pub(crate) fn clone_url(&self) -> String {
         format!("{}.git", self.repository_url())
     }
 
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
         RunnerEnv::from_iter(env_vars(&["GITHUB_", "RUNNER_"])?)
     }
 
@@ -247,6 +238,33 @@ impl RunnerEnv {
     }
 }
 
+/// The API, web and GraphQL addresses of a GitHub (Enterprise) server, from the same
+/// variables the runner sets, for a run outside one.
+pub(crate) struct Endpoints {
+    pub(crate) api: String,
+    pub(crate) server: String,
+    pub(crate) graphql: String,
+}
+
+impl Endpoints {
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Ok(Endpoints {
+            api: url(var("GITHUB_API_URL"), DEFAULT_API_URL, "GITHUB_API_URL")?,
+            server: url(
+                var("GITHUB_SERVER_URL"),
+                DEFAULT_SERVER_URL,
+                "GITHUB_SERVER_URL",
+            )?,
+            graphql: url(
+                var("GITHUB_GRAPHQL_URL"),
+                DEFAULT_GRAPHQL_URL,
+                "GITHUB_GRAPHQL_URL",
+            )?,
+        })
+    }
+}
+
 fn url(value: Option<String>, default: &str, var: &str) -> anyhow::Result<String> {
     let value = value.unwrap_or_else(|| default.to_owned());
     let value = value.trim().trim_end_matches('/');
@@ -265,7 +283,7 @@ fn number_var<T: FromStr>(value: &str, var: &str) -> anyhow::Result<T> {
 
 /// How the sticky PR comment is maintained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CommentMode {
+pub(crate) enum CommentMode {
     /// Edit our existing comment in place, so the PR keeps one comment.
     #[default]
     Update,
@@ -298,67 +316,72 @@ impl FromStr for CommentMode {
 /// `Debug` is safe to log: the token prints as `[REDACTED]`.
 #[derive(Debug, Clone)]
 pub struct ActionInputs {
-    pub github_token: SecretString,
-    pub working_directory: PathBuf,
+    pub(crate) github_token: SecretString,
+    pub(crate) working_directory: PathBuf,
     /// Globs limiting which overlays are considered; empty means all.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// The kustomize (or kubectl) binary to run instead of the one found on `PATH`.
-    pub kustomize: Option<String>,
+    pub(crate) kustomize: Option<String>,
     /// Extra arguments for every build.
-    pub build_args: Vec<String>,
-    pub comment_mode: CommentMode,
+    pub(crate) build_args: Vec<String>,
+    pub(crate) comment_mode: CommentMode,
     /// Tells apart several runs commenting on one PR (e.g. one per cluster).
-    pub comment_id: String,
-    pub max_comments: usize,
-    pub hide_outdated: bool,
-    pub comment_on_no_changes: bool,
-    pub fail_on_error: bool,
-    pub summary: bool,
+    pub(crate) comment_id: String,
+    pub(crate) max_comments: usize,
+    pub(crate) hide_outdated: bool,
+    pub(crate) comment_on_no_changes: bool,
+    pub(crate) fail_on_error: bool,
+    pub(crate) summary: bool,
     /// Per-build timeout in seconds.
-    pub timeout: u64,
+    pub(crate) timeout: u64,
     /// Parallel builds; `None` means one per CPU.
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Whether remote bases (URLs in `resources`) may be fetched while building.
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
     /// Whether a fork's PR, a `pull_request_target` run or a ChatOps `/diff` may be built with
     /// build args that let the rendered code run programs (`--enable-helm`, plugins) or read
     /// outside the repository.
-    pub allow_privileged_builds: bool,
+    pub(crate) allow_privileged_builds: bool,
     /// How merged changes are carried to the target branch.
-    pub promotion: PromotionInputs,
+    pub(crate) promotion: PromotionSettings,
+    /// Fail the step when a promotion conflicts.
+    pub(crate) fail_on_conflict: bool,
+    /// `workflow_dispatch`: promote this PR.
+    pub(crate) pr_number: Option<u64>,
     /// Argo CD Image Updater's write-back branches and the ChatOps branch deploys.
-    pub image_updates: ImageUpdateInputs,
+    pub(crate) image_updates: ImageUpdateInputs,
 }
 
 /// Inputs for the branches Argo CD Image Updater writes and for `/deploy-branch`.
 #[derive(Debug, Clone)]
-pub struct ImageUpdateInputs {
+pub(crate) struct ImageUpdateInputs {
     /// Globs of branch names; a push to a matching branch opens or updates a PR to `target`.
-    pub branches: Vec<String>,
-    pub branch_globs: globset::GlobSet,
-    pub target: String,
+    pub(crate) branches: Vec<String>,
+    pub(crate) branch_globs: globset::GlobSet,
+    pub(crate) target: String,
     /// Repo-relative file holding the Application or ImageUpdater `/deploy-branch` edits.
-    pub deploy_branch_target: Option<String>,
+    pub(crate) deploy_branch_target: Option<String>,
     /// The allow-tags value `/deploy-branch reset` restores.
-    pub deploy_branch_default: String,
+    pub(crate) deploy_branch_default: String,
 }
 
 impl ImageUpdateInputs {
-    fn validate(raw: &RawInputs, promotion: &PromotionInputs) -> anyhow::Result<Self> {
+    fn validate(raw: &RawInputs, promotion: &PromotionSettings) -> anyhow::Result<Self> {
         let branches = raw
             .image_update_branches
             .as_deref()
             .map(split_list)
             .unwrap_or_default();
-        let mut globs = globset::GlobSetBuilder::new();
-        for pattern in &branches {
-            globs.add(
-                globset::GlobBuilder::new(pattern)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| anyhow!("input `image-update-branches`: '{pattern}': {e}"))?,
-            );
-        }
+        let branch_globs =
+            glob_set(branches.iter().map(String::as_str), true).map_err(|e| match e {
+                GlobError::Pattern { index, error } => {
+                    anyhow!(
+                        "input `image-update-branches`: '{}': {error}",
+                        branches[index]
+                    )
+                }
+                GlobError::Set(e) => anyhow!("input `image-update-branches`: {e}"),
+            })?;
         let deploy_branch_target = raw.deploy_branch_target.clone();
         if let Some(path) = &deploy_branch_target
             && (path.starts_with('/')
@@ -370,137 +393,83 @@ impl ImageUpdateInputs {
             );
         }
         Ok(ImageUpdateInputs {
-            branch_globs: globs
-                .build()
-                .map_err(|e| anyhow!("input `image-update-branches`: {e}"))?,
+            branch_globs,
             branches,
             target: raw
                 .image_update_target
                 .clone()
-                .unwrap_or_else(|| promotion.target_branch.clone()),
+                .unwrap_or_else(|| promotion.target_branch().to_owned()),
             deploy_branch_target,
             deploy_branch_default: raw.deploy_branch_default.clone().unwrap_or_else(|| {
-                format!(
-                    "regexp:^{}-",
-                    crate::argocd::allow_tags::escape_regex(&promotion.source_branch)
-                )
+                crate::argocd::allow_tags::branch_filter(promotion.source_branch())
             }),
         })
     }
 
     /// Whether `branch` is one Argo CD Image Updater writes to.
-    pub fn is_image_update_branch(&self, branch: &str) -> bool {
+    pub(crate) fn is_image_update_branch(&self, branch: &str) -> bool {
         self.branch_globs.is_match(branch)
     }
 }
 
-/// Inputs of the promotion on `push` to the source branch.
-#[derive(Debug, Clone)]
-pub struct PromotionInputs {
-    pub source_branch: String,
-    pub target_branch: String,
-    pub skip_labels: Vec<String>,
-    /// Globs of paths never promoted (the target keeps its version).
-    pub exclude_paths: Vec<String>,
-    pub committer_name: String,
-    pub committer_email: String,
-    pub branch_template: String,
-    pub title_template: String,
-    pub body_template: String,
-    pub labels: Vec<String>,
-    /// Labels of the source PR matching this are copied.
-    pub copy_labels: Option<regex::Regex>,
-    pub assignees: Assignees,
-    pub reviewers: crate::promote::plan::Reviewers,
-    pub draft: bool,
-    pub fail_on_conflict: bool,
-    /// `workflow_dispatch`: promote this PR.
-    pub pr_number: Option<u64>,
-}
-
-/// Who is assigned to a promotion PR.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Assignees {
-    None,
-    /// The source PR's author.
-    Author,
-    Users(Vec<String>),
-}
-
-/// The committer GitHub shows as the Actions bot.
-pub const BOT_NAME: &str = "github-actions[bot]";
-pub const BOT_EMAIL: &str = "41898282+github-actions[bot]@users.noreply.github.com";
-
-impl PromotionInputs {
-    /// Who commits what the action writes (picks, `/deploy-branch` edits).
-    pub fn committer(&self) -> crate::git::pick::Signature {
-        crate::git::pick::Signature {
-            name: self.committer_name.clone(),
-            email: self.committer_email.clone(),
+/// The promotion settings the inputs ask for; unset inputs keep `PromotionSettings::new`'s
+/// defaults.
+fn promotion_settings(raw: &RawInputs) -> anyhow::Result<PromotionSettings> {
+    let mut settings = PromotionSettings::new(
+        raw.source_branch.as_deref().unwrap_or("develop"),
+        raw.target_branch.as_deref().unwrap_or("master"),
+    );
+    let set = |value: &Option<String>, field: &mut String| {
+        if let Some(value) = value {
+            field.clone_from(value);
         }
+    };
+    let t = &mut settings.templates;
+    set(&raw.branch_template, &mut t.branch);
+    set(&raw.title_template, &mut t.title);
+    set(&raw.body_template, &mut t.body);
+    if let Some(labels) = raw.labels.as_deref() {
+        t.labels = split_list(labels);
     }
-
-    fn validate(raw: &RawInputs) -> anyhow::Result<PromotionInputs> {
-        use crate::promote::plan::{self, Reviewers};
-        let text =
-            |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_owned());
-        let copy_labels = raw
-            .copy_labels
-            .as_deref()
-            .map(|pattern| {
-                regex::Regex::new(pattern)
-                    .map_err(|e| anyhow!("input `copy-labels` is not a valid regex: {e}"))
-            })
-            .transpose()?;
-        let assignees = match raw.assignees.as_deref() {
-            None | Some("author") => Assignees::Author,
-            Some("none") => Assignees::None,
-            Some(list) => Assignees::Users(split_list(list)),
-        };
-        let reviewers = match raw.reviewers.as_deref() {
-            None | Some("none") => Reviewers::None,
-            Some("author") => Reviewers::Author,
-            Some("source-reviewers") => Reviewers::SourceReviewers,
-            Some(other) => {
-                bail!("input `reviewers` must be none, author or source-reviewers (got '{other}')")
-            }
-        };
-        let branch_template = text(&raw.branch_template, plan::DEFAULT_BRANCH_TEMPLATE);
-        if !branch_template.contains("{number}") {
-            bail!(
-                "input `branch-template` must contain {{number}}, or two promotions would share \
-                 one branch (got '{branch_template}')"
-            );
-        }
-        Ok(PromotionInputs {
-            source_branch: text(&raw.source_branch, "develop"),
-            target_branch: text(&raw.target_branch, "master"),
-            skip_labels: raw
-                .skip_labels
-                .as_deref()
-                .map_or_else(|| vec!["no-promote".to_owned()], split_list),
-            exclude_paths: raw
-                .exclude_paths
-                .as_deref()
-                .map(split_list)
-                .unwrap_or_default(),
-            committer_name: text(&raw.committer_name, BOT_NAME),
-            committer_email: text(&raw.committer_email, BOT_EMAIL),
-            branch_template,
-            title_template: text(&raw.title_template, plan::DEFAULT_TITLE_TEMPLATE),
-            body_template: text(&raw.body_template, plan::DEFAULT_BODY_TEMPLATE),
-            labels: raw
-                .labels
-                .as_deref()
-                .map_or_else(|| vec!["promotion".to_owned()], split_list),
-            copy_labels,
-            assignees,
-            reviewers,
-            draft: boolean(raw.draft.clone(), "draft", false)?,
-            fail_on_conflict: boolean(raw.fail_on_conflict.clone(), "fail-on-conflict", true)?,
-            pr_number: positive(raw.pr_number.clone(), "pr-number", "a PR number")?,
+    t.copy_labels = raw
+        .copy_labels
+        .as_deref()
+        .map(|pattern| {
+            regex::Regex::new(pattern)
+                .map_err(|e| anyhow!("input `copy-labels` is not a valid regex: {e}"))
         })
+        .transpose()?;
+    if let Some(labels) = raw.skip_labels.as_deref() {
+        settings.skip_labels = split_list(labels);
     }
+    if let Some(paths) = raw.exclude_paths.as_deref() {
+        settings.exclude_paths = split_list(paths);
+    }
+    set(&raw.committer_name, &mut settings.committer.name);
+    set(&raw.committer_email, &mut settings.committer.email);
+    settings.assignees = match raw.assignees.as_deref() {
+        None | Some("author") => Assignees::Author,
+        Some("none") => Assignees::None,
+        Some(list) => Assignees::Users(split_list(list)),
+    };
+    settings.reviewers = match raw.reviewers.as_deref() {
+        None | Some("none") => Reviewers::None,
+        Some("author") => Reviewers::Author,
+        Some("source-reviewers") => Reviewers::FromSource,
+        Some(other) => {
+            bail!("input `reviewers` must be none, author or source-reviewers (got '{other}')")
+        }
+    };
+    let t = &mut settings.templates;
+    if !t.branch.contains("{number}") {
+        bail!(
+            "input `branch-template` must contain {{number}}, or two promotions would share \
+             one branch (got '{}')",
+            t.branch
+        );
+    }
+    t.draft = boolean(raw.draft.clone(), "draft", false)?;
+    Ok(settings)
 }
 
 /// The inputs as strings, before validation. Not `Debug`: it holds the token in the clear.
@@ -546,37 +515,20 @@ struct RawInputs {
 }
 
 impl ActionInputs {
-    /// The diff settings these inputs ask for, for one pair of commits. Shared by the PR
-    /// comment, the promotion's production diff and Image Updater PRs, so all render alike.
-    pub fn diff_options(
-        &self,
-        repo: &std::path::Path,
-        base: git2::Oid,
-        head: git2::Oid,
-    ) -> anyhow::Result<crate::engine::DiffOptions> {
-        let kustomize =
-            crate::kustomize::KustomizeCommand::given_or_detected(self.kustomize.as_deref())
-                .map_err(|e| anyhow!("input `kustomize`: {e}"))?;
-        Ok(crate::engine::DiffOptions {
-            repo: repo.to_path_buf(),
-            base: base.to_string(),
-            head: head.to_string(),
-            merge_base: false,
+    /// The build settings these inputs ask for.
+    pub(crate) fn builds(&self) -> crate::engine::BuildSettings {
+        crate::engine::BuildSettings {
+            kustomize: self.kustomize.clone(),
             paths: self.paths.clone(),
-            all: false,
-            kustomize,
             build_args: self.build_args.clone(),
-            jobs: self.jobs.unwrap_or_else(crate::engine::default_jobs),
+            jobs: self.jobs,
             timeout: std::time::Duration::from_secs(self.timeout),
             allow_remote: self.allow_remote,
-            // The caller knows the event; see `event::trust`.
-            untrusted: None,
             allow_privileged: self.allow_privileged_builds,
-            progress: false,
-        })
+        }
     }
 
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
         ActionInputs::from_iter(env_vars(&["INPUT_"])?)
     }
 
@@ -605,7 +557,9 @@ impl ActionInputs {
     }
 
     fn validate(raw: RawInputs) -> anyhow::Result<Self> {
-        let promotion = PromotionInputs::validate(&raw)?;
+        let promotion = promotion_settings(&raw)?;
+        let fail_on_conflict = boolean(raw.fail_on_conflict.clone(), "fail-on-conflict", true)?;
+        let pr_number = positive(raw.pr_number.clone(), "pr-number", "a PR number")?;
         let image_updates = ImageUpdateInputs::validate(&raw, &promotion)?;
         let github_token = raw
             .github_token
@@ -672,6 +626,8 @@ impl ActionInputs {
                 false,
             )?,
             promotion,
+            fail_on_conflict,
+            pr_number,
             image_updates,
         })
     }
@@ -704,7 +660,7 @@ where
 
 /// Globs separated by newlines or commas (YAML block scalars and one-liners both read naturally);
 /// a glob cannot usefully contain either.
-fn split_list(value: &str) -> Vec<String> {
+pub(crate) fn split_list(value: &str) -> Vec<String> {
     value
         .split(['\n', ','])
         .map(str::trim)
@@ -1033,8 +989,6 @@ mod tests {
     fn runner_env_reads_the_documented_variables() {
         let env = RunnerEnv::from_iter(runner_vars()).unwrap();
         assert_eq!(env.event_name, "pull_request");
-        assert_eq!(env.repository.owner(), "acme");
-        assert_eq!(env.repository.name(), "gitops");
         assert_eq!(env.repository.to_string(), "acme/gitops");
         assert_eq!(env.api_url, "https://api.github.com");
         assert_eq!(env.server_url, "https://github.com");

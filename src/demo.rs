@@ -11,9 +11,9 @@ use git2::{
 };
 
 /// Branch names the demo repository carries.
-pub const DEMO_BASE: &str = "master";
+pub(crate) const DEMO_BASE: &str = "master";
 /// The branch Argo CD deploys to staging; it is one release ahead of [`DEMO_BASE`].
-pub const DEMO_HEAD: &str = "develop";
+pub(crate) const DEMO_HEAD: &str = "develop";
 
 /// A fixed identity and clock, so two runs produce byte-identical commits and the README can quote ids.
 const AUTHOR_NAME: &str = "Demo";
@@ -74,7 +74,7 @@ const DEVELOP: Release = Release {
 ///
 /// `develop` is `master` plus one release commit; HEAD points at `develop` and its files are checked
 /// out, so someone who `cd`s there can read and rebuild what the demo diffs.
-pub fn create_demo_repo(dir: &Path) -> Result<()> {
+pub(crate) fn create_demo_repo(dir: &Path) -> Result<()> {
     // Refusing a non-empty directory keeps a mistyped path from turning someone's project into a demo.
     let is_empty = dir
         .read_dir()
@@ -420,6 +420,65 @@ spec:
     matchLabels:
       app.kubernetes.io/name: web
 ";
+
+/// The promotion `gitops-promote demo` shows: the head branch's last commit, as if it were the
+/// merged PR #1, cherry-picked onto the base branch. Offline; nothing is written but objects.
+pub(crate) fn promotion_preview(
+    repo_dir: &std::path::Path,
+    source: &str,
+    target: &str,
+) -> anyhow::Result<String> {
+    use crate::git::Repo;
+    use crate::git::pick::{PickOptions, PickOutcome};
+    use crate::promote::plan::{MergeKind, PickSummary, SourcePr};
+    use crate::promote::settings::PromotionSettings;
+    let repo = Repo::open(repo_dir)?;
+    let commit = repo.resolve(source)?;
+    let onto = repo.resolve(target)?;
+    let git = repo.git2();
+    let git_commit = git.find_commit(commit)?;
+    let summary = git_commit
+        .summary()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string();
+    let author = git_commit
+        .author()
+        .name()
+        .ok()
+        .unwrap_or("someone")
+        .to_string();
+    let settings = PromotionSettings::new(source, target);
+    let outcome = repo.cherry_pick(
+        &[commit],
+        onto,
+        &PickOptions {
+            committer: &settings.committer,
+            exclude: &globset::GlobSet::empty(),
+            target_name: Some(target),
+        },
+    )?;
+    let pick = match outcome {
+        PickOutcome::Picked { tip, .. } => PickSummary::Clean {
+            files: repo.snapshot(onto)?.changed_paths(&repo.snapshot(tip)?),
+        },
+        PickOutcome::Conflict { conflicted, .. } => PickSummary::Conflict { files: conflicted },
+        PickOutcome::Nothing { .. } => {
+            return Ok(format!("{target} already has {source}'s change\n"));
+        }
+    };
+    let source_pr = SourcePr {
+        number: 1,
+        title: summary.clone(),
+        url: "https://github.com/acme/manifests/pull/1".to_string(),
+        author,
+        labels: Vec::new(),
+        commits: vec![(commit.to_string(), summary)],
+        merge_kind: MergeKind::Squash,
+    };
+    Ok(settings.templates.plan(&source_pr, &pick, &[]).to_text())
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// The event that started the run, by `GITHUB_EVENT_NAME`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub(crate) enum Event {
     /// `pull_request`, or `pull_request_target`, which carries the same payload.
     /// Boxed: the pull request payload is several times larger than the others.
     PullRequest(Box<PullRequestEvent>),
@@ -19,7 +19,7 @@ pub enum Event {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum EventError {
+pub(crate) enum EventError {
     #[error("cannot read the `{event_name}` event payload {}: {cause}", path.display())]
     Read {
         event_name: String,
@@ -38,7 +38,7 @@ pub enum EventError {
 }
 
 /// Reads the payload at `path` as the event `event_name` (the value of `GITHUB_EVENT_NAME`).
-pub fn load(event_name: &str, path: &Path) -> Result<Event, EventError> {
+pub(crate) fn load(event_name: &str, path: &Path) -> Result<Event, EventError> {
     if !matches!(
         event_name,
         "pull_request" | "pull_request_target" | "push" | "issue_comment" | "workflow_dispatch"
@@ -72,7 +72,7 @@ fn parse(event_name: &str, text: &str) -> serde_json::Result<Event> {
 /// Whether the code a run renders may come from someone without write access to the
 /// repository while the run holds the repository's own permissions and secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trust {
+pub(crate) enum Trust {
     Trusted,
     /// Why not, as the end of a sentence ("…, and {why}").
     Untrusted(String),
@@ -82,7 +82,7 @@ pub enum Trust {
 /// ChatOps `/diff`) run with the base repository's token and secrets yet render the PR's head;
 /// a fork's head is someone else's code whatever the event. Everything else (pushes, dispatches)
 /// renders branches only people with write access can change.
-pub fn trust(event_name: &str, event: &Event) -> Trust {
+pub(crate) fn trust(event_name: &str, event: &Event) -> Trust {
     let untrusted = |why: &str| Trust::Untrusted(why.to_owned());
     match event {
         Event::PullRequest(pr) if pr.pull_request.is_from_fork() => {
@@ -101,51 +101,51 @@ pub fn trust(event_name: &str, event: &Event) -> Trust {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct User {
-    pub login: String,
+pub(crate) struct User {
+    pub(crate) login: String,
 }
 
 /// A repository as payloads embed it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RepoRef {
+pub(crate) struct RepoRef {
     /// `owner/name`.
-    pub full_name: String,
-    pub clone_url: Option<String>,
-    pub default_branch: Option<String>,
+    pub(crate) full_name: String,
+    pub(crate) clone_url: Option<String>,
+    pub(crate) default_branch: Option<String>,
 }
 
 /// One side of a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Branch {
-    pub sha: String,
+pub(crate) struct Branch {
+    pub(crate) sha: String,
     /// The branch name without `refs/heads/`.
     #[serde(rename = "ref")]
-    pub ref_: String,
+    pub(crate) ref_: String,
     /// `null` when the head's fork has been deleted.
-    pub repo: Option<RepoRef>,
+    pub(crate) repo: Option<RepoRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PullRequest {
-    pub number: u64,
+pub(crate) struct PullRequest {
+    pub(crate) number: u64,
     /// `open` or `closed`.
-    pub state: String,
+    pub(crate) state: String,
     /// Absent on older GitHub Enterprise versions.
     #[serde(default)]
-    pub draft: bool,
-    pub title: String,
-    pub html_url: String,
-    pub user: User,
-    pub head: Branch,
-    pub base: Branch,
+    pub(crate) draft: bool,
+    pub(crate) title: String,
+    pub(crate) html_url: String,
+    pub(crate) user: User,
+    pub(crate) head: Branch,
+    pub(crate) base: Branch,
     /// The test-merge commit, or `null` while GitHub computes it or when the PR conflicts.
-    pub merge_commit_sha: Option<String>,
-    pub merged: Option<bool>,
+    pub(crate) merge_commit_sha: Option<String>,
+    pub(crate) merged: Option<bool>,
 }
 
 impl PullRequest {
     /// Whether the head lives in another repository; its runs get a read-only token.
-    pub fn is_from_fork(&self) -> bool {
+    pub(crate) fn is_from_fork(&self) -> bool {
         match (&self.head.repo, &self.base.repo) {
             (Some(head), Some(base)) => head.full_name != base.full_name,
             // A deleted fork is still a fork.
@@ -157,39 +157,39 @@ impl PullRequest {
 
 /// The previous value of an edited field.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ChangedFrom {
-    pub from: String,
+pub(crate) struct ChangedFrom {
+    pub(crate) from: String,
 }
 
 /// Present on `edited` when the base branch was changed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct BaseChange {
+pub(crate) struct BaseChange {
     #[serde(rename = "ref")]
-    pub ref_: ChangedFrom,
-    pub sha: ChangedFrom,
+    pub(crate) ref_: ChangedFrom,
+    pub(crate) sha: ChangedFrom,
 }
 
 /// What an `edited` action changed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Changes {
-    pub base: Option<BaseChange>,
-    pub title: Option<ChangedFrom>,
-    pub body: Option<ChangedFrom>,
+pub(crate) struct Changes {
+    pub(crate) base: Option<BaseChange>,
+    pub(crate) title: Option<ChangedFrom>,
+    pub(crate) body: Option<ChangedFrom>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PullRequestEvent {
-    pub action: String,
-    pub number: u64,
-    pub pull_request: PullRequest,
-    pub repository: RepoRef,
-    pub changes: Option<Changes>,
+pub(crate) struct PullRequestEvent {
+    pub(crate) action: String,
+    pub(crate) number: u64,
+    pub(crate) pull_request: PullRequest,
+    pub(crate) repository: RepoRef,
+    pub(crate) changes: Option<Changes>,
 }
 
 impl PullRequestEvent {
     /// Whether this action can change what the PR would deploy: new commits, a (re)opened or
     /// undrafted PR, or a new base branch. Title, body, label and review events cannot.
-    pub fn should_run(&self) -> bool {
+    pub(crate) fn should_run(&self) -> bool {
         match self.action.as_str() {
             "opened" | "synchronize" | "reopened" | "ready_for_review" => true,
             "edited" => self.changes.as_ref().is_some_and(|c| c.base.is_some()),
@@ -199,73 +199,73 @@ impl PullRequestEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Commit {
-    pub id: String,
-    pub message: String,
+pub(crate) struct Commit {
+    pub(crate) id: String,
+    pub(crate) message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PushEvent {
+pub(crate) struct PushEvent {
     /// The full ref, e.g. `refs/heads/develop`.
     #[serde(rename = "ref")]
-    pub ref_: String,
+    pub(crate) ref_: String,
     /// All zeros when the ref was created.
-    pub before: String,
+    pub(crate) before: String,
     /// All zeros when the ref was deleted.
-    pub after: String,
+    pub(crate) after: String,
     /// At most 2048 entries, GitHub's cap; may be empty for a forced or tag push.
     #[serde(default)]
-    pub commits: Vec<Commit>,
+    pub(crate) commits: Vec<Commit>,
     /// `null` when the ref was deleted.
-    pub head_commit: Option<Commit>,
-    pub repository: RepoRef,
+    pub(crate) head_commit: Option<Commit>,
+    pub(crate) repository: RepoRef,
     #[serde(default)]
-    pub forced: bool,
+    pub(crate) forced: bool,
     #[serde(default)]
-    pub created: bool,
+    pub(crate) created: bool,
     #[serde(default)]
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// Set on an issue that is really a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct IssuePullRequest {
-    pub url: String,
-    pub html_url: Option<String>,
+pub(crate) struct IssuePullRequest {
+    pub(crate) url: String,
+    pub(crate) html_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Issue {
-    pub number: u64,
-    pub pull_request: Option<IssuePullRequest>,
+pub(crate) struct Issue {
+    pub(crate) number: u64,
+    pub(crate) pull_request: Option<IssuePullRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Comment {
-    pub id: u64,
+pub(crate) struct CommentPayload {
+    pub(crate) id: u64,
     /// Absent on `deleted` actions of some GitHub Enterprise versions.
     #[serde(default)]
-    pub body: String,
-    pub user: User,
+    pub(crate) body: String,
+    pub(crate) user: User,
     #[serde(default)]
-    pub html_url: Option<String>,
+    pub(crate) html_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct IssueCommentEvent {
-    pub action: String,
-    pub issue: Issue,
-    pub comment: Comment,
-    pub repository: RepoRef,
+pub(crate) struct IssueCommentEvent {
+    pub(crate) action: String,
+    pub(crate) issue: Issue,
+    pub(crate) comment: CommentPayload,
+    pub(crate) repository: RepoRef,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct WorkflowDispatchEvent {
+pub(crate) struct WorkflowDispatchEvent {
     /// The values given when dispatching; `null` in the payload when the workflow has none.
     #[serde(default, deserialize_with = "null_as_empty")]
-    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub(crate) inputs: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "ref")]
-    pub ref_: Option<String>,
+    pub(crate) ref_: Option<String>,
 }
 
 fn null_as_empty<'de, D>(

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 
 /// GitHub refuses to show a step summary larger than 1 MiB and shows an error instead.
-pub const SUMMARY_LIMIT_BYTES: usize = 1_048_576;
+pub(crate) const SUMMARY_LIMIT_BYTES: usize = 1_048_576;
 
 /// GitHub shows at most ten error (and ten warning) annotations per step; more are silently lost.
-pub const ANNOTATIONS_PER_STEP: usize = 10;
+pub(crate) const ANNOTATIONS_PER_STEP: usize = 10;
 
 /// Appended where an oversized summary was cut, so readers know the rest exists.
 const SUMMARY_CUT_NOTE: &str = "\n> [!NOTE]\n> The rest of this summary was cut: GitHub limits a \
@@ -24,7 +24,7 @@ const SUMMARY_CUT_NOTE: &str = "\n> [!NOTE]\n> The rest of this summary was cut:
 ///
 /// Methods take `&self` so one runner can be shared by concurrent tasks; each workflow command is
 /// written and flushed under a lock so lines never interleave.
-pub struct Runner {
+pub(crate) struct Runner {
     output_file: Option<PathBuf>,
     summary_file: Option<PathBuf>,
     out: Mutex<Box<dyn Write + Send>>,
@@ -43,7 +43,7 @@ impl std::fmt::Debug for Runner {
 
 /// Severity of an annotation; each has its own command and its own per-step display limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     Notice,
     Warning,
     Error,
@@ -61,17 +61,17 @@ impl Level {
 
 /// A message GitHub attaches to the run page and, with `file`/`line`, to the changed file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Annotation {
-    pub title: Option<String>,
+pub(crate) struct Annotation {
+    pub(crate) title: Option<String>,
     /// Path relative to the repository root, as the PR's "Files changed" tab shows it.
-    pub file: Option<String>,
-    pub line: Option<u32>,
-    pub message: String,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+    pub(crate) message: String,
 }
 
 impl Annotation {
     /// An annotation with only a message, not tied to a file.
-    pub fn message(message: impl Into<String>) -> Self {
+    pub(crate) fn message(message: impl Into<String>) -> Self {
         Annotation {
             message: message.into(),
             ..Annotation::default()
@@ -82,7 +82,7 @@ impl Annotation {
 impl Runner {
     /// The runner of the current job: `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` (either may be
     /// unset on a local run), workflow commands on stdout, where the runner looks for them.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Runner::new(
             env_path("GITHUB_OUTPUT"),
             env_path("GITHUB_STEP_SUMMARY"),
@@ -91,7 +91,7 @@ impl Runner {
     }
 
     /// A runner writing to the given files and command stream; tests pass temp files and a buffer.
-    pub fn new(
+    pub(crate) fn new(
         output_file: Option<PathBuf>,
         summary_file: Option<PathBuf>,
         out: impl Write + Send + 'static,
@@ -111,7 +111,7 @@ impl Runner {
     /// Without `GITHUB_OUTPUT` (a local run) there is no reader for outputs; they go to stderr in
     /// the same form so a developer can see what a workflow would receive, and stdout stays clean
     /// for the report.
-    pub fn set_output(&self, name: &str, value: &str) -> anyhow::Result<()> {
+    pub(crate) fn set_output(&self, name: &str, value: &str) -> anyhow::Result<()> {
         validate_output_name(name)?;
         let delimiter = choose_delimiter(value, random_delimiter);
         let record = format_output(name, value, &delimiter);
@@ -131,7 +131,7 @@ impl Runner {
     /// boundary outside code fences, open fences and `<details>` are closed, and a note says so;
     /// later appends are dropped. Each call should pass self-contained Markdown, since the cut
     /// only sees fences opened within the call.
-    pub fn append_summary(&self, markdown: &str) -> anyhow::Result<()> {
+    pub(crate) fn append_summary(&self, markdown: &str) -> anyhow::Result<()> {
         let Some(path) = &self.summary_file else {
             return Ok(());
         };
@@ -164,7 +164,7 @@ impl Runner {
 
     /// Hides `secret` in every later log line. A multi-line secret is registered line by line,
     /// because the runner matches masks within single lines.
-    pub fn mask(&self, secret: &str) {
+    pub(crate) fn mask(&self, secret: &str) {
         let mut commands = String::new();
         for line in secret.lines() {
             // Masking an empty or blank string would be meaningless, and the runner ignores it.
@@ -175,35 +175,35 @@ impl Runner {
         self.write_out(&commands);
     }
 
-    pub fn notice(&self, annotation: Annotation) {
+    pub(crate) fn notice(&self, annotation: Annotation) {
         self.annotate(Level::Notice, &annotation);
     }
 
-    pub fn warning(&self, annotation: Annotation) {
+    pub(crate) fn warning(&self, annotation: Annotation) {
         self.annotate(Level::Warning, &annotation);
     }
 
-    pub fn error(&self, annotation: Annotation) {
+    pub(crate) fn error(&self, annotation: Annotation) {
         self.annotate(Level::Error, &annotation);
     }
 
-    pub fn annotate(&self, level: Level, annotation: &Annotation) {
+    pub(crate) fn annotate(&self, level: Level, annotation: &Annotation) {
         self.write_out(&format_annotation(level, annotation));
     }
 
     /// Starts a collapsible section in the log, closed by [`Runner::end_group`].
-    pub fn group(&self, name: &str) {
+    pub(crate) fn group(&self, name: &str) {
         self.write_out(&format!("::group::{}\n", escape_data(name)));
     }
 
-    pub fn end_group(&self) {
+    pub(crate) fn end_group(&self) {
         self.write_out("::endgroup::\n");
     }
 
     /// Writes plain text to the log. Text that comes from the repository or a tool (a kustomize
     /// error, a commit message) could contain a workflow command; such text is wrapped in
     /// `::stop-commands::` with a random token so the runner prints it verbatim.
-    pub fn info(&self, text: &str) {
+    pub(crate) fn info(&self, text: &str) {
         self.write_out(&format_info(text, random_hex));
     }
 
@@ -219,10 +219,39 @@ impl Runner {
     }
 }
 
+/// What the promotion flow and the publisher say while they work. The Actions runner is the
+/// one implementation; the trait keeps those flows from depending on how a step talks to it.
+pub(crate) trait Log: Sync {
+    /// A plain log line.
+    fn info(&self, text: &str);
+    fn notice(&self, message: String);
+    fn warning(&self, message: String);
+    /// What a dry run shows instead of doing it, written as is where the user reads results.
+    fn show(&self, text: &str);
+}
+
+impl Log for Runner {
+    fn info(&self, text: &str) {
+        Runner::info(self, text);
+    }
+
+    fn notice(&self, message: String) {
+        Runner::notice(self, Annotation::message(message));
+    }
+
+    fn warning(&self, message: String) {
+        Runner::warning(self, Annotation::message(message));
+    }
+
+    fn show(&self, text: &str) {
+        self.write_out(text);
+    }
+}
+
 /// Emits at most `limit` annotations of one level, then plain log lines, and finally one notice
 /// saying how many were not annotated; beyond GitHub's own cap they would vanish without a word.
 #[must_use = "call finish() so the count of unannotated messages is reported"]
-pub struct AnnotationBudget<'a> {
+pub(crate) struct AnnotationBudget<'a> {
     runner: &'a Runner,
     level: Level,
     limit: usize,
@@ -231,7 +260,7 @@ pub struct AnnotationBudget<'a> {
 }
 
 impl<'a> AnnotationBudget<'a> {
-    pub fn new(runner: &'a Runner, level: Level, limit: usize) -> Self {
+    pub(crate) fn new(runner: &'a Runner, level: Level, limit: usize) -> Self {
         AnnotationBudget {
             runner,
             level,
@@ -242,11 +271,11 @@ impl<'a> AnnotationBudget<'a> {
     }
 
     /// A budget matching GitHub's display limit of [`ANNOTATIONS_PER_STEP`].
-    pub fn per_step(runner: &'a Runner, level: Level) -> Self {
+    pub(crate) fn per_step(runner: &'a Runner, level: Level) -> Self {
         AnnotationBudget::new(runner, level, ANNOTATIONS_PER_STEP)
     }
 
-    pub fn add(&mut self, annotation: Annotation) {
+    pub(crate) fn add(&mut self, annotation: Annotation) {
         if self.emitted < self.limit {
             self.emitted += 1;
             self.runner.annotate(self.level, &annotation);
@@ -257,12 +286,7 @@ impl<'a> AnnotationBudget<'a> {
         self.runner.info(&format_plain(self.level, &annotation));
     }
 
-    /// Messages that went to the log only.
-    pub fn overflow(&self) -> usize {
-        self.overflow
-    }
-
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         if self.overflow == 0 {
             return;
         }
@@ -398,7 +422,7 @@ fn format_info(text: &str, mut token: impl FnMut() -> String) -> String {
 }
 
 /// Escapes a command's message (the text after the second `::`), as `@actions/core` does.
-pub fn escape_data(value: &str) -> String {
+pub(crate) fn escape_data(value: &str) -> String {
     value
         .replace('%', "%25")
         .replace('\r', "%0D")
@@ -406,7 +430,7 @@ pub fn escape_data(value: &str) -> String {
 }
 
 /// Escapes a command property value; `:` and `,` would otherwise end the property list.
-pub fn escape_property(value: &str) -> String {
+pub(crate) fn escape_property(value: &str) -> String {
     escape_data(value).replace(':', "%3A").replace(',', "%2C")
 }
 
@@ -695,7 +719,6 @@ mod tests {
                 ..Annotation::message(format!("failed {i}"))
             });
         }
-        assert_eq!(budget.overflow(), 3);
         budget.finish();
         let text = log.text();
         assert_eq!(text.matches("::error ").count(), 2);

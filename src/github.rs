@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 #[derive(Debug, thiserror::Error)]
 #[error("GitHub API {method} {path} failed: {detail}")]
 pub struct ApiError {
-    pub method: &'static str,
+    pub method: Method,
     pub path: String,
     pub status: Option<u16>,
     pub detail: String,
@@ -210,26 +210,7 @@ pub struct GitHub {
     retry: RetryPolicy,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Method {
-    Get,
-    Post,
-    Patch,
-    Delete,
-}
-
-impl Method {
-    fn name(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-}
-
-struct Answer {
+struct RawResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: String,
@@ -304,8 +285,8 @@ impl GitHub {
     /// what such a token writes is authored by the app's bot account.
     pub async fn authenticated_login(&self) -> Result<Option<String>, ApiError> {
         let path = "/user";
-        match self.send(&self.rest, Method::Get, path, None).await {
-            Ok(answer) => parse::<User>(Method::Get, path, &answer.body).map(|u| Some(u.login)),
+        match self.send(&self.rest, Method::GET, path, None).await {
+            Ok(answer) => parse::<User>(Method::GET, path, &answer.body).map(|u| Some(u.login)),
             Err(e) if e.is_forbidden() => Ok(None),
             Err(e) => Err(e),
         }
@@ -313,8 +294,8 @@ impl GitHub {
 
     pub async fn pull(&self, number: u64) -> Result<Pull, ApiError> {
         let path = self.repo_path(&format!("/pulls/{number}"));
-        let answer = self.send(&self.rest, Method::Get, &path, None).await?;
-        parse(Method::Get, &path, &answer.body)
+        let answer = self.send(&self.rest, Method::GET, &path, None).await?;
+        parse(Method::GET, &path, &answer.body)
     }
 
     /// Every comment on an issue or PR, following `Link: rel="next"` pages.
@@ -368,63 +349,36 @@ impl GitHub {
         let answer = self
             .send(
                 &self.rest,
-                Method::Patch,
+                Method::PATCH,
                 &path,
                 Some(&json!({ "title": title, "body": body })),
             )
             .await?;
-        parse(Method::Patch, &path, &answer.body)
+        parse(Method::PATCH, &path, &answer.body)
     }
 
     /// Adds to the labels already there; GitHub creates a label the repository does not have yet.
     pub async fn add_labels(&self, issue: u64, labels: &[String]) -> Result<(), ApiError> {
-        // GitHub refuses an empty list with 422; nothing to add is not a failure.
-        if labels.is_empty() {
-            return Ok(());
-        }
-        let path = self.repo_path(&format!("/issues/{issue}/labels"));
-        self.send(
-            &self.rest,
-            Method::Post,
-            &path,
-            Some(&json!({ "labels": labels })),
-        )
-        .await
-        .map(|_| ())
+        self.add_to_set(&format!("/issues/{issue}/labels"), "labels", labels)
+            .await
     }
 
     /// GitHub silently skips logins that cannot be assigned (no push access), so success does
     /// not mean every login was assigned.
     pub async fn add_assignees(&self, issue: u64, logins: &[String]) -> Result<(), ApiError> {
-        if logins.is_empty() {
-            return Ok(());
-        }
-        let path = self.repo_path(&format!("/issues/{issue}/assignees"));
-        self.send(
-            &self.rest,
-            Method::Post,
-            &path,
-            Some(&json!({ "assignees": logins })),
-        )
-        .await
-        .map(|_| ())
+        self.add_to_set(&format!("/issues/{issue}/assignees"), "assignees", logins)
+            .await
     }
 
     /// All or nothing: GitHub answers 422 ([`ApiError::is_unprocessable`]) and requests no one
     /// when any login is the pull request's author or not a collaborator.
     pub async fn request_reviewers(&self, pull: u64, logins: &[String]) -> Result<(), ApiError> {
-        if logins.is_empty() {
-            return Ok(());
-        }
-        let path = self.repo_path(&format!("/pulls/{pull}/requested_reviewers"));
-        self.send(
-            &self.rest,
-            Method::Post,
-            &path,
-            Some(&json!({ "reviewers": logins })),
+        self.add_to_set(
+            &format!("/pulls/{pull}/requested_reviewers"),
+            "reviewers",
+            logins,
         )
         .await
-        .map(|_| ())
     }
 
     /// Everyone who reviewed the pull request, in the order of their first review, then everyone
@@ -445,6 +399,24 @@ impl GitHub {
         ))
     }
 
+    /// POSTs `{key: values}` to a repository endpoint that adds to a set (labels, assignees,
+    /// requested reviewers). GitHub refuses an empty list with 422; nothing to add is not a
+    /// failure, so nothing is sent.
+    async fn add_to_set(&self, rest: &str, key: &str, values: &[String]) -> Result<(), ApiError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let path = self.repo_path(rest);
+        self.send(
+            &self.rest,
+            Method::POST,
+            &path,
+            Some(&json!({ key: values })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Every item of a list endpoint, following `Link: rel="next"` pages.
     async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
@@ -456,8 +428,8 @@ impl GitHub {
         let mut url = first;
         let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
-            let answer = self.send(&self.rest, Method::Get, &url, None).await?;
-            let page: Vec<T> = parse(Method::Get, &url, &answer.body)?;
+            let answer = self.send(&self.rest, Method::GET, &url, None).await?;
+            let page: Vec<T> = parse(Method::GET, &url, &answer.body)?;
             all.extend(page);
             match next_link(&answer.headers) {
                 Some(next) => url = next,
@@ -483,8 +455,8 @@ impl GitHub {
     /// One issue or pull request comment, e.g. the one whose ChatOps command triggered a run.
     pub async fn comment(&self, id: u64) -> Result<Comment, ApiError> {
         let path = self.repo_path(&format!("/issues/comments/{id}"));
-        let answer = self.send(&self.rest, Method::Get, &path, None).await?;
-        parse(Method::Get, &path, &answer.body)
+        let answer = self.send(&self.rest, Method::GET, &path, None).await?;
+        parse(Method::GET, &path, &answer.body)
     }
 
     /// Reacts to an issue or pull request comment; `content` is one of GitHub's reaction names
@@ -494,7 +466,7 @@ impl GitHub {
         let path = self.repo_path(&format!("/issues/comments/{comment_id}/reactions"));
         self.send(
             &self.rest,
-            Method::Post,
+            Method::POST,
             &path,
             Some(&json!({ "content": content })),
         )
@@ -516,8 +488,8 @@ impl GitHub {
             "/collaborators/{}/permission",
             path_segment(login)
         ));
-        match self.send(&self.rest, Method::Get, &path, None).await {
-            Ok(answer) => parse(Method::Get, &path, &answer.body),
+        match self.send(&self.rest, Method::GET, &path, None).await {
+            Ok(answer) => parse(Method::GET, &path, &answer.body),
             Err(e) if e.status == Some(404) => Ok(Permission::none()),
             Err(e) => Err(e),
         }
@@ -529,17 +501,17 @@ impl GitHub {
         let answer = self
             .send(
                 &self.rest,
-                Method::Patch,
+                Method::PATCH,
                 &path,
                 Some(&json!({ "body": body })),
             )
             .await?;
-        parse(Method::Patch, &path, &answer.body)
+        parse(Method::PATCH, &path, &answer.body)
     }
 
     pub async fn delete_comment(&self, id: u64) -> Result<(), ApiError> {
         let path = self.repo_path(&format!("/issues/comments/{id}"));
-        self.send(&self.rest, Method::Delete, &path, None)
+        self.send(&self.rest, Method::DELETE, &path, None)
             .await
             .map(|_| ())
     }
@@ -550,9 +522,9 @@ impl GitHub {
         let body = json!({ "query": query, "variables": { "id": node_id } });
         let path = self.graphql_path.clone();
         let answer = self
-            .send(&self.graphql, Method::Post, &path, Some(&body))
+            .send(&self.graphql, Method::POST, &path, Some(&body))
             .await?;
-        let value: Value = parse(Method::Post, &path, &answer.body)?;
+        let value: Value = parse(Method::POST, &path, &answer.body)?;
         if let Some(errors) = value.get("errors").and_then(Value::as_array)
             && !errors.is_empty()
         {
@@ -561,7 +533,7 @@ impl GitHub {
                 .filter_map(|e| e.get("message").and_then(Value::as_str))
                 .collect();
             return Err(ApiError {
-                method: "POST",
+                method: Method::POST,
                 path,
                 status: Some(answer.status.as_u16()),
                 detail: messages.join("; "),
@@ -577,7 +549,7 @@ impl GitHub {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<RawResponse, ApiError> {
         self.send_with(client, method, path, body, Replay::Safe)
             .await
             .map_err(|failure| match failure {
@@ -601,31 +573,31 @@ impl GitHub {
             let sent = self
                 .send_with(
                     &self.rest,
-                    Method::Post,
+                    Method::POST,
                     path,
                     Some(body),
                     Replay::LookFirst,
                 )
                 .await;
             let lost = match sent {
-                Ok(answer) => return parse(Method::Post, path, &answer.body),
+                Ok(answer) => return parse(Method::POST, path, &answer.body),
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::MaybeDone(e)) => e,
             };
             let backoff = self.retry.base_delay * 2u32.saturating_pow(attempt - 1);
-            eprintln!(
+            log_retry(&format!(
                 "POST {}: {}; looking for the {what} in {}s before sending it again",
                 strip_origin(path),
                 lost.detail,
                 backoff.as_secs_f32()
-            );
+            ));
             // Also gives GitHub a moment to list what it created.
             tokio::time::sleep(backoff).await;
             if let Some(found) = find().await? {
-                eprintln!(
+                log_retry(&format!(
                     "POST {}: the {what} was created; using it",
                     strip_origin(path)
-                );
+                ));
                 return Ok(found);
             }
             if attempt >= self.retry.attempts {
@@ -641,9 +613,9 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
         replay: Replay,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<RawResponse, Failure> {
         let error = |status: Option<u16>, detail: String| ApiError {
-            method: method.name(),
+            method: method.clone(),
             path: strip_origin(path),
             status,
             detail,
@@ -661,11 +633,14 @@ impl GitHub {
             attempt += 1;
             let last = attempt >= self.retry.attempts;
             let backoff = self.retry.base_delay * 2u32.saturating_pow(attempt - 1);
-            let sent = match method {
-                Method::Get => client._get(path).await,
-                Method::Post => client._post(path, body).await,
-                Method::Patch => client._patch(path, body).await,
-                Method::Delete => client._delete(path, None::<&()>).await,
+            let sent = if method == Method::GET {
+                client._get(path).await
+            } else if method == Method::POST {
+                client._post(path, body).await
+            } else if method == Method::PATCH {
+                client._patch(path, body).await
+            } else {
+                client._delete(path, None::<&()>).await
             };
             let response = match sent {
                 Ok(response) => response,
@@ -674,13 +649,13 @@ impl GitHub {
                 }
                 Err(e) if !last => {
                     maybe_done = true;
-                    eprintln!(
+                    log_retry(&format!(
                         "{} {}: {}; retrying in {}s",
-                        method.name(),
+                        method,
                         strip_origin(path),
                         transport_message(&e),
                         backoff.as_secs_f32()
-                    );
+                    ));
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
@@ -693,15 +668,15 @@ impl GitHub {
                 Failure::MaybeDone(error(Some(status.as_u16()), transport_message(&e)))
             })?;
             if status.is_success() {
-                return Ok(Answer {
+                return Ok(RawResponse {
                     status,
                     headers,
                     body: text,
                 });
             }
-            if maybe_done && matches!(method, Method::Delete) && status == StatusCode::NOT_FOUND {
+            if maybe_done && method == Method::DELETE && status == StatusCode::NOT_FOUND {
                 // The lost attempt deleted it.
-                return Ok(Answer {
+                return Ok(RawResponse {
                     status,
                     headers,
                     body: text,
@@ -722,12 +697,12 @@ impl GitHub {
                     )));
                 }
                 if !last {
-                    eprintln!(
+                    log_retry(&format!(
                         "{} {}: rate limited; waiting {}s",
-                        method.name(),
+                        method,
                         strip_origin(path),
                         wait.as_secs()
-                    );
+                    ));
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -741,18 +716,24 @@ impl GitHub {
                 return Err(Failure::MaybeDone(error(Some(status.as_u16()), message)));
             } else if status.is_server_error() && !last {
                 maybe_done = true;
-                eprintln!(
+                log_retry(&format!(
                     "{} {}: {status}; retrying in {}s",
-                    method.name(),
+                    method,
                     strip_origin(path),
                     backoff.as_secs_f32()
-                );
+                ));
                 tokio::time::sleep(backoff).await;
                 continue;
             }
             return Err(Failure::Final(error(Some(status.as_u16()), message)));
         }
     }
+}
+
+/// Where retries and waits are told: the step log (stderr), never stdout, which carries the
+/// report and the runner's workflow commands.
+fn log_retry(line: &str) {
+    eprintln!("{line}");
 }
 
 fn client(base: &str, token: &SecretString) -> anyhow::Result<Octocrab> {
@@ -774,7 +755,7 @@ fn parse<T: serde::de::DeserializeOwned>(
     body: &str,
 ) -> Result<T, ApiError> {
     serde_json::from_str(body).map_err(|e| ApiError {
-        method: method.name(),
+        method: method.clone(),
         path: strip_origin(path),
         status: None,
         detail: format!("unexpected response: {e}"),
@@ -1033,7 +1014,7 @@ mod tests {
 
     fn api_error(status: u16, rate_limited: bool) -> ApiError {
         ApiError {
-            method: "POST",
+            method: Method::POST,
             path: "/repos/a/b/issues/7/comments".to_owned(),
             status: Some(status),
             detail: "403 Forbidden: API rate limit exceeded".to_owned(),

@@ -1,23 +1,18 @@
 //! gitops-promote: render kustomize overlays at two refs and show what the cluster would receive.
-//! The binary in `main.rs` only parses arguments and calls into these modules.
+//! This crate is everything that talks to the outside: the command line, GitHub's API, the
+//! Actions runner and kustomize processes. The work itself is in `gitops_promote_core`.
 
-pub mod action;
-pub mod argocd;
-pub mod bench;
-pub mod chatops;
+mod action;
+mod chatops;
 pub mod cli;
-pub mod comment;
 pub mod config;
-pub mod demo;
-pub mod diff;
-pub mod engine;
-pub mod event;
-pub mod gha;
-pub mod git;
+mod demo;
+mod event;
+mod gha;
 pub mod github;
-pub mod images;
-pub mod kustomize;
-pub mod manifest;
-pub mod promote;
-pub mod publish;
-pub mod report;
+mod processes;
+mod promote;
+mod publish;
+
+// The core's modules under their own names, so paths read the same on both sides.
+use gitops_promote_core::{argocd, comment, engine, git, globs, kustomize, model, report};

@@ -2,40 +2,30 @@
 //! edited in place across runs. Planning is in `comment`; this module makes the calls.
 
 use crate::comment::{self, Action, Author, Existing, Marker, Mode};
-use crate::config::{ActionInputs, RunnerEnv};
-use crate::diff::Report;
-use crate::engine::short;
-use crate::gha::{Annotation, Runner};
-use crate::github::{ApiError, GitHub, RetryPolicy};
+use crate::gha::Log;
+use crate::github::{ApiError, GitHub};
+use crate::model::Report;
+use crate::model::short;
 use crate::report::budget::{self, Budget, COMMENT_LIMIT};
 
 /// Where and how a report is kept as a sticky comment.
-pub struct Sticky<'a> {
-    pub number: u64,
+pub(crate) struct Sticky<'a> {
+    pub(crate) number: u64,
     /// The PR head the report was rendered for.
-    pub head_sha: &'a str,
-    pub id: &'a str,
-    pub mode: Mode,
-    pub max_parts: usize,
-    pub on_no_changes: bool,
-}
-
-pub fn client(env: &RunnerEnv, inputs: &ActionInputs) -> anyhow::Result<GitHub> {
-    GitHub::new(
-        &env.api_url,
-        &env.graphql_url,
-        &env.repository,
-        &inputs.github_token,
-        RetryPolicy::default(),
-    )
+    pub(crate) head_sha: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) mode: Mode,
+    pub(crate) max_parts: usize,
+    pub(crate) on_no_changes: bool,
+    /// The workflow run whose job summary holds the full report.
+    pub(crate) run_url: &'a str,
 }
 
 /// Upserts a report as a sticky comment. Returns the URL of its first part, if one exists
 /// afterwards. A forbidden write only warns: the report is in the job summary anyway.
-pub async fn publish_report(
-    runner: &Runner,
+pub(crate) async fn publish_report(
+    log: &dyn Log,
     github: &GitHub,
-    env: &RunnerEnv,
     sticky: &Sticky<'_>,
     report: &Report,
     note: Option<&str>,
@@ -44,11 +34,11 @@ pub async fn publish_report(
     // A newer push starts a newer run; its result must not be overwritten by this older one.
     let current = github.pull(number).await?;
     if current.head.sha != sticky.head_sha {
-        runner.notice(Annotation::message(format!(
+        log.notice(format!(
             "PR #{number} moved on to {} since this run started ({}); leaving the comment to the newer run.",
             short(&current.head.sha),
             short(sticky.head_sha)
-        )));
+        ));
         return Ok(None);
     }
     let thread = Thread::read(github, number, sticky.id).await?;
@@ -57,13 +47,12 @@ pub async fn publish_report(
         && comment::ours(&thread.comments, sticky.id, thread.token_user()).is_empty()
         && !sticky.on_no_changes
     {
-        runner.info("No rendered changes and no earlier comment: not commenting.");
+        log.info("No rendered changes and no earlier comment: not commenting.");
         return Ok(None);
     }
     let hint = format!(
-        "Full report: [job summary]({}/actions/runs/{}) (and the `report-file` output).",
-        env.repository_url(),
-        env.run_id
+        "Full report: [job summary]({}) (and the `report-file` output).",
+        sticky.run_url
     );
     let fitted = budget::fit(
         report,
@@ -76,8 +65,8 @@ pub async fn publish_report(
         &hint,
     );
     let bodies = comment::with_markers(&fitted.parts, sticky.id, sticky.head_sha);
-    apply_plan(
-        runner,
+    apply_calls(
+        log,
         github,
         number,
         &thread,
@@ -89,8 +78,8 @@ pub async fn publish_report(
 }
 
 /// Keeps one short sticky comment (e.g. the link from a source PR to its promotion).
-pub async fn publish_note(
-    runner: &Runner,
+pub(crate) async fn publish_note(
+    log: &dyn Log,
     github: &GitHub,
     number: u64,
     id: &str,
@@ -98,7 +87,7 @@ pub async fn publish_note(
 ) -> anyhow::Result<Option<String>> {
     let thread = Thread::read(github, number, id).await?;
     let bodies = comment::with_markers(&[body.to_string()], id, "-");
-    apply_plan(runner, github, number, &thread, id, &bodies, Mode::Update).await
+    apply_calls(log, github, number, &thread, id, &bodies, Mode::Update).await
 }
 
 /// The comments on a PR, and who the token writes as when that decides which of them are ours.
@@ -149,8 +138,8 @@ async fn existing_comments(github: &GitHub, number: u64) -> anyhow::Result<Vec<E
         .collect())
 }
 
-async fn apply_plan(
-    runner: &Runner,
+async fn apply_calls(
+    log: &dyn Log,
     github: &GitHub,
     number: u64,
     thread: &Thread,
@@ -160,16 +149,16 @@ async fn apply_plan(
 ) -> anyhow::Result<Option<String>> {
     let existing = &thread.comments;
     let mut first_url = None;
-    for action in comment::plan(existing, id, bodies, mode, thread.token_user()) {
+    for action in comment::reconcile(existing, id, bodies, mode, thread.token_user()) {
         match apply(github, number, &action, existing).await {
             Ok(Some(url)) if first_url.is_none() => first_url = Some(url),
             Ok(_) => {}
             Err(e) if e.is_forbidden() => {
-                runner.warning(Annotation::message(format!(
+                log.warning(format!(
                     "Cannot comment on PR #{number} with this token ({e}). PRs from forks get a \
                      read-only GITHUB_TOKEN; the report is in the job summary. See the README for \
                      commenting on fork PRs with a workflow_run workflow."
-                )));
+                ));
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),

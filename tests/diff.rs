@@ -1130,40 +1130,40 @@ mod formats {
             .diff_as("markdown", "master", "develop", &[])
             .assert_code(0);
 
-        insta::assert_snapshot!(mask_durations(&out.stdout), @r"
-        ### Rendered manifests: `master` → `develop`
+        expect_test::expect![[r#"
+            ### Rendered manifests: `master` → `develop`
 
-        Compared `master` (`8d68f67`) with `develop` (`0d2ca6b`).
+            Compared `master` (`8d68f67`) with `develop` (`0d2ca6b`).
 
-        **Images**
+            **Images**
 
-        - `overlays/staging`: `nginx: 1.25.0 → 1.25.1`
+            - `overlays/staging`: `nginx: 1.25.0 → 1.25.1`
 
-        | Overlay | Added | Modified | Removed | Status |
-        | --- | ---: | ---: | ---: | --- |
-        | `overlays/staging` | 0 | 1 | 0 | changed |
+            | Overlay | Added | Modified | Removed | Status |
+            | --- | ---: | ---: | ---: | --- |
+            | `overlays/staging` | 0 | 1 | 0 | changed |
 
-        1 other overlay(s) unchanged.
+            1 other overlay(s) unchanged.
 
-        <details>
-        <summary><code>overlays/staging</code>: +0 ~1 −0</summary>
+            <details>
+            <summary><code>overlays/staging</code>: +0 ~1 −0</summary>
 
-        **Deployment** `staging/web` (modified)
+            **Deployment** `staging/web` (modified)
 
-        ```diff
-        @@ -19,7 +19,7 @@
-               - envFrom:
-                 - configMapRef:
-                     name: web-config-hf678c7m2b
-        -        image: nginx:1.25.0
-        +        image: nginx:1.25.1
-                 name: web
-                 ports:
-                 - containerPort: 8080
-        ```
+            ```diff
+            @@ -19,7 +19,7 @@
+                   - envFrom:
+                     - configMapRef:
+                         name: web-config-hf678c7m2b
+            -        image: nginx:1.25.0
+            +        image: nginx:1.25.1
+                     name: web
+                     ports:
+                     - containerPort: 8080
+            ```
 
-        </details>
-        ");
+            </details>"#]]
+        .assert_eq(&mask_durations(&out.stdout));
     }
 
     #[test]
@@ -1174,26 +1174,26 @@ mod formats {
             .run_diff(&["--base", "master", "--head", "develop"])
             .assert_code(0);
 
-        insta::assert_snapshot!(mask_durations(&out.stdout), @r"
-        Comparing master (8d68f67) with develop (0d2ca6b)
+        expect_test::expect![[r#"
+            Comparing master (8d68f67) with develop (0d2ca6b)
 
-        Images:
-          overlays/staging: nginx: 1.25.0 → 1.25.1
+            Images:
+              overlays/staging: nginx: 1.25.0 → 1.25.1
 
-        === overlays/staging: 0 added, 1 modified, 0 removed
-        ~ Deployment staging/web (apps/v1)
-        @@ -19,7 +19,7 @@
-               - envFrom:
-                 - configMapRef:
-                     name: web-config-hf678c7m2b
-        -        image: nginx:1.25.0
-        +        image: nginx:1.25.1
-                 name: web
-                 ports:
-                 - containerPort: 8080
+            === overlays/staging: 0 added, 1 modified, 0 removed
+            ~ Deployment staging/web (apps/v1)
+            @@ -19,7 +19,7 @@
+                   - envFrom:
+                     - configMapRef:
+                         name: web-config-hf678c7m2b
+            -        image: nginx:1.25.0
+            +        image: nginx:1.25.1
+                     name: web
+                     ports:
+                     - containerPort: 8080
 
-        1 overlay(s) changed, 1 unchanged, 0 failed; 2 kustomize build(s) in [secs]
-        ");
+            1 overlay(s) changed, 1 unchanged, 0 failed; 2 kustomize build(s) in [secs]"#]]
+        .assert_eq(&mask_durations(&out.stdout));
     }
 
     #[test]

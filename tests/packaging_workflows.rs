@@ -517,7 +517,7 @@ fn ci_runs_the_project_script_which_builds_the_static_musl_binary_first() {
     };
     let order = [
         position("cargo fmt --all -- --check"),
-        position("cargo clippy --locked --all-targets -- -D warnings"),
+        position("cargo clippy --locked --workspace --all-targets -- -D warnings"),
         position("cargo build "),
         position("export GITOPS_PROMOTE_MUSL_BINARY="),
         position("cargo test --locked"),

@@ -3,18 +3,22 @@
 
 use anyhow::Context;
 use git2::Oid;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use serde::Serialize;
 
+use secrecy::SecretString;
+
 use crate::comment::Mode;
-use crate::config::{ActionInputs, Assignees, RunnerEnv};
-use crate::engine::{self, short};
+use crate::engine::{self, BuildSettings};
 use crate::event::PushEvent;
-use crate::gha::{Annotation, Runner};
+use crate::gha::Log;
 use crate::git::Repo;
 use crate::git::pick::{NothingReason, PickOptions, PickOutcome};
 use crate::github::{GitHub, NewPull, Pull};
-use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr, Templates};
+use crate::globs::{GlobError, glob_set};
+use crate::model::short;
+use crate::promote::plan::{MergeKind, PickSummary, PromotionPlan, Reviewers, SourcePr};
+use crate::promote::settings::{Assignees, PromotionSettings};
 use crate::publish::{self, Sticky};
 use crate::report::markdown::{self, code_span};
 
@@ -23,18 +27,18 @@ const TARGET_REF: &str = "refs/gitops-promote/target";
 
 /// One source PR's result, as the `promotion-prs` output lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Promoted {
-    pub source: u64,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub conflict: bool,
+pub(crate) struct Promoted {
+    pub(crate) source: u64,
+    pub(crate) number: Option<u64>,
+    pub(crate) url: Option<String>,
+    pub(crate) conflict: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
+    pub(crate) skipped: Option<String>,
 }
 
 impl Promoted {
     /// One line for replies and the job summary.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.url, &self.skipped) {
             (_, Some(reason)) => format!("not promoted: {reason}"),
             (Some(url), None) if self.conflict => format!("the promotion conflicts; see {url}"),
@@ -71,47 +75,57 @@ struct HeldBranch {
     pr: Option<Pull>,
 }
 
+/// How a promotion run works, whoever configured it: the action from its inputs, the CLI from
+/// its flags and the environment.
+pub(crate) struct Settings {
+    pub(crate) promotion: PromotionSettings,
+    /// How production diffs are rendered.
+    pub(crate) builds: BuildSettings,
+    /// Fetches and pushes with it; never part of a URL or an argument.
+    pub(crate) token: SecretString,
+    /// Where git fetches and pushes.
+    pub(crate) clone_url: String,
+    /// The sticky diff comment's id on promotion and Image Updater PRs.
+    pub(crate) comment_id: String,
+    pub(crate) max_comments: usize,
+    /// The workflow run whose job summary holds a full report that a comment had to shorten.
+    pub(crate) run_url: String,
+    /// Show each plan instead of pushing, opening PRs or commenting.
+    pub(crate) dry_run: bool,
+}
+
 /// Everything a promotion run talks to.
-pub struct Promoter<'a> {
-    pub runner: &'a Runner,
-    pub env: &'a RunnerEnv,
-    pub inputs: &'a ActionInputs,
-    pub repo: Repo,
-    pub github: GitHub,
-    pub(crate) url: String,
+pub(crate) struct Promoter<'a> {
+    pub(super) settings: Settings,
+    pub(crate) repo: Repo,
+    pub(super) github: GitHub,
+    pub(super) log: &'a dyn Log,
     exclude: GlobSet,
-    /// Print each plan instead of pushing, opening PRs or commenting.
-    pub dry_run: bool,
 }
 
 impl<'a> Promoter<'a> {
-    pub fn new(
-        runner: &'a Runner,
-        env: &'a RunnerEnv,
-        inputs: &'a ActionInputs,
+    pub(crate) fn new(
+        settings: Settings,
+        repo: Repo,
+        github: GitHub,
+        log: &'a dyn Log,
     ) -> anyhow::Result<Self> {
-        let repo = Repo::open(&env.workspace.join(&inputs.working_directory))?;
-        let github = publish::client(env, inputs)?;
-        let url = env.clone_url();
-        let exclude = globs(&inputs.promotion.exclude_paths)?;
+        let exclude = globs(&settings.promotion.exclude_paths)?;
         Ok(Promoter {
-            runner,
-            env,
-            inputs,
+            settings,
             repo,
             github,
-            url,
+            log,
             exclude,
-            dry_run: false,
         })
     }
 
     fn source_branch(&self) -> &str {
-        &self.inputs.promotion.source_branch
+        self.settings.promotion.source_branch()
     }
 
     fn target_branch(&self) -> &str {
-        &self.inputs.promotion.target_branch
+        self.settings.promotion.target_branch()
     }
 
     /// Brings the source and target branches' recent history into the object database.
@@ -120,13 +134,17 @@ impl<'a> Promoter<'a> {
             format!("+refs/heads/{}:{SOURCE_REF}", self.source_branch()),
             format!("+refs/heads/{}:{TARGET_REF}", self.target_branch()),
         ];
-        self.repo
-            .fetch(&self.url, Some(&self.inputs.github_token), &refspecs, depth)?;
+        self.repo.fetch(
+            &self.settings.clone_url,
+            Some(&self.settings.token),
+            &refspecs,
+            depth,
+        )?;
         Ok(())
     }
 
     /// Handles a push to the source branch: one promotion per merged PR, in merge order.
-    pub async fn on_push(&self, push: &PushEvent) -> anyhow::Result<Vec<Promoted>> {
+    pub(crate) async fn on_push(&self, push: &PushEvent) -> anyhow::Result<Vec<Promoted>> {
         self.fetch_branches(Some(50))?;
         let after = Oid::from_str(&push.after).context("the push event's `after` is not a sha")?;
         let before = Oid::from_str(&push.before)
@@ -147,11 +165,11 @@ impl<'a> Promoter<'a> {
                     Some((last, list)) if last.number == pull.number => list.push(commit),
                     _ => groups.push((pull, vec![commit])),
                 },
-                None => self.runner.notice(Annotation::message(format!(
+                None => self.log.notice(format!(
                     "Commit {} was pushed to {} without a pull request; not promoted.",
                     short(&commit.to_string()),
                     self.source_branch()
-                ))),
+                )),
             }
         }
         let mut results = Vec::new();
@@ -162,7 +180,7 @@ impl<'a> Promoter<'a> {
     }
 
     /// Handles `workflow_dispatch` / `/promote`: promote one merged PR again.
-    pub async fn promote_pr(&self, number: u64) -> anyhow::Result<Promoted> {
+    pub(crate) async fn promote_pr(&self, number: u64) -> anyhow::Result<Promoted> {
         self.fetch_branches(Some(50))?;
         let pull = self.github.pull(number).await?;
         let Some(merge) = pull
@@ -236,7 +254,7 @@ impl<'a> Promoter<'a> {
 
     async fn promote(&self, pull: &Pull, commits: &[Oid]) -> anyhow::Result<Promoted> {
         let n = pull.number;
-        let options = &self.inputs.promotion;
+        let options = &self.settings.promotion;
         let skipped = |reason: String| Promoted {
             source: n,
             number: None,
@@ -261,12 +279,11 @@ impl<'a> Promoter<'a> {
             .repo
             .find_ref(TARGET_REF)
             .with_context(|| format!("branch {} was not fetched", self.target_branch()))?;
-        let committer = options.committer();
         let outcome = self.repo.cherry_pick(
             commits,
             target,
             &PickOptions {
-                committer: &committer,
+                committer: &options.committer,
                 exclude: &self.exclude,
                 target_name: Some(self.target_branch()),
             },
@@ -300,9 +317,9 @@ impl<'a> Promoter<'a> {
             } => (tip, PickSummary::Conflict { files: conflicted }, excluded),
         };
         let source = self.source_pr(pull, commits)?;
-        let plan = self.templates().plan(&source, &pick, &excluded);
-        if self.dry_run {
-            print!("{}", plan.to_text());
+        let plan = options.templates.plan(&source, &pick, &excluded);
+        if self.settings.dry_run {
+            self.log.show(&plan.to_text());
             return Ok(Promoted {
                 source: n,
                 number: None,
@@ -311,7 +328,7 @@ impl<'a> Promoter<'a> {
                 skipped: None,
             });
         }
-        self.runner.info(&plan.to_text());
+        self.log.info(&plan.to_text());
 
         let pr = match self.open_or_update(&plan, pull, tip).await? {
             Ok(pr) => pr,
@@ -369,13 +386,13 @@ impl<'a> Promoter<'a> {
         source: &Pull,
         tip: Oid,
     ) -> anyhow::Result<Result<PromotionPr, HeldBranch>> {
-        let token = Some(&self.inputs.github_token);
+        let token = Some(&self.settings.token);
         let existing = self
             .github
             .find_pull_by_head(&plan.branch, &plan.base)
             .await?;
         if let Some(pr) = existing.as_ref().filter(|p| p.merged_at.is_some()) {
-            self.runner.info(&format!(
+            self.log.info(&format!(
                 "#{} was already promoted in #{}; nothing to do.",
                 plan.source, pr.number
             ));
@@ -401,7 +418,7 @@ impl<'a> Promoter<'a> {
             Some(remote) if self.repo.same_tree(remote, tip)? => remote,
             _ => {
                 self.repo
-                    .push(&self.url, token, tip, &plan.branch, true)
+                    .push(&self.settings.clone_url, token, tip, &plan.branch, true)
                     .with_context(|| format!("pushing {}", plan.branch))?;
                 tip
             }
@@ -431,11 +448,11 @@ impl<'a> Promoter<'a> {
     fn remote_branch(&self, plan: &PromotionPlan) -> anyhow::Result<RemoteBranch> {
         // How far back a promotion branch is read; ours hold one commit per picked commit.
         const MAX_COMMITS: usize = 1_000;
-        let token = Some(&self.inputs.github_token);
+        let token = Some(&self.settings.token);
         let remote_ref = format!("refs/gitops-promote/promotion/{}", plan.source);
         let base_ref = format!("refs/gitops-promote/promotion-base/{}", plan.source);
         let fetched = self.repo.fetch_until_merge_base(
-            &self.url,
+            &self.settings.clone_url,
             token,
             (
                 &format!("refs/heads/{}", plan.base),
@@ -445,7 +462,7 @@ impl<'a> Promoter<'a> {
         );
         let (remote, base) = match fetched {
             Err(e) => {
-                self.runner
+                self.log
                     .info(&format!("{} is not on the server yet ({e:#})", plan.branch));
                 return Ok(RemoteBranch::Absent);
             }
@@ -462,7 +479,7 @@ impl<'a> Promoter<'a> {
                     .context("the target branch was fetched but its ref is missing")?,
             ),
         };
-        let ours = self.inputs.promotion.committer();
+        let ours = &self.settings.promotion.committer;
         let repo = self.repo.git2();
         let mut walk = repo.revwalk()?;
         walk.push(remote)?;
@@ -524,8 +541,7 @@ impl<'a> Promoter<'a> {
             plan.branch,
             plain.join(", ")
         );
-        self.runner
-            .warning(Annotation::message(format!("#{}: {reason}.", plan.source)));
+        self.log.warning(format!("#{}: {reason}.", plan.source));
         let who: Vec<String> = plain.iter().map(|c| code_span(c)).collect();
         self.tell_source(
             plan.source,
@@ -550,7 +566,7 @@ impl<'a> Promoter<'a> {
 
     /// Labels, assignees and reviewers. Each is a nicety: a failure warns, the PR stands.
     async fn decorate(&self, pr: &Pull, plan: &PromotionPlan, source: &Pull) {
-        let options = &self.inputs.promotion;
+        let options = &self.settings.promotion;
         let author = source.author().map(str::to_string);
         let assignees: Vec<String> = match &options.assignees {
             Assignees::None => Vec::new(),
@@ -560,7 +576,7 @@ impl<'a> Promoter<'a> {
         let reviewers: Vec<String> = match options.reviewers {
             Reviewers::None => Vec::new(),
             Reviewers::Author => author.into_iter().collect(),
-            Reviewers::SourceReviewers => self
+            Reviewers::FromSource => self
                 .github
                 .reviewers_of(source.number)
                 .await
@@ -583,10 +599,8 @@ impl<'a> Promoter<'a> {
             problems.push(e.to_string());
         }
         for problem in problems {
-            self.runner.warning(Annotation::message(format!(
-                "Promotion PR #{}: {problem}",
-                pr.number
-            )));
+            self.log
+                .warning(format!("Promotion PR #{}: {problem}", pr.number));
         }
     }
 
@@ -612,20 +626,20 @@ impl<'a> Promoter<'a> {
         &self,
         number: u64,
         head: Oid,
-        report: &crate::diff::Report,
+        report: &crate::model::Report,
     ) -> anyhow::Result<()> {
         let head_sha = head.to_string();
         publish::publish_report(
-            self.runner,
+            self.log,
             &self.github,
-            self.env,
             &Sticky {
                 number,
                 head_sha: &head_sha,
-                id: &self.inputs.comment_id,
+                id: &self.settings.comment_id,
                 mode: Mode::Update,
-                max_parts: self.inputs.max_comments,
+                max_parts: self.settings.max_comments,
                 on_no_changes: true,
+                run_url: &self.settings.run_url,
             },
             report,
             None,
@@ -636,20 +650,23 @@ impl<'a> Promoter<'a> {
 
     /// Renders `base..head` with the action's build settings; the labels name the two sides
     /// in the report.
-    pub async fn render(
+    pub(crate) async fn render(
         &self,
         (base, base_label): (Oid, &str),
         (head, head_label): (Oid, &str),
-    ) -> anyhow::Result<crate::diff::Report> {
-        let options = self.inputs.diff_options(self.repo.path(), base, head)?;
-        let mut report = engine::run(&options).await?;
+    ) -> anyhow::Result<crate::model::Report> {
+        let options = self
+            .settings
+            .builds
+            .diff_options(self.repo.path(), base, head)?;
+        let mut report = engine::run(&options, &crate::processes::Processes).await?;
         report.base.name = base_label.to_string();
         report.head.name = head_label.to_string();
         Ok(report)
     }
 
     /// What staging runs that production does not yet: the job summary of every push run.
-    pub async fn drift_summary(&self) -> anyhow::Result<String> {
+    pub(crate) async fn drift_summary(&self) -> anyhow::Result<String> {
         let (Some(target), Some(source)) = (
             self.repo.find_ref(TARGET_REF),
             self.repo.find_ref(SOURCE_REF),
@@ -671,12 +688,12 @@ impl<'a> Promoter<'a> {
     }
 
     async fn tell_source(&self, number: u64, text: &str) -> anyhow::Result<()> {
-        if self.dry_run {
-            println!("#{number}: {text}");
+        if self.settings.dry_run {
+            self.log.show(&format!("#{number}: {text}\n"));
             return Ok(());
         }
         let id = format!("promotion-{}", self.target_branch().replace('/', "-"));
-        publish::publish_note(self.runner, &self.github, number, &id, text).await?;
+        publish::publish_note(self.log, &self.github, number, &id, text).await?;
         Ok(())
     }
 
@@ -717,29 +734,59 @@ impl<'a> Promoter<'a> {
             merge_kind,
         })
     }
-
-    fn templates(&self) -> Templates {
-        let o = &self.inputs.promotion;
-        Templates {
-            source_branch: o.source_branch.clone(),
-            target_branch: o.target_branch.clone(),
-            branch: o.branch_template.clone(),
-            title: o.title_template.clone(),
-            body: o.body_template.clone(),
-            labels: o.labels.clone(),
-            copy_labels: o.copy_labels.clone(),
-            draft: o.draft,
-        }
-    }
 }
 
 fn globs(patterns: &[String]) -> anyhow::Result<GlobSet> {
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        set.add(Glob::new(pattern).map_err(|e| {
-            anyhow::anyhow!("input `exclude-paths`: invalid glob '{pattern}': {e}")
-        })?);
+    glob_set(patterns.iter().map(String::as_str), false).map_err(|e| match e {
+        GlobError::Pattern { index, error } => anyhow::anyhow!(
+            "input `exclude-paths`: invalid glob '{}': {error}",
+            patterns[index]
+        ),
+        GlobError::Set(e) => anyhow::anyhow!("input `exclude-paths`: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_promotion_result_reads_as_one_line() {
+        let promoted = |url: Option<&str>, conflict: bool, skipped: Option<&str>| Promoted {
+            source: 7,
+            number: url.map(|_| 8),
+            url: url.map(str::to_string),
+            conflict,
+            skipped: skipped.map(str::to_string),
+        };
+        let url = Some("https://github.com/acme/gitops/pull/8");
+        assert_eq!(
+            promoted(url, false, None).describe(),
+            "promoted in https://github.com/acme/gitops/pull/8"
+        );
+        assert_eq!(
+            promoted(url, true, None).describe(),
+            "the promotion conflicts; see https://github.com/acme/gitops/pull/8"
+        );
+        assert_eq!(
+            promoted(None, false, Some("labelled `no-promote`")).describe(),
+            "not promoted: labelled `no-promote`"
+        );
+        assert_eq!(
+            promoted(None, false, None).describe(),
+            "planned only (dry run)"
+        );
     }
-    set.build()
-        .map_err(|e| anyhow::anyhow!("input `exclude-paths`: {e}"))
+
+    #[test]
+    fn excluded_paths_are_globs_and_a_bad_one_names_the_input() {
+        let set = globs(&["overlays/staging/**".to_string()]).unwrap();
+        assert!(set.is_match("overlays/staging/app/kustomization.yaml"));
+        assert!(!set.is_match("overlays/production/kustomization.yaml"));
+        let error = globs(&["[".to_string()]).unwrap_err().to_string();
+        assert!(
+            error.starts_with("input `exclude-paths`: invalid glob '['"),
+            "{error}"
+        );
+    }
 }

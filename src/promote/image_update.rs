@@ -4,8 +4,8 @@
 
 use anyhow::Context;
 
-use crate::diff::Report;
 use crate::github::NewPull;
+use crate::model::Report;
 use crate::promote::flow::Promoter;
 
 const HEAD_REF: &str = "refs/gitops-promote/image-update/head";
@@ -13,16 +13,16 @@ const BASE_REF: &str = "refs/gitops-promote/image-update/base";
 
 /// The PR an Image Updater branch has after this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageUpdatePr {
-    pub url: String,
+pub(crate) struct ImageUpdatePr {
+    pub(crate) url: String,
     /// The PR was opened by this run (not updated).
-    pub opened: bool,
+    pub(crate) opened: bool,
 }
 
 impl Promoter<'_> {
     /// Renders `branch` against `target` (from their merge base, as the PR shows it), then
     /// opens or updates the PR and its sticky diff comment. A merged PR is left alone.
-    pub async fn image_update(
+    pub(crate) async fn image_update(
         &self,
         branch: &str,
         target: &str,
@@ -30,8 +30,8 @@ impl Promoter<'_> {
         let (merge_base, head) = self
             .repo
             .fetch_until_merge_base(
-                &self.url,
-                Some(&self.inputs.github_token),
+                &self.settings.clone_url,
+                Some(&self.settings.token),
                 (
                     &format!("refs/heads/{target}"),
                     &format!("refs/heads/{branch}"),
@@ -45,7 +45,7 @@ impl Promoter<'_> {
 
         let existing = self.github.find_pull_by_head(branch, target).await?;
         if let Some(pr) = existing.as_ref().filter(|p| p.merged_at.is_some()) {
-            self.runner.info(&format!(
+            self.log.info(&format!(
                 "{branch} was already merged into {target} with #{}; nothing to do.",
                 pr.number
             ));
@@ -71,7 +71,7 @@ impl Promoter<'_> {
 }
 
 /// `Image update: ghcr.io/acme/api: 1.4.2 → 1.5.0` (plus how many more), else the branch.
-pub fn title(report: &Report, branch: &str) -> String {
+pub(crate) fn title(report: &Report, branch: &str) -> String {
     let lines: Vec<String> = report
         .overlays
         .iter()

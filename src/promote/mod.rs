@@ -1,9 +1,7 @@
 //! Promotion: carrying a change merged into the source branch (staging) to the target branch
 //! (production) through its own cherry-picked pull request.
 
-pub mod flow;
-pub mod image_update;
-pub mod local;
-pub mod plan;
+pub(crate) mod flow;
+pub(crate) mod image_update;
 
-pub use plan::{MergeKind, PickSummary, PromotionPlan, SourcePr, Templates};
+pub(crate) use gitops_promote_core::promote::{plan, settings};

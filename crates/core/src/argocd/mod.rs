@@ -1,0 +1,5 @@
+//! What Argo CD and Argo CD Image Updater add on top of plain kustomize: the `.argocd-source*.yaml`
+//! overrides Argo CD applies before building, and the allow-tags filters Image Updater reads.
+
+pub mod allow_tags;
+pub(crate) mod source;

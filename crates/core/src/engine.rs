@@ -1,0 +1,1389 @@
+//! The diff flow end to end: plan which overlays to build, export each needed tree once, build in
+//! parallel, parse and diff. Returns a `Report`; rendering and publishing happen elsewhere.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use globset::GlobSet;
+
+use crate::argocd::source::{self, Overrides};
+use crate::diff::diff_resources;
+use crate::git::{ExportReport, GitError, Repo, Snapshot};
+use crate::globs::{GlobError, glob_set};
+use crate::kustomize::{
+    BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand, RunBuilds,
+};
+use crate::manifest::{Resource, SecretValues, parse_resources};
+use crate::model::{OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
+
+/// What to compare and how to build.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    pub repo: PathBuf,
+    pub base: String,
+    pub head: String,
+    /// Compare merge-base(base, head) with head, like `git diff base...head`.
+    pub merge_base: bool,
+    /// Globs selecting overlays by directory; empty means "every leaf kustomization".
+    pub paths: Vec<String>,
+    /// Build every overlay, affected or not.
+    pub all: bool,
+    pub kustomize: KustomizeCommand,
+    pub build_args: Vec<String>,
+    pub jobs: usize,
+    pub timeout: Duration,
+    /// Build overlays that pull remote bases (needs the network).
+    pub allow_remote: bool,
+    /// Why the code being rendered is not trusted (a fork's PR, `pull_request_target`, a
+    /// ChatOps `/diff`), or `None`. Untrusted code is never built with build args that let it
+    /// run programs or read outside its tree, unless `allow_privileged` says so.
+    pub untrusted: Option<String>,
+    /// Build untrusted code with privileged build args anyway.
+    pub allow_privileged: bool,
+    /// Show a progress bar on stderr when it is a terminal.
+    pub progress: bool,
+}
+
+/// How every diff of one run is built, before the two commits are known: the action's PR
+/// comment, a promotion's production diff and an Image Updater PR all render alike from these.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// The build command as given; detected (`kustomize build`, else `kubectl kustomize`) when
+    /// `None`, at the first build, so a run that builds nothing never needs it.
+    pub kustomize: Option<String>,
+    pub paths: Vec<String>,
+    pub build_args: Vec<String>,
+    /// Parallel builds; one per core when `None`.
+    pub jobs: Option<usize>,
+    pub timeout: Duration,
+    pub allow_remote: bool,
+    pub allow_privileged: bool,
+}
+
+impl BuildSettings {
+    /// The options for comparing `base` with `head` in `repo`. Whether the code is trusted is
+    /// the caller's to set: it knows the event (see `event::trust`).
+    pub fn diff_options(
+        &self,
+        repo: &std::path::Path,
+        base: git2::Oid,
+        head: git2::Oid,
+    ) -> anyhow::Result<DiffOptions> {
+        let kustomize = KustomizeCommand::given_or_detected(self.kustomize.as_deref())
+            .map_err(|e| anyhow::anyhow!("input `kustomize`: {e}"))?;
+        Ok(DiffOptions {
+            repo: repo.to_path_buf(),
+            base: base.to_string(),
+            head: head.to_string(),
+            merge_base: false,
+            paths: self.paths.clone(),
+            all: false,
+            kustomize,
+            build_args: self.build_args.clone(),
+            jobs: self.jobs.unwrap_or_else(default_jobs),
+            timeout: self.timeout,
+            allow_remote: self.allow_remote,
+            untrusted: None,
+            allow_privileged: self.allow_privileged,
+            progress: false,
+        })
+    }
+}
+
+/// Why no report could be made at all. Everything else is reported per overlay.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("invalid --path glob '{glob}': {message}")]
+    Glob { glob: String, message: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Base,
+    Head,
+}
+
+/// The decision for one overlay before anything is built.
+struct Planned {
+    path: String,
+    at_base: bool,
+    at_head: bool,
+    build: bool,
+    closures: Vec<(Side, Closure)>,
+    remote: BTreeSet<String>,
+    /// Why an overlay that must be built is not, reported as its error.
+    blocked: Option<String>,
+}
+
+/// One side of the comparison: its commit, files and kustomizations.
+struct Loaded {
+    revision: Revision,
+    snapshot: Snapshot,
+    graph: Graph,
+}
+
+/// Renders every affected overlay at both commits with `builds` and diffs them.
+pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Report, DiffError> {
+    let started = Instant::now();
+    let selector = globs(&options.paths)?;
+    let repo = Repo::open(&options.repo)?;
+    let head_commit = repo.resolve(&options.head)?;
+    let mut base_commit = repo.resolve(&options.base)?;
+    if options.merge_base {
+        base_commit = repo.merge_base(base_commit, head_commit)?;
+    }
+    let sides = [
+        load_side(&repo, &options.base, base_commit)?,
+        load_side(&repo, &options.head, head_commit)?,
+    ];
+
+    let plan = plan_overlays(&sides, selector.as_ref(), options);
+    let workspace = tempfile::Builder::new()
+        .prefix("gitops-promote-")
+        .tempdir()
+        .context("creating a temporary directory for the exported trees")?;
+    let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
+    let build_count = materialised.builds();
+    let built = build(materialised.overlays, options, builds).await;
+    let overlays = diff(&plan, built, &sides, &materialised.exports);
+
+    let roots: BTreeSet<&String> = sides
+        .iter()
+        .flat_map(|side| side.graph.roots.keys())
+        .collect();
+    let stats = Stats {
+        roots: roots.len(),
+        overlays: plan.len(),
+        affected: plan.iter().filter(|p| p.build).count(),
+        builds: build_count,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_kb: peak_rss_kb(),
+    };
+    drop(workspace);
+    let [base, head] = sides;
+    Ok(Report {
+        base: base.revision,
+        head: head.revision,
+        merge_base: options.merge_base,
+        overlays,
+        stats,
+    })
+}
+
+/// Decides, per overlay, whether it is built and what stops it from being built.
+fn plan_overlays(
+    sides: &[Loaded; 2],
+    selector: Option<&GlobSet>,
+    options: &DiffOptions,
+) -> Vec<Planned> {
+    let [base, head] = sides;
+    let mut plan = plan(base, head, selector, options);
+    let refusal = privileged_refusal(options);
+    for p in plan.iter_mut().filter(|p| p.build) {
+        p.blocked = p.blocked_by(options, refusal.as_deref());
+    }
+    plan
+}
+
+/// The trees the builds read, exported once per side, and each built overlay's jobs.
+struct Materialised {
+    /// What exporting each side skipped or could not write, indexed by `Side`.
+    exports: [ExportReport; 2],
+    /// One entry per planned overlay, in plan order; `None` for those not built.
+    overlays: Vec<Option<Prepared>>,
+}
+
+impl Materialised {
+    /// How many times kustomize runs.
+    fn builds(&self) -> usize {
+        self.overlays
+            .iter()
+            .flatten()
+            .flat_map(|p| &p.sides)
+            .filter(|(_, job)| job.is_ok())
+            .count()
+    }
+}
+
+/// One overlay ready to build: the Argo CD overrides applied to its trees.
+struct Prepared {
+    rendering: Rendering,
+    /// Per side it exists on, in base-then-head order: its build, or why it could not be
+    /// prepared.
+    sides: Vec<(Side, Result<BuildJob, String>)>,
+}
+
+/// One overlay's builds, per side it exists on.
+struct Built {
+    rendering: Rendering,
+    outputs: Vec<(Side, Result<String, BuildFailure>)>,
+}
+
+/// Exports each side's tree into `workspace` (only when an overlay builds there) and applies
+/// every built overlay's Argo CD override files.
+fn materialise(
+    repo: &Repo,
+    plan: &[Planned],
+    sides: &[Loaded; 2],
+    workspace: &std::path::Path,
+) -> Result<Materialised, DiffError> {
+    let present = |p: &Planned, side: Side| match side {
+        Side::Base => p.at_base,
+        Side::Head => p.at_head,
+    };
+    let mut dirs = Vec::new();
+    let mut exports: [ExportReport; 2] = Default::default();
+    for side in [Side::Base, Side::Head] {
+        let loaded = &sides[side as usize];
+        let dir = workspace.join(match side {
+            Side::Base => "base",
+            Side::Head => "head",
+        });
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        if plan.iter().any(|p| p.builds() && present(p, side)) {
+            exports[side as usize] = repo.export(&loaded.snapshot, &dir).with_context(|| {
+                format!(
+                    "exporting {} ({})",
+                    loaded.revision.name, loaded.revision.sha
+                )
+            })?;
+        }
+        dirs.push(Arc::new(dir));
+    }
+
+    // Overlays another built overlay includes: an Argo CD override edits the overlay's own
+    // kustomization, which must not leak into the other overlay's build.
+    let mut included: [BTreeSet<&str>; 2] = Default::default();
+    for p in plan.iter().filter(|p| p.builds()) {
+        for (side, closure) in &p.closures {
+            included[*side as usize].extend(
+                closure
+                    .roots
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|dir| *dir != p.path),
+            );
+        }
+    }
+    let overlays = plan
+        .iter()
+        .map(|p| {
+            if !p.builds() {
+                return None;
+            }
+            let mut rendering = Rendering::default();
+            let mut jobs = Vec::new();
+            for side in [Side::Base, Side::Head] {
+                if !present(p, side) {
+                    continue;
+                }
+                let prepared = prepare_overrides(
+                    repo,
+                    &sides[side as usize],
+                    &p.path,
+                    &dirs[side as usize],
+                    included[side as usize].contains(p.path.as_str()),
+                    workspace,
+                );
+                let job = prepared.map(|(tree, overrides)| {
+                    if let Some(o) = overrides {
+                        rendering.add(o.applied, o.notes);
+                    }
+                    BuildJob {
+                        tree,
+                        overlay: p.path.clone(),
+                    }
+                });
+                jobs.push((side, job));
+            }
+            Some(Prepared {
+                rendering,
+                sides: jobs,
+            })
+        })
+        .collect();
+    Ok(Materialised { exports, overlays })
+}
+
+/// Runs every prepared build in parallel and hands each output back to its overlay and side.
+async fn build(
+    prepared: Vec<Option<Prepared>>,
+    options: &DiffOptions,
+    builds: &impl RunBuilds,
+) -> Vec<Option<Built>> {
+    let jobs: Vec<BuildJob> = prepared
+        .iter()
+        .flatten()
+        .flat_map(|p| &p.sides)
+        .filter_map(|(_, job)| job.as_ref().ok().cloned())
+        .collect();
+    let builder = Builder {
+        command: options.kustomize.clone(),
+        build_args: options.build_args.clone(),
+        jobs: options.jobs,
+        timeout: options.timeout,
+        ..Builder::default()
+    };
+    let bar = progress_bar(options.progress, jobs.len());
+    let tick = bar.clone();
+    // One output per job, in the order of `jobs`, which is the order walked below.
+    let mut outputs = builds
+        .run_all(&builder, &jobs, move || tick.inc(1))
+        .await
+        .into_iter();
+    bar.finish_and_clear();
+    prepared
+        .into_iter()
+        .map(|p| {
+            let p = p?;
+            let outputs = p
+                .sides
+                .into_iter()
+                .map(|(side, job)| {
+                    let output = match job {
+                        Ok(_) => outputs.next().unwrap_or_else(|| {
+                            Err(BuildFailure::Failed("the build gave no result".to_string()))
+                        }),
+                        Err(message) => Err(BuildFailure::Failed(message)),
+                    };
+                    (side, output)
+                })
+                .collect();
+            Some(Built {
+                rendering: p.rendering,
+                outputs,
+            })
+        })
+        .collect()
+}
+
+/// Parses and diffs each overlay's renders, then scrubs every Secret value any render or
+/// kustomization holds from every error.
+fn diff(
+    plan: &[Planned],
+    built: Vec<Option<Built>>,
+    sides: &[Loaded; 2],
+    exports: &[ExportReport; 2],
+) -> Vec<OverlayDiff> {
+    // Every kustomization's generator literals, at both refs: an error may echo one even when
+    // no render of it succeeded.
+    let mut secrets = SecretValues::default();
+    for loaded in sides {
+        for root in loaded.graph.roots.values() {
+            if let Ok(refs) = &root.refs {
+                refs.secret_literals.iter().for_each(|v| secrets.add(v));
+            }
+        }
+    }
+    let mut overlays: Vec<OverlayDiff> = plan
+        .iter()
+        .zip(built)
+        .map(|(p, built)| diff_overlay(p, built, sides, exports, &mut secrets))
+        .collect();
+    // Only now are all renders' Secrets known; any overlay's error may echo any of them.
+    for o in &mut overlays {
+        if let Some(error) = &mut o.error {
+            *error = cap_chars(&secrets.scrub(error), MAX_ERROR_CHARS);
+        }
+    }
+    overlays
+}
+
+/// One overlay's result from its builds; the Secrets its renders hold are added to `secrets`.
+fn diff_overlay(
+    p: &Planned,
+    built: Option<Built>,
+    sides: &[Loaded; 2],
+    exports: &[ExportReport; 2],
+    secrets: &mut SecretValues,
+) -> OverlayDiff {
+    if !p.build {
+        return overlay(p, OverlayStatus::Unchanged, None, Vec::new());
+    }
+    let Some(Built { rendering, outputs }) = built else {
+        return overlay(p, OverlayStatus::Error, p.blocked.clone(), Vec::new());
+    };
+    let Rendering { overrides, notes } = rendering;
+    let mut rendered: [Option<Vec<Resource>>; 2] = [None, None];
+    let mut errors = Vec::new();
+    for (side, output) in outputs {
+        let revision = &sides[side as usize].revision;
+        match output
+            .map_err(|f| explain_failure(f, p, &exports[side as usize]))
+            .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()))
+        {
+            Ok(resources) => {
+                secrets.add_secrets(&resources);
+                rendered[side as usize] = Some(resources);
+            }
+            Err(message) => errors.push(format!(
+                "at {} ({}): {message}",
+                revision.name,
+                short(&revision.sha)
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        let mut failed = overlay(
+            p,
+            OverlayStatus::Error,
+            Some(errors.join("\n\n")),
+            Vec::new(),
+        );
+        failed.overrides = overrides;
+        failed.notes = notes;
+        return failed;
+    }
+    let [old, new] = rendered;
+    let (old, new) = (old.unwrap_or_default(), new.unwrap_or_default());
+    let images = crate::images::changes(&old, &new);
+    let resources = diff_resources(old, new);
+    let status = match (p.at_base, p.at_head) {
+        (false, true) => OverlayStatus::Added,
+        (true, false) => OverlayStatus::Removed,
+        _ if resources.is_empty() => OverlayStatus::Unchanged,
+        _ => OverlayStatus::Changed,
+    };
+    let mut done = overlay(p, status, None, resources);
+    done.images = images;
+    done.overrides = overrides;
+    done.notes = notes;
+    done
+}
+
+impl Planned {
+    /// Whether kustomize runs for this overlay.
+    fn builds(&self) -> bool {
+        self.build && self.blocked.is_none()
+    }
+
+    /// Why this overlay may not be built with these options, if it may not.
+    fn blocked_by(&self, options: &DiffOptions, refusal: Option<&str>) -> Option<String> {
+        if let Some(refusal) = refusal {
+            return Some(refusal.to_string());
+        }
+        if options.allow_remote {
+            return None;
+        }
+        // What an unreadable kustomization fetches is unknown; kustomize would find out by
+        // fetching it.
+        let unreadable = self
+            .closures
+            .iter()
+            .flat_map(|(_, c)| &c.unparseable)
+            .next();
+        if let Some((file, reason)) = unreadable {
+            return Some(format!(
+                "not built: {file} cannot be read ({reason}), so whether it fetches anything from \
+                 the network is unknown; fix it, or pass --allow-remote to let kustomize try"
+            ));
+        }
+        if !self.remote.is_empty() {
+            let list = self.remote.iter().cloned().collect::<Vec<_>>().join(", ");
+            return Some(format!(
+                "not built: it uses remote bases ({list}); pass --allow-remote to fetch and build them"
+            ));
+        }
+        None
+    }
+}
+
+/// Why no overlay is built: the code is untrusted and the build args would let it run programs
+/// or read outside its tree. Building without those args instead would show a wrong render as
+/// if it were right, so nothing is built and every affected overlay says why.
+fn privileged_refusal(options: &DiffOptions) -> Option<String> {
+    let reason = options.untrusted.as_deref()?;
+    if options.allow_privileged {
+        return None;
+    }
+    let all: Vec<String> = options
+        .kustomize
+        .args
+        .iter()
+        .chain(&options.build_args)
+        .cloned()
+        .collect();
+    let refused = crate::kustomize::privileged_args(&all);
+    if refused.is_empty() {
+        return None;
+    }
+    let (noun, verb) = if refused.len() == 1 {
+        ("arg", "lets")
+    } else {
+        ("args", "let")
+    };
+    let list = refused
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "not built: the build {noun} {list} {verb} the rendered code run programs or read files \
+         outside the repository, and {reason}; set the input `allow-privileged-builds: true` to \
+         build it anyway"
+    ))
+}
+
+fn overlay(
+    p: &Planned,
+    status: OverlayStatus,
+    error: Option<String>,
+    resources: Vec<crate::model::ResourceDiff>,
+) -> OverlayDiff {
+    OverlayDiff {
+        path: p.path.clone(),
+        status,
+        error,
+        remote: p.remote.iter().cloned().collect(),
+        resources,
+        images: Vec::new(),
+        overrides: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+/// How one overlay was rendered, beyond its kustomization: Argo CD override files and notes.
+#[derive(Debug, Default, PartialEq)]
+struct Rendering {
+    overrides: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Rendering {
+    /// Adds one side's override files and notes; both sides usually name the same ones.
+    fn add(&mut self, applied: Vec<String>, notes: Vec<String>) {
+        for file in applied {
+            if !self.overrides.contains(&file) {
+                self.overrides.push(file);
+            }
+        }
+        for note in notes {
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
+    }
+}
+
+/// Applies the overlay's Argo CD override files (if any set images) to its kustomization in the
+/// exported tree, the way Argo CD runs `kustomize edit set image` before building. An overlay
+/// that another overlay includes gets a private copy of the tree to edit. Returns the tree to
+/// build in and the overrides used, or why the overlay cannot be built as Argo CD would.
+fn prepare_overrides(
+    repo: &Repo,
+    side: &Loaded,
+    overlay: &str,
+    tree: &Arc<PathBuf>,
+    shared: bool,
+    workspace: &std::path::Path,
+) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
+    let at = format!("at {} ({})", side.revision.name, short(&side.revision.sha));
+    let prefix = if overlay == "." {
+        ".argocd-".to_string()
+    } else {
+        format!("{overlay}/.argocd-")
+    };
+    let candidates: Vec<&String> = side
+        .snapshot
+        .files
+        .range(prefix.clone()..)
+        .take_while(|(path, _)| path.starts_with(&prefix))
+        .filter(|(_, entry)| !entry.is_symlink())
+        .map(|(path, _)| path)
+        .collect();
+    let (files, mut notes) = source::files_of(overlay, candidates.iter().map(|p| p.as_str()));
+    if files.is_empty() {
+        return Ok((
+            tree.clone(),
+            (!notes.is_empty()).then(|| Overrides {
+                notes,
+                ..Overrides::default()
+            }),
+        ));
+    }
+    let mut contents = Vec::new();
+    for file in &files {
+        let bytes = repo
+            .read_blob(side.snapshot.files[file].oid)
+            .map_err(|e| format!("{at}: {file}: {e:#}"))?;
+        contents.push((file.clone(), bytes));
+    }
+    let mut overrides = source::merge(&contents).map_err(|e| format!("{at}: {e}"))?;
+    overrides.notes.splice(0..0, notes.drain(..));
+    if overrides.images.is_empty() {
+        return Ok((tree.clone(), Some(overrides)));
+    }
+    let tree = if shared {
+        let private = tempfile::Builder::new()
+            .prefix("overlay-")
+            .tempdir_in(workspace)
+            .map_err(|e| format!("{at}: creating a private copy for {overlay}: {e}"))?
+            .keep();
+        repo.export(&side.snapshot, &private)
+            .map_err(|e| format!("{at}: exporting a private copy for {overlay}: {e:#}"))?;
+        Arc::new(private)
+    } else {
+        tree.clone()
+    };
+    let kustomization = &side.graph.roots[overlay].file;
+    let target = tree.join(kustomization);
+    let edit = || -> Result<(), String> {
+        let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
+        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+            format!(
+                "not valid YAML: {}",
+                crate::manifest::yaml_error_summary(&e)
+            )
+        })?;
+        source::set_images(&mut doc, &overrides.images)?;
+        // A symlinked kustomization must not be edited through the link.
+        std::fs::remove_file(&target).map_err(|e| e.to_string())?;
+        // JSON is YAML, and kustomize reads it as such.
+        std::fs::write(
+            &target,
+            serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())
+    };
+    edit().map_err(|e| {
+        format!(
+            "{at}: cannot apply the image overrides of {} to {kustomization}: {e}",
+            overrides.applied.join(", ")
+        )
+    })?;
+    Ok((tree, Some(overrides)))
+}
+
+fn load_side(repo: &Repo, name: &str, commit: git2::Oid) -> Result<Loaded, DiffError> {
+    let snapshot = repo.snapshot(commit)?;
+    let graph = Graph::load(repo, &snapshot)
+        .with_context(|| format!("reading the kustomizations of {name} ({commit})"))?;
+    Ok(Loaded {
+        revision: Revision {
+            name: name.to_string(),
+            sha: commit.to_string(),
+        },
+        snapshot,
+        graph,
+    })
+}
+
+fn globs(patterns: &[String]) -> Result<Option<GlobSet>, DiffError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    // Directories are matched without a trailing slash, so `overlays/*/` means `overlays/*`.
+    let trimmed = patterns.iter().map(|p| p.trim_end_matches('/'));
+    glob_set(trimmed, false).map(Some).map_err(|e| match e {
+        GlobError::Pattern { index, error } => DiffError::Glob {
+            glob: patterns[index].clone(),
+            message: error.kind().to_string(),
+        },
+        GlobError::Set(e) => DiffError::Glob {
+            glob: patterns.join(", "),
+            message: e.to_string(),
+        },
+    })
+}
+
+/// Decides per overlay whether it must be built: only when its closure at either ref contains
+/// a changed path, or cannot be known because a kustomization does not parse.
+fn plan(
+    base: &Loaded,
+    head: &Loaded,
+    selector: Option<&GlobSet>,
+    options: &DiffOptions,
+) -> Vec<Planned> {
+    let changed = base.snapshot.changed_paths(&head.snapshot);
+    let overlays: BTreeSet<String> = base
+        .graph
+        .overlays(selector)
+        .union(&head.graph.overlays(selector))
+        .cloned()
+        .collect();
+    overlays
+        .into_iter()
+        .map(|path| {
+            let is_overlay = |side: &Loaded| {
+                side.graph
+                    .roots
+                    .get(&path)
+                    .is_some_and(|root| !root.component)
+            };
+            let (at_base, at_head) = (is_overlay(base), is_overlay(head));
+            let closures: Vec<(Side, Closure)> =
+                [(at_base, Side::Base, base), (at_head, Side::Head, head)]
+                    .into_iter()
+                    .filter(|(present, _, _)| *present)
+                    .map(|(_, side, loaded)| (side, loaded.graph.closure(&loaded.snapshot, &path)))
+                    .collect();
+            let build = options.all
+                || !(at_base && at_head)
+                || closures
+                    .iter()
+                    .any(|(_, c)| !c.unparseable.is_empty() || c.touched_by(&path, &changed));
+            let remote = closures
+                .iter()
+                .flat_map(|(_, c)| c.remote.iter().cloned())
+                .collect();
+            Planned {
+                path,
+                at_base,
+                at_head,
+                build,
+                closures,
+                remote,
+                blocked: None,
+            }
+        })
+        .collect()
+}
+
+/// A failed build's message, plus the one cause kustomize cannot name: a symlink the export
+/// left out because it points outside the repository.
+fn explain_failure(failure: BuildFailure, p: &Planned, export: &ExportReport) -> String {
+    let mut message = match failure {
+        BuildFailure::Failed(stderr) => cause_lines(&stderr),
+        other => other.to_string(),
+    };
+    for (link, target) in &export.skipped_links {
+        let used = message.contains(link.as_str())
+            || p.closures.iter().any(|(_, c)| c.files.contains(link));
+        if used {
+            message.push_str(&format!(
+                "\nnote: {link} is a symlink to {target}, outside the repository; it was not exported"
+            ));
+        }
+    }
+    message
+}
+
+/// Most characters of one overlay's error kept for comments, annotations and JSON.
+const MAX_ERROR_CHARS: usize = 4_000;
+/// Lines kept after each line that names a cause.
+const CONTEXT_LINES: usize = 3;
+/// Lines kept of one build's message.
+const MAX_CAUSE_LINES: usize = 20;
+
+/// The lines of kustomize's (or Helm's) stderr that name the cause: each `Error:`/`error:` line
+/// (and kubectl's `"command failed"` line) with a few after it; else the first lines. Whole
+/// lines only: the message is cut to a length after Secret values are scrubbed, so a value is
+/// never split where the scrubber cannot recognise it.
+fn cause_lines(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().collect();
+    let is_cause = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("Error:")
+            || line.starts_with("error:")
+            || line.contains("\"command failed\"")
+    };
+    let mut keep = vec![false; lines.len()];
+    for (index, _) in lines.iter().enumerate().filter(|(_, l)| is_cause(l)) {
+        let end = (index + 1 + CONTEXT_LINES).min(lines.len());
+        keep[index..end].iter_mut().for_each(|k| *k = true);
+    }
+    if !keep.contains(&true) {
+        keep.iter_mut().for_each(|k| *k = true);
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(line, _)| *line)
+        .collect();
+    let mut text = kept[..kept.len().min(MAX_CAUSE_LINES)].join("\n");
+    let dropped = lines.len() - kept.len().min(MAX_CAUSE_LINES);
+    if dropped > 0 {
+        text.push_str(&format!("\n({dropped} more lines not shown)"));
+    }
+    text
+}
+
+/// `text` cut to `max` characters, saying so.
+fn cap_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}… (cut)", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn progress_bar(enabled: bool, total: usize) -> indicatif::ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() || total == 0 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} building overlays {pos}/{len} {wide_bar} {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// One build per core unless told otherwise.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=master",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    /// A repository whose one overlay, `app`, changes between `master` and `develop`; each
+    /// `(path, content)` of `files` is written on `develop` too.
+    fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, content: &str| {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        };
+        git(dir.path(), &["init", "-q"]);
+        write("app/kustomization.yaml", "resources: [cm.yaml]\n");
+        write(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '1'}\n",
+        );
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "base"]);
+        git(dir.path(), &["checkout", "-q", "-b", "develop"]);
+        write(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '2'}\n",
+        );
+        for (path, content) in files {
+            write(path, content);
+        }
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "change"]);
+        dir
+    }
+
+    /// Runs each build one at a time with std's process API. These tests are about what the
+    /// pipeline decides and reports; starting, limiting and killing processes is the binary's.
+    struct Sequential;
+
+    impl RunBuilds for Sequential {
+        async fn run_all(
+            &self,
+            builder: &Builder,
+            jobs: &[BuildJob],
+            on_done: impl Fn() + Send + Sync + 'static,
+        ) -> Vec<Result<String, BuildFailure>> {
+            jobs.iter()
+                .map(|job| {
+                    let out = Command::new(&builder.command.program)
+                        .args(&builder.command.args)
+                        .args(&builder.build_args)
+                        .arg(job.tree.join(&job.overlay))
+                        .current_dir(job.tree.as_path())
+                        .output();
+                    on_done();
+                    match out {
+                        Ok(out) if out.status.success() => {
+                            Ok(String::from_utf8(out.stdout).unwrap())
+                        }
+                        Ok(out) => Err(BuildFailure::Failed(
+                            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                        )),
+                        Err(e) => Err(BuildFailure::NotStarted(e.to_string())),
+                    }
+                })
+                .collect()
+        }
+    }
+
+    /// Options running `kustomize` (a shell script body) on `repo`, master against develop.
+    fn options(repo: &Path, tools: &Path, kustomize: &str) -> DiffOptions {
+        let script = tools.join("kustomize.sh");
+        std::fs::write(&script, kustomize).unwrap();
+        DiffOptions {
+            repo: repo.to_path_buf(),
+            base: "master".to_string(),
+            head: "develop".to_string(),
+            merge_base: false,
+            paths: Vec::new(),
+            all: false,
+            kustomize: KustomizeCommand {
+                program: "sh".to_string(),
+                args: vec![script.to_string_lossy().into_owned()],
+            },
+            build_args: Vec::new(),
+            jobs: 1,
+            timeout: Duration::from_secs(60),
+            allow_remote: false,
+            untrusted: None,
+            allow_privileged: false,
+            progress: false,
+        }
+    }
+
+    /// A kustomize that notes each run in `ran` and renders the overlay's `cm.yaml`.
+    fn recording_kustomize(ran: &Path) -> String {
+        format!(
+            "echo \"$@\" >> '{}'\nfor last; do :; done\ncat \"$last/cm.yaml\"\n",
+            ran.display()
+        )
+    }
+
+    #[tokio::test]
+    async fn untrusted_code_is_not_built_with_privileged_args() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec!["--enable-helm=true".to_string()];
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+
+        let report = run(&options, &Sequential).await.unwrap();
+
+        assert!(
+            !ran.exists(),
+            "kustomize ran: {:?}",
+            std::fs::read_to_string(&ran)
+        );
+        let [app] = &report.overlays[..] else {
+            panic!("one overlay: {:?}", report.overlays);
+        };
+        assert_eq!(app.status, OverlayStatus::Error);
+        expect_test::expect!["not built: the build arg `--enable-helm=true` lets the rendered code run programs or read files outside the repository, and the pull request comes from a fork; set the input `allow-privileged-builds: true` to build it anyway"]
+        .assert_eq(app.error.as_deref().unwrap());
+    }
+
+    #[tokio::test]
+    async fn privileged_args_build_when_trusted_or_allowed() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec!["--enable-helm".to_string()];
+        let trusted = run(&options, &Sequential).await.unwrap();
+        assert_eq!(trusted.overlays[0].status, OverlayStatus::Changed);
+
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+        options.allow_privileged = true;
+        let allowed = run(&options, &Sequential).await.unwrap();
+        assert_eq!(allowed.overlays[0].status, OverlayStatus::Changed);
+        assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 4);
+    }
+
+    #[tokio::test]
+    async fn untrusted_code_builds_with_ordinary_args() {
+        let repo = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.build_args = vec![
+            "--enable-helm=false".to_string(),
+            "--load-restrictor".to_string(),
+            "LoadRestrictionsRootOnly".to_string(),
+        ];
+        options.untrusted = Some("the pull request comes from a fork".to_string());
+        let report = run(&options, &Sequential).await.unwrap();
+        assert_eq!(
+            report.overlays[0].status,
+            OverlayStatus::Changed,
+            "{:?}",
+            report.overlays[0].error
+        );
+    }
+
+    #[test]
+    fn build_messages_keep_the_lines_that_name_the_cause() {
+        let noisy = format!(
+            "{}Error: accumulating resources from 'x.yaml': missing\n  at line 3\n{}",
+            "I1204 helm: fetching index\n".repeat(30),
+            "debug trace\n".repeat(30)
+        );
+        expect_test::expect![[r#"
+            Error: accumulating resources from 'x.yaml': missing
+              at line 3
+            debug trace
+            debug trace
+            (58 more lines not shown)"#]]
+        .assert_eq(&cause_lines(&noisy));
+        assert_eq!(cause_lines("exit 1 with no words"), "exit 1 with no words");
+        assert_eq!(cap_chars("abcdef", 3), "abc… (cut)");
+        assert_eq!(cap_chars("abc", 3), "abc");
+    }
+
+    /// Both sides of `repo_with`'s repository, master and develop, loaded as `run` loads them.
+    fn sides_of(dir: &Path) -> (Repo, [Loaded; 2]) {
+        let repo = Repo::open(dir).unwrap();
+        let base = repo.resolve("master").unwrap();
+        let head = repo.resolve("develop").unwrap();
+        let sides = [
+            load_side(&repo, "master", base).unwrap(),
+            load_side(&repo, "develop", head).unwrap(),
+        ];
+        (repo, sides)
+    }
+
+    #[test]
+    fn the_plan_blocks_every_affected_overlay_when_privileged_args_are_refused() {
+        let dir = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let mut options = options(dir.path(), tools.path(), "exit 1");
+        let (_repo, sides) = sides_of(dir.path());
+
+        let plan = plan_overlays(&sides, None, &options);
+        let [app] = &plan[..] else {
+            panic!("one overlay")
+        };
+        assert!(app.build && app.at_base && app.at_head && app.builds());
+
+        options.build_args = vec!["--enable-exec".to_string()];
+        options.untrusted = Some("it is a fork".to_string());
+        let plan = plan_overlays(&sides, None, &options);
+        assert!(!plan[0].builds());
+        assert!(
+            plan[0]
+                .blocked
+                .as_deref()
+                .unwrap()
+                .contains("`--enable-exec`")
+        );
+    }
+
+    #[test]
+    fn materialising_exports_each_side_and_prepares_one_job_per_side() {
+        let dir = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let options = options(dir.path(), tools.path(), "exit 1");
+        let (repo, sides) = sides_of(dir.path());
+        let plan = plan_overlays(&sides, None, &options);
+        let workspace = tempfile::tempdir().unwrap();
+
+        let materialised = materialise(&repo, &plan, &sides, workspace.path()).unwrap();
+
+        assert_eq!(materialised.builds(), 2);
+        let [Some(app)] = &materialised.overlays[..] else {
+            panic!("one built overlay")
+        };
+        let sides: Vec<Side> = app.sides.iter().map(|(side, _)| *side).collect();
+        assert_eq!(sides, [Side::Base, Side::Head]);
+        let cm = |side: &str| {
+            std::fs::read_to_string(workspace.path().join(side).join("app/cm.yaml")).unwrap()
+        };
+        assert!(cm("base").contains("a: '1'") && cm("head").contains("a: '2'"));
+        assert_eq!(app.rendering, Rendering::default());
+    }
+
+    #[test]
+    fn nothing_is_exported_for_a_plan_that_builds_nothing() {
+        let dir = repo_with(&[]);
+        let tools = tempfile::tempdir().unwrap();
+        let mut options = options(dir.path(), tools.path(), "exit 1");
+        options.build_args = vec!["--enable-exec".to_string()];
+        options.untrusted = Some("it is a fork".to_string());
+        let (repo, sides) = sides_of(dir.path());
+        let plan = plan_overlays(&sides, None, &options);
+        let workspace = tempfile::tempdir().unwrap();
+
+        let materialised = materialise(&repo, &plan, &sides, workspace.path()).unwrap();
+
+        assert_eq!(materialised.builds(), 0);
+        assert!(materialised.overlays[0].is_none());
+        assert!(!workspace.path().join("head/app").exists());
+    }
+
+    #[tokio::test]
+    async fn each_build_output_goes_back_to_its_overlay_and_side() {
+        let tools = tempfile::tempdir().unwrap();
+        // Renders the tree and overlay it was given, so each output says where it came from.
+        let options = options(
+            Path::new("."),
+            tools.path(),
+            "for last; do :; done\necho \"/$(basename \"$PWD\")/$(basename \"$last\")\"\n",
+        );
+        for tree in ["base", "head"] {
+            std::fs::create_dir(tools.path().join(tree)).unwrap();
+        }
+        let job = |tree: &str, overlay: &str| BuildJob {
+            tree: Arc::new(tools.path().join(tree.trim_start_matches('/'))),
+            overlay: overlay.to_string(),
+        };
+        let prepared = vec![
+            Some(Prepared {
+                rendering: Rendering::default(),
+                sides: vec![
+                    (Side::Base, Ok(job("/base", "a"))),
+                    (Side::Head, Ok(job("/head", "a"))),
+                ],
+            }),
+            None,
+            Some(Prepared {
+                rendering: Rendering::default(),
+                sides: vec![
+                    (Side::Base, Err("no override".to_string())),
+                    (Side::Head, Ok(job("/head", "b"))),
+                ],
+            }),
+        ];
+
+        let built = build(prepared, &options, &Sequential).await;
+
+        let outputs: Vec<Option<Vec<(Side, String)>>> = built
+            .into_iter()
+            .map(|b| {
+                b.map(|b| {
+                    b.outputs
+                        .into_iter()
+                        .map(|(side, out)| {
+                            let text = match out {
+                                Ok(yaml) => yaml.trim().to_string(),
+                                Err(BuildFailure::Failed(message)) => format!("failed: {message}"),
+                                Err(other) => format!("{other:?}"),
+                            };
+                            (side, text)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        assert_eq!(
+            outputs,
+            [
+                Some(vec![
+                    (Side::Base, "/base/a".to_string()),
+                    (Side::Head, "/head/a".to_string())
+                ]),
+                None,
+                Some(vec![
+                    (Side::Base, "failed: no override".to_string()),
+                    (Side::Head, "/head/b".to_string())
+                ]),
+            ]
+        );
+    }
+
+    #[test]
+    fn diffing_an_overlay_reports_changes_failures_and_blocked_builds() {
+        let dir = repo_with(&[]);
+        let (_repo, sides) = sides_of(dir.path());
+        let exports: [ExportReport; 2] = Default::default();
+        let planned = |build: bool, blocked: Option<&str>| Planned {
+            path: "app".to_string(),
+            at_base: true,
+            at_head: true,
+            build,
+            closures: Vec::new(),
+            remote: BTreeSet::new(),
+            blocked: blocked.map(str::to_string),
+        };
+        let cm = |value: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: web}}\ndata: {{a: '{value}'}}\n"
+            )
+        };
+        let built = |base: Result<String, BuildFailure>| Built {
+            rendering: Rendering {
+                overrides: vec!["app/.argocd-source.yaml".to_string()],
+                notes: Vec::new(),
+            },
+            outputs: vec![(Side::Base, base), (Side::Head, Ok(cm("2")))],
+        };
+        let mut secrets = SecretValues::default();
+
+        let changed = diff_overlay(
+            &planned(true, None),
+            Some(built(Ok(cm("1")))),
+            &sides,
+            &exports,
+            &mut secrets,
+        );
+        assert_eq!(changed.status, OverlayStatus::Changed);
+        assert_eq!(changed.resources.len(), 1);
+        assert_eq!(changed.overrides, ["app/.argocd-source.yaml"]);
+
+        let failed = diff_overlay(
+            &planned(true, None),
+            Some(built(Err(BuildFailure::Failed("boom".to_string())))),
+            &sides,
+            &exports,
+            &mut secrets,
+        );
+        assert_eq!(failed.status, OverlayStatus::Error);
+        let error = failed.error.unwrap();
+        assert!(error.starts_with("at master ("), "{error}");
+        assert!(error.contains("boom"), "{error}");
+        assert_eq!(failed.overrides, ["app/.argocd-source.yaml"]);
+
+        let blocked = diff_overlay(
+            &planned(true, Some("not built: remote")),
+            None,
+            &sides,
+            &exports,
+            &mut secrets,
+        );
+        assert_eq!(blocked.status, OverlayStatus::Error);
+        assert_eq!(blocked.error.as_deref(), Some("not built: remote"));
+
+        let unaffected = diff_overlay(&planned(false, None), None, &sides, &exports, &mut secrets);
+        assert_eq!(unaffected.status, OverlayStatus::Unchanged);
+    }
+
+    #[test]
+    fn renderings_list_each_override_file_and_note_once() {
+        let mut rendering = Rendering::default();
+        let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        rendering.add(files(&["a", "b"]), files(&["n"]));
+        rendering.add(files(&["b", "c"]), files(&["n", "m"]));
+        assert_eq!(rendering.overrides, ["a", "b", "c"]);
+        assert_eq!(rendering.notes, ["n", "m"]);
+    }
+
+    /// Runs the diff on a repository whose `develop` writes `files`; returns the one overlay's
+    /// result and whether kustomize ran.
+    async fn diff_remote(files: &[(&str, &str)], allow_remote: bool) -> (OverlayDiff, bool) {
+        let repo = repo_with(files);
+        let tools = tempfile::tempdir().unwrap();
+        let ran = tools.path().join("ran");
+        let mut options = options(repo.path(), tools.path(), &recording_kustomize(&ran));
+        options.allow_remote = allow_remote;
+        let report = run(&options, &Sequential).await.unwrap();
+        let [app] = &report.overlays[..] else {
+            panic!("one overlay: {:?}", report.overlays);
+        };
+        (app.clone(), ran.exists())
+    }
+
+    #[tokio::test]
+    async fn everything_kustomize_would_fetch_is_remote_and_not_built() {
+        /// What the case is, the files `develop` writes, and what the report lists as remote.
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 6] = [
+            (
+                "a Helm chart from a repository",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\nhelmCharts:\n- name: redis\n  repo: https://charts.example.com/stable\n",
+                )],
+                "helm chart redis from https://charts.example.com/stable",
+            ),
+            (
+                "a patch by URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\npatches:\n- path: https://example.com/patch.yaml\n",
+                )],
+                "https://example.com/patch.yaml",
+            ),
+            (
+                "CRDs and an OpenAPI schema by URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ncrds: [ssh://git@example.com/crds.yaml]\nopenapi: {path: 'https://example.com/schema.json'}\n",
+                )],
+                "https://example.com/schema.json, ssh://git@example.com/crds.yaml",
+            ),
+            (
+                "a component by git URL",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ncomponents: ['github.com/acme/parts//monitoring?ref=v1']\n",
+                )],
+                "github.com/acme/parts//monitoring?ref=v1",
+            ),
+            (
+                "an inline Helm generator",
+                &[(
+                    "app/kustomization.yaml",
+                    "resources: [cm.yaml]\ngenerators:\n- |\n  apiVersion: builtin\n  kind: HelmChartInflationGenerator\n  metadata: {name: redis}\n  name: redis\n  repo: oci://registry.example.com/charts\n",
+                )],
+                "helm chart redis from oci://registry.example.com/charts",
+            ),
+            (
+                "a Helm generator file",
+                &[
+                    (
+                        "app/kustomization.yaml",
+                        "resources: [cm.yaml]\ngenerators: [redis.yaml]\n",
+                    ),
+                    (
+                        "app/redis.yaml",
+                        "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata: {name: redis}\nname: redis\nrepo: https://charts.example.com/stable\n",
+                    ),
+                ],
+                "helm chart redis from https://charts.example.com/stable",
+            ),
+        ];
+        for (case, files, remote) in cases {
+            let (app, ran) = diff_remote(files, false).await;
+            assert!(!ran, "{case}: kustomize ran");
+            assert_eq!(app.status, OverlayStatus::Error, "{case}");
+            assert_eq!(
+                app.error.as_deref(),
+                Some(
+                    format!(
+                        "not built: it uses remote bases ({remote}); pass --allow-remote to fetch and build them"
+                    )
+                    .as_str()
+                ),
+                "{case}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_kustomization_is_not_built_without_allow_remote() {
+        let files = [
+            ("app/kustomization.yaml", "resources: [cm.yaml, ../base]\n"),
+            ("base/kustomization.yaml", "resources: [\"unclosed\n"),
+        ];
+        let (app, ran) = diff_remote(&files, false).await;
+        assert!(!ran, "kustomize ran");
+        assert_eq!(app.status, OverlayStatus::Error);
+        let error = app.error.unwrap();
+        assert!(
+            error.starts_with("not built: base/kustomization.yaml cannot be read ("),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("pass --allow-remote to let kustomize try"),
+            "{error}"
+        );
+
+        let (_, ran) = diff_remote(&files, true).await;
+        assert!(ran, "with --allow-remote kustomize is left to judge");
+    }
+}

@@ -1,0 +1,17 @@
+//! The core of gitops-promote: which overlays a change affects, rendering them at two commits
+//! through a build runner, diffing the resources and rendering the report, planning sticky
+//! comments and promotion PRs, and the git work behind them. Nothing here knows GitHub's API,
+//! the Actions runner or the command line, and it starts no build process itself.
+
+pub mod argocd;
+pub mod comment;
+pub mod diff;
+pub mod engine;
+pub mod git;
+pub mod globs;
+pub mod images;
+pub mod kustomize;
+pub mod manifest;
+pub mod model;
+pub mod promote;
+pub mod report;

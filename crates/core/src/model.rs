@@ -1,0 +1,141 @@
+//! The report model: what differs per overlay and per resource between two revisions. The
+//! pipeline produces it once per run; every renderer and publisher only reads it.
+
+use serde::Serialize;
+
+use crate::images::ImageChange;
+use crate::manifest::ResourceKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Change {
+    Added,
+    Modified,
+    Removed,
+}
+
+/// One resource that differs between base and head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDiff {
+    /// The head's key, or the base's for a removed resource.
+    pub(crate) key: ResourceKey,
+    pub(crate) api_version: String,
+    pub(crate) change: Change,
+    /// The base's name when a generated ConfigMap/Secret changed only its hash suffix.
+    pub(crate) previous_name: Option<String>,
+    /// Unified diff hunks (no file header), Secrets already redacted.
+    pub(crate) diff: String,
+    pub(crate) lines_added: usize,
+    pub(crate) lines_removed: usize,
+}
+
+/// Counts per change kind, for headers and summary tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) added: usize,
+    pub(crate) modified: usize,
+    pub(crate) removed: usize,
+}
+
+impl Counts {
+    pub(crate) fn of(resources: &[ResourceDiff]) -> Counts {
+        let mut counts = Counts::default();
+        for r in resources {
+            match r.change {
+                Change::Added => counts.added += 1,
+                Change::Modified => counts.modified += 1,
+                Change::Removed => counts.removed += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlayStatus {
+    Changed,
+    Unchanged,
+    Added,
+    Removed,
+    Error,
+}
+
+/// The result for one overlay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverlayDiff {
+    pub path: String,
+    pub status: OverlayStatus,
+    pub error: Option<String>,
+    pub remote: Vec<String>,
+    pub resources: Vec<ResourceDiff>,
+    /// Images deployed differently, from the rendered containers.
+    pub images: Vec<ImageChange>,
+    /// Argo CD override files (`.argocd-source*.yaml`) applied before building.
+    pub overrides: Vec<String>,
+    /// What a reader should know about how the overlay was rendered.
+    pub notes: Vec<String>,
+}
+
+impl OverlayDiff {
+    pub(crate) fn counts(&self) -> Counts {
+        Counts::of(&self.resources)
+    }
+}
+
+/// A compared revision: what the user typed and the commit it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub name: String,
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// Kustomization directories found (union of both refs).
+    pub(crate) roots: usize,
+    /// Overlays considered.
+    pub(crate) overlays: usize,
+    /// Overlays the change touches (or all with `--all`).
+    pub(crate) affected: usize,
+    /// Kustomize invocations.
+    pub(crate) builds: usize,
+    pub(crate) seconds: f64,
+    /// This process's peak resident memory, where the OS tells it.
+    pub(crate) peak_rss_kb: Option<u64>,
+}
+
+/// Everything a renderer needs; produced once per run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub base: Revision,
+    pub head: Revision,
+    /// The base is the merge base of the given refs.
+    pub merge_base: bool,
+    pub overlays: Vec<OverlayDiff>,
+    pub stats: Stats,
+}
+
+impl Report {
+    /// The overlays a report lists and details: every one that is not unchanged, in order.
+    pub fn shown(&self) -> impl Iterator<Item = &OverlayDiff> {
+        self.overlays
+            .iter()
+            .filter(|o| o.status != OverlayStatus::Unchanged)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.overlays.iter().any(|o| !o.resources.is_empty())
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.overlays
+            .iter()
+            .any(|o| o.status == OverlayStatus::Error)
+    }
+}
+
+/// A commit id as people quote it: its first seven characters.
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}

@@ -1,0 +1,1092 @@
+//! `cargo run --release -p xtask -- bench`: generates many overlays over shared bases and times
+//! `diff` against the naive approach (build every root at both refs, then `diff -ru`), measured
+//! in the same run.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::Deserialize;
+
+use gitops_promote_core::kustomize::KustomizeCommand;
+use gitops_promote_core::kustomize::build::find_on_path;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Number of overlays in the generated repository.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) overlays: usize,
+    /// Parallel builds for both approaches (default: number of cores).
+    #[arg(long)]
+    pub(crate) jobs: Option<usize>,
+    /// Kustomize command (default: `kustomize build` if `kustomize` is on PATH, else `kubectl kustomize`).
+    #[arg(long)]
+    pub(crate) kustomize: Option<String>,
+    /// Keep the generated repository in this directory instead of a temp dir.
+    #[arg(long)]
+    pub(crate) keep: Option<PathBuf>,
+}
+
+/// The branch every scenario starts from.
+const BASE_REF: &str = "base";
+const ONE_OVERLAY: &str = "(a) one overlay";
+const SHARED_BASE: &str = "(b) shared base";
+/// The issue's targets, each judged against a baseline measured in the same run.
+const TARGET_SPEEDUP: f64 = 20.0;
+const TARGET_BARE_RATIO: f64 = 1.25;
+const TARGET_OWN_PEAK_MB: f64 = 200.0;
+
+pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    build_product()?;
+    ensure!(args.overlays > 0, "--overlays must be at least 1");
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cores).max(1);
+    let kustomize = resolve_kustomize(args.kustomize.as_deref())?;
+    let (_temp, dir) = workspace(args.keep.as_deref())?;
+    let bench = Workspace::create(&dir, args.overlays, &kustomize)?;
+
+    println!(
+        "cores: {cores}, jobs: {jobs}, kustomize: {}, overlays: {}",
+        kustomize.join(" "),
+        args.overlays
+    );
+    println!("repository: {}", bench.repo.display());
+    let naive = measure_baselines(&bench, jobs)?;
+    match measure_tool(&bench, jobs) {
+        Ok(tool) => {
+            print!("{}", render_table(&naive, Some(&tool)));
+            print!("{}", render_verdicts(&naive, &tool));
+            Ok(())
+        }
+        Err(err) => {
+            // The baselines took minutes; show them even when the tool under test fails.
+            print!("{}", render_table(&naive, None));
+            Err(err)
+        }
+    }
+}
+
+/// A change committed on top of `base`, and what any correct diff must report for it.
+struct Scenario {
+    label: &'static str,
+    head: &'static str,
+    /// Overlays whose rendered output differs between `base` and `head`.
+    changed_overlays: usize,
+    /// Roots (overlays and bases) whose rendered output differs.
+    changed_roots: usize,
+}
+
+fn one_overlay() -> Scenario {
+    Scenario {
+        label: ONE_OVERLAY,
+        head: "change-one",
+        changed_overlays: 1,
+        changed_roots: 1,
+    }
+}
+
+fn shared_base(overlays: usize) -> Scenario {
+    // bases/app renders differently too; bases/common does not depend on bases/app.
+    Scenario {
+        label: SHARED_BASE,
+        head: "change-base",
+        changed_overlays: overlays,
+        changed_roots: overlays + 1,
+    }
+}
+
+/// What one approach cost in one scenario.
+#[derive(Debug, Clone, Copy)]
+struct Measurement {
+    wall: Duration,
+    kustomize_runs: usize,
+    /// Naive: the largest kustomize child. Tool: its own VmHWM as it reports it.
+    peak_rss_kb: u64,
+}
+
+/// The approaches the tool is judged against, all measured before the tool runs.
+struct Baselines {
+    naive_one: Measurement,
+    naive_base: Measurement,
+    /// Only the 2N overlay builds of scenario (b), from trees already on disk.
+    bare_base: Measurement,
+}
+
+struct ToolMeasurement {
+    measurement: Measurement,
+    /// Max RSS of the tool's process tree at wait time, kustomize grandchildren included.
+    tree_peak_rss_kb: u64,
+}
+
+struct ToolRuns {
+    one: ToolMeasurement,
+    base: ToolMeasurement,
+}
+
+/// The directory a run works in: the generated repository, the counting wrapper and all outputs.
+struct Workspace {
+    dir: PathBuf,
+    repo: PathBuf,
+    overlays: usize,
+    wrapper: KustomizeWrapper,
+}
+
+impl Workspace {
+    fn create(dir: &Path, overlays: usize, kustomize: &[String]) -> Result<Self> {
+        let repo = dir.join("repo");
+        eprintln!(
+            "bench: generating {overlays} overlays in {}",
+            repo.display()
+        );
+        generate_repo(&repo, overlays)?;
+        let wrapper = KustomizeWrapper::create(dir, kustomize)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            repo,
+            overlays,
+            wrapper,
+        })
+    }
+}
+
+fn measure_baselines(bench: &Workspace, jobs: usize) -> Result<Baselines> {
+    let naive_one = measure_naive(bench, &one_overlay(), jobs)?;
+    let naive_base = measure_naive(bench, &shared_base(bench.overlays), jobs)?;
+    let bare_base = measure_bare_builds(bench, &shared_base(bench.overlays), jobs)?;
+    Ok(Baselines {
+        naive_one,
+        naive_base,
+        bare_base,
+    })
+}
+
+fn measure_tool(bench: &Workspace, jobs: usize) -> Result<ToolRuns> {
+    let one = run_tool(bench, &one_overlay(), jobs)?;
+    let base = run_tool(bench, &shared_base(bench.overlays), jobs)?;
+    Ok(ToolRuns { one, base })
+}
+
+/// The temp dir guard (dropped last) and the directory to work in.
+fn workspace(keep: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    let Some(keep) = keep else {
+        let temp = tempfile::Builder::new()
+            .prefix("gitops-promote-bench-")
+            .tempdir()
+            .context("creating a temp dir for the benchmark")?;
+        let dir = temp.path().to_path_buf();
+        return Ok((Some(temp), dir));
+    };
+    fs::create_dir_all(keep).with_context(|| format!("creating {}", keep.display()))?;
+    let mut entries = fs::read_dir(keep).with_context(|| format!("reading {}", keep.display()))?;
+    // Never mix two runs' outputs, and never delete what the user had there.
+    ensure!(
+        entries.next().is_none(),
+        "--keep {} must be an empty directory",
+        keep.display()
+    );
+    Ok((None, keep.to_path_buf()))
+}
+
+/// The kustomize command as argv, chosen like `diff --kustomize` chooses it.
+fn resolve_kustomize(given: Option<&str>) -> Result<Vec<String>> {
+    let command = KustomizeCommand::given_or_detected(given)
+        .map_err(|e| anyhow::anyhow!("--kustomize: {e}"))?;
+    if given.is_none() && find_on_path(&command.program).is_none() {
+        bail!("neither kustomize nor kubectl is on PATH; pass --kustomize");
+    }
+    Ok(std::iter::once(command.program)
+        .chain(command.args)
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generated repository
+
+const APP_IMAGE: &str = "registry.example.com/shop/app";
+/// The overlay whose image tag scenario (a) bumps.
+const CHANGED_OVERLAY: usize = 1;
+
+fn overlay_dir(index: usize) -> String {
+    format!("overlays/team-{index:03}")
+}
+
+fn overlay_tag(index: usize) -> String {
+    format!("1.{index}.0")
+}
+
+/// Writes the overlays over shared bases, commits them as `base`, and adds one branch per scenario.
+fn generate_repo(repo: &Path, overlays: usize) -> Result<()> {
+    fs::create_dir_all(repo).with_context(|| format!("creating {}", repo.display()))?;
+    git(repo, &["init", "--quiet", "--initial-branch", BASE_REF])?;
+    for (path, content) in base_files(overlays) {
+        write_file(&repo.join(path), &content)?;
+    }
+    commit_all(repo, "Shared bases and overlays")?;
+
+    let bumped = overlay_kustomization(CHANGED_OVERLAY, "1.1.1");
+    commit_on_branch(
+        repo,
+        one_overlay().head,
+        &format!("{}/kustomization.yaml", overlay_dir(CHANGED_OVERLAY)),
+        &bumped,
+    )?;
+    commit_on_branch(
+        repo,
+        shared_base(overlays).head,
+        "bases/app/deployment.yaml",
+        &deployment_yaml("debug"),
+    )?;
+    git(repo, &["checkout", "--quiet", BASE_REF])
+}
+
+/// Every file of the `base` commit, as (path in the repository, content).
+fn base_files(overlays: usize) -> Vec<(String, String)> {
+    let shared = [
+        (
+            "bases/common/kustomization.yaml",
+            COMMON_KUSTOMIZATION.to_string(),
+        ),
+        (
+            "bases/common/networkpolicy.yaml",
+            NETWORK_POLICY.to_string(),
+        ),
+        (
+            "bases/app/kustomization.yaml",
+            APP_KUSTOMIZATION.to_string(),
+        ),
+        ("bases/app/deployment.yaml", deployment_yaml("info")),
+        ("bases/app/service.yaml", SERVICE.to_string()),
+        (
+            "bases/app/app.properties",
+            "greeting=hello\ntimeout_seconds=30\n".to_string(),
+        ),
+        (
+            "components/monitoring/kustomization.yaml",
+            MONITORING_COMPONENT.to_string(),
+        ),
+    ];
+    let overlay_files = (1..=overlays).map(|i| {
+        (
+            format!("{}/kustomization.yaml", overlay_dir(i)),
+            overlay_kustomization(i, &overlay_tag(i)),
+        )
+    });
+    shared
+        .into_iter()
+        .map(|(path, content)| (path.to_string(), content))
+        .chain(overlay_files)
+        .collect()
+}
+
+const COMMON_KUSTOMIZATION: &str = "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+labels:
+  - pairs:
+      app.kubernetes.io/part-of: shop
+resources:
+  - networkpolicy.yaml
+";
+
+const NETWORK_POLICY: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny-ingress
+spec:
+  podSelector: {}
+  policyTypes:
+    - Ingress
+";
+
+const APP_KUSTOMIZATION: &str = "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../common
+  - deployment.yaml
+  - service.yaml
+configMapGenerator:
+  - name: app-config
+    files:
+      - app.properties
+";
+
+const SERVICE: &str = "\
+apiVersion: v1
+kind: Service
+metadata:
+  name: app
+spec:
+  selector:
+    app.kubernetes.io/name: app
+  ports:
+    - port: 80
+      targetPort: 8080
+";
+
+const MONITORING_COMPONENT: &str = "\
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+patches:
+  - target:
+      kind: Deployment
+      name: app
+    patch: |-
+      - op: add
+        path: /spec/template/metadata/annotations
+        value:
+          prometheus.io/scrape: \"true\"
+          prometheus.io/port: \"8080\"
+";
+
+/// The shared Deployment; scenario (b) changes its `LOG_LEVEL`.
+fn deployment_yaml(log_level: &str) -> String {
+    format!(
+        "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: app
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: app
+    spec:
+      containers:
+        - name: app
+          image: {APP_IMAGE}:1.0.0
+          ports:
+            - containerPort: 8080
+          env:
+            - name: LOG_LEVEL
+              value: {log_level}
+          envFrom:
+            - configMapRef:
+                name: app-config
+          resources:
+            requests:
+              cpu: 100m
+              memory: 128Mi
+"
+    )
+}
+
+/// One team's overlay: its namespace, labels, replica count and image tag; every other one
+/// also pulls in the monitoring component, so the closure is not the same for all overlays.
+fn overlay_kustomization(index: usize, tag: &str) -> String {
+    let team = format!("team-{index:03}");
+    let components = if index.is_multiple_of(2) {
+        "components:\n  - ../../components/monitoring\n"
+    } else {
+        ""
+    };
+    let replicas = index % 5 + 1;
+    format!(
+        "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: {team}
+labels:
+  - pairs:
+      team: {team}
+resources:
+  - ../../bases/app
+{components}patches:
+  - target:
+      kind: Deployment
+      name: app
+    patch: |-
+      - op: replace
+        path: /spec/replicas
+        value: {replicas}
+images:
+  - name: {APP_IMAGE}
+    newTag: \"{tag}\"
+"
+    )
+}
+
+fn write_file(path: &Path, content: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    fs::write(path, content).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Branches off `base`, rewrites one file and commits it.
+fn commit_on_branch(repo: &Path, branch: &str, path: &str, content: &str) -> Result<()> {
+    git(repo, &["checkout", "--quiet", "-b", branch, BASE_REF])?;
+    write_file(&repo.join(path), content)?;
+    commit_all(repo, &format!("Change {path}"))
+}
+
+fn commit_all(repo: &Path, message: &str) -> Result<()> {
+    git(repo, &["add", "--all"])?;
+    git(
+        repo,
+        &[
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--quiet",
+            "--message",
+            message,
+        ],
+    )
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<()> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        // A fixed identity, so the run works on machines and runners with no git config.
+        .envs([
+            ("GIT_AUTHOR_NAME", "bench"),
+            ("GIT_AUTHOR_EMAIL", "bench@example.com"),
+            ("GIT_COMMITTER_NAME", "bench"),
+            ("GIT_COMMITTER_EMAIL", "bench@example.com"),
+        ])
+        .output()
+        .with_context(|| format!("running git {}", args.join(" ")))?;
+    ensure!(
+        output.status.success(),
+        "git {} failed in {}: {}",
+        args.join(" "),
+        repo.display(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counting kustomize runs
+
+/// A shell script that logs one line per call and then execs the real kustomize, so both
+/// approaches are counted the same way and pay the same (tiny) overhead.
+struct KustomizeWrapper {
+    script: PathBuf,
+    log: PathBuf,
+}
+
+impl KustomizeWrapper {
+    fn create(dir: &Path, kustomize: &[String]) -> Result<Self> {
+        let script = dir.join("kustomize-counting.sh");
+        let log = dir.join("kustomize-invocations.log");
+        let quoted_log = quote(&log.to_string_lossy())?;
+        let quoted_argv = kustomize
+            .iter()
+            .map(|arg| quote(arg))
+            .collect::<Result<Vec<_>>>()?
+            .join(" ");
+        let body = format!("#!/bin/sh\necho run >> {quoted_log}\nexec {quoted_argv} \"$@\"\n");
+        fs::write(&script, body).with_context(|| format!("writing {}", script.display()))?;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", script.display()))?;
+        Ok(Self { script, log })
+    }
+
+    /// Clears the log; call before each measurement.
+    fn reset(&self) -> Result<()> {
+        fs::write(&self.log, "").with_context(|| format!("clearing {}", self.log.display()))
+    }
+
+    fn count(&self) -> Result<usize> {
+        match fs::read(&self.log) {
+            Ok(bytes) => Ok(bytes.iter().filter(|&&b| b == b'\n').count()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(err) => Err(err).with_context(|| format!("reading {}", self.log.display())),
+        }
+    }
+}
+
+fn quote(word: &str) -> Result<String> {
+    Ok(shlex::try_quote(word)
+        .with_context(|| format!("cannot quote {word:?} for sh"))?
+        .into_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The naive approach
+
+/// Exports both refs, builds every root at both, and diffs the output trees; all of it timed.
+fn measure_naive(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<Measurement> {
+    eprintln!(
+        "bench: {} naive: export both refs, build every root, diff -ru",
+        scenario.label
+    );
+    let work = bench.dir.join(format!("naive-{}", scenario.head));
+    bench.wrapper.reset()?;
+    let started = Instant::now();
+    let mut builds = Vec::new();
+    for (side, git_ref) in [("base", BASE_REF), ("head", scenario.head)] {
+        let tree = work.join("trees").join(side);
+        export_tree(&bench.repo, git_ref, &tree)?;
+        builds.extend(plan_builds(
+            &tree,
+            &discover_roots(&tree)?,
+            &work.join("out").join(side),
+        )?);
+    }
+    let peak_rss_kb = build_all(&bench.wrapper.script, &builds, jobs)?;
+    let differing = diff_trees(&work.join("out"), &work.join("diff.txt"))?;
+    let wall = started.elapsed();
+    ensure!(
+        differing == scenario.changed_roots,
+        "{}: naive diff found {differing} differing outputs, expected {} (see {})",
+        scenario.label,
+        scenario.changed_roots,
+        work.join("diff.txt").display()
+    );
+    Ok(Measurement {
+        wall,
+        kustomize_runs: bench.wrapper.count()?,
+        peak_rss_kb,
+    })
+}
+
+/// The floor for scenario (b): only the 2N overlay builds, from the trees the naive run exported.
+fn measure_bare_builds(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<Measurement> {
+    eprintln!(
+        "bench: {} bare builds: every overlay at both refs, nothing else",
+        scenario.label
+    );
+    let naive = bench.dir.join(format!("naive-{}", scenario.head));
+    let overlays: Vec<PathBuf> = (1..=bench.overlays)
+        .map(|i| PathBuf::from(overlay_dir(i)))
+        .collect();
+    let mut builds = Vec::new();
+    for side in ["base", "head"] {
+        let out = bench.dir.join("bare").join(side);
+        builds.extend(plan_builds(
+            &naive.join("trees").join(side),
+            &overlays,
+            &out,
+        )?);
+    }
+    bench.wrapper.reset()?;
+    let started = Instant::now();
+    let peak_rss_kb = build_all(&bench.wrapper.script, &builds, jobs)?;
+    let wall = started.elapsed();
+    Ok(Measurement {
+        wall,
+        kustomize_runs: bench.wrapper.count()?,
+        peak_rss_kb,
+    })
+}
+
+/// `git archive REF | tar -x -C dest`: the full tree, as a script would get it.
+fn export_tree(repo: &Path, git_ref: &str, dest: &Path) -> Result<()> {
+    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut archive = Command::new("git")
+        .args(["archive", "--format=tar", git_ref])
+        .current_dir(repo)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running git archive")?;
+    let tar_input = archive.stdout.take().context("git archive has no stdout")?;
+    let tar = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(dest)
+        .stdin(tar_input)
+        .status();
+    let archived = archive.wait().context("waiting for git archive")?;
+    ensure!(
+        tar.context("running tar -x")?.success(),
+        "tar -x into {} failed",
+        dest.display()
+    );
+    ensure!(
+        archived.success(),
+        "git archive {git_ref} failed in {}",
+        repo.display()
+    );
+    Ok(())
+}
+
+/// Every directory holding a kustomization, relative to `tree`, sorted. Components are left
+/// out: kustomize refuses to build them on their own.
+fn discover_roots(tree: &Path) -> Result<Vec<PathBuf>> {
+    let mut roots = Vec::new();
+    let mut pending = vec![tree.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+            let path = entry.path();
+            if entry
+                .file_type()
+                .with_context(|| format!("inspecting {}", path.display()))?
+                .is_dir()
+            {
+                pending.push(path);
+            } else if is_buildable_kustomization(&path)? {
+                roots.push(
+                    dir.strip_prefix(tree)
+                        .expect("walk stays inside the tree")
+                        .to_path_buf(),
+                );
+            }
+        }
+    }
+    roots.sort();
+    Ok(roots)
+}
+
+fn is_buildable_kustomization(path: &Path) -> Result<bool> {
+    let name = path.file_name().and_then(|n| n.to_str());
+    if !matches!(
+        name,
+        Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
+    ) {
+        return Ok(false);
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // A top-level `kind:` line is all a script would look at; no YAML parser needed for that.
+    Ok(!text
+        .lines()
+        .any(|line| line.trim_end() == "kind: Component"))
+}
+
+/// One kustomize build: the root to render and the file that receives its output.
+struct Build {
+    root: PathBuf,
+    output: PathBuf,
+}
+
+/// A build per root, writing to `out/<root>.yaml`; creates the output directories up front.
+fn plan_builds(tree: &Path, roots: &[PathBuf], out: &Path) -> Result<Vec<Build>> {
+    roots
+        .iter()
+        .map(|root| {
+            let output = out.join(root).with_extension("yaml");
+            let parent = output.parent().expect("output path has a parent");
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            Ok(Build {
+                root: tree.join(root),
+                output,
+            })
+        })
+        .collect()
+}
+
+/// Runs `builds` on `jobs` worker threads; returns the largest kustomize child's max RSS in KiB.
+fn build_all(kustomize: &Path, builds: &[Build], jobs: usize) -> Result<u64> {
+    let next = AtomicUsize::new(0);
+    let peak = AtomicU64::new(0);
+    let worker = || -> Result<()> {
+        while let Some(build) = builds.get(next.fetch_add(1, Ordering::Relaxed)) {
+            peak.fetch_max(run_build(kustomize, build)?, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs).map(|_| scope.spawn(worker)).collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect::<Result<Vec<()>>>()
+    })?;
+    Ok(peak.into_inner())
+}
+
+fn run_build(kustomize: &Path, build: &Build) -> Result<u64> {
+    let output = File::create(&build.output)
+        .with_context(|| format!("creating {}", build.output.display()))?;
+    // An unnamed file rather than a pipe: nobody drains a pipe while we block in wait4.
+    let mut stderr = tempfile::tempfile().context("creating a file for kustomize's stderr")?;
+    let child = Command::new(kustomize)
+        .arg(&build.root)
+        .stdout(output)
+        .stderr(
+            stderr
+                .try_clone()
+                .context("sharing kustomize's stderr file")?,
+        )
+        .spawn()
+        .with_context(|| format!("running {}", kustomize.display()))?;
+    let (status, peak_rss_kb) = wait_with_peak_rss(child)?;
+    if !status.success() {
+        let mut message = String::new();
+        stderr
+            .rewind()
+            .and_then(|()| stderr.read_to_string(&mut message))
+            .ok();
+        bail!(
+            "kustomize build of {} failed ({status}): {}",
+            build.root.display(),
+            message.trim()
+        );
+    }
+    Ok(peak_rss_kb)
+}
+
+/// `diff -ru base head > report`; returns how many output files differ.
+fn diff_trees(out: &Path, report: &Path) -> Result<usize> {
+    let file = File::create(report).with_context(|| format!("creating {}", report.display()))?;
+    let status = Command::new("diff")
+        .args(["-ru", "base", "head"])
+        .current_dir(out)
+        .stdout(file)
+        .status()
+        .context("running diff -ru")?;
+    // diff exits 1 when the trees differ, which is the expected outcome here.
+    ensure!(
+        matches!(status.code(), Some(0 | 1)),
+        "diff -ru in {} failed ({status})",
+        out.display()
+    );
+    let text =
+        fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("diff -ru ") || l.starts_with("Only in "))
+        .count())
+}
+
+/// Reaps `child` and returns its exit status with the max RSS (KiB) of it and of every
+/// descendant it waited for. Per-child `wait4`, unlike `RUSAGE_CHILDREN`, does not mix in
+/// git, tar or diff, nor depend on what this process ran before.
+fn wait_with_peak_rss(child: Child) -> Result<(ExitStatus, u64)> {
+    let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our child and not yet reaped (std never waited on it); both pointers
+        // are valid for writes for the duration of the call.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err).with_context(|| format!("waiting for process {pid}"));
+        }
+    }
+    Ok((ExitStatus::from_raw(status), max_rss_kb(&usage)))
+}
+
+fn max_rss_kb(usage: &libc::rusage) -> u64 {
+    let max_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    // Linux reports KiB; macOS reports bytes.
+    if cfg!(target_os = "macos") {
+        max_rss / 1024
+    } else {
+        max_rss
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tool under test
+
+/// The parts of `diff --format json` the benchmark checks.
+#[derive(Deserialize)]
+struct ToolReport {
+    stats: ToolStats,
+    overlays: Vec<ToolOverlay>,
+}
+
+#[derive(Deserialize)]
+struct ToolStats {
+    peak_rss_kb: u64,
+}
+
+#[derive(Deserialize)]
+struct ToolOverlay {
+    path: String,
+    status: String,
+}
+
+/// Runs the product binary's `diff` on the scenario and checks it reports the expected overlays.
+fn run_tool(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<ToolMeasurement> {
+    eprintln!("bench: {} gitops-promote diff", scenario.label);
+    let exe = product_binary()?;
+    let json = bench.dir.join(format!("tool-{}.json", scenario.head));
+    let log_path = bench.dir.join(format!("tool-{}.log", scenario.head));
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let wrapper = quote(&bench.wrapper.script.to_string_lossy())?;
+    let mut command = Command::new(&exe);
+    command
+        .arg("diff")
+        .arg("--repo")
+        .arg(&bench.repo)
+        .args([
+            "--base",
+            BASE_REF,
+            "--head",
+            scenario.head,
+            "--format",
+            "json",
+            "--output",
+        ])
+        .arg(&json)
+        .args([
+            "--jobs",
+            &jobs.to_string(),
+            "--kustomize",
+            &wrapper,
+            "--quiet",
+        ])
+        .stdout(log.try_clone().context("sharing the tool's log file")?)
+        .stderr(log);
+
+    bench.wrapper.reset()?;
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("running {} diff", exe.display()))?;
+    let (status, tree_peak_rss_kb) = wait_with_peak_rss(child)?;
+    let wall = started.elapsed();
+    if !status.success() {
+        let output = fs::read_to_string(&log_path).unwrap_or_default();
+        bail!(
+            "{}: gitops-promote diff failed ({status}):\n{}",
+            scenario.label,
+            output.trim()
+        );
+    }
+
+    let report = read_tool_report(&json)?;
+    check_tool_report(&report, scenario)?;
+    let measurement = Measurement {
+        wall,
+        kustomize_runs: bench.wrapper.count()?,
+        peak_rss_kb: report.stats.peak_rss_kb,
+    };
+    Ok(ToolMeasurement {
+        measurement,
+        tree_peak_rss_kb,
+    })
+}
+
+fn read_tool_report(path: &Path) -> Result<ToolReport> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("parsing {} as the diff's JSON report", path.display()))
+}
+
+/// A fast wrong answer is no answer: the tool must see exactly the overlays the change touches.
+fn check_tool_report(report: &ToolReport, scenario: &Scenario) -> Result<()> {
+    let changed: Vec<&str> = report
+        .overlays
+        .iter()
+        .filter(|o| o.status == "changed")
+        .map(|o| o.path.as_str())
+        .collect();
+    ensure!(
+        changed.len() == scenario.changed_overlays,
+        "{}: gitops-promote reported {} changed overlays, expected {} (changed: {})",
+        scenario.label,
+        changed.len(),
+        scenario.changed_overlays,
+        changed.join(", ")
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn render_table(naive: &Baselines, tool: Option<&ToolRuns>) -> String {
+    let mut rows = vec![(ONE_OVERLAY, "naive", naive.naive_one, None)];
+    if let Some(tool) = tool {
+        rows.push((
+            ONE_OVERLAY,
+            "gitops-promote",
+            tool.one.measurement,
+            Some(tool.one.tree_peak_rss_kb),
+        ));
+    }
+    rows.push((SHARED_BASE, "naive", naive.naive_base, None));
+    rows.push((SHARED_BASE, "bare builds", naive.bare_base, None));
+    if let Some(tool) = tool {
+        rows.push((
+            SHARED_BASE,
+            "gitops-promote",
+            tool.base.measurement,
+            Some(tool.base.tree_peak_rss_kb),
+        ));
+    }
+
+    let mut out = format!(
+        "\n{:<16}  {:<14}  {:>8}  {:>14}  {:>11}  {:>15}\n",
+        "scenario", "approach", "wall s", "kustomize runs", "peak RSS MB", "incl. kustomize"
+    );
+    for (scenario, approach, m, tree_kb) in rows {
+        let tree = tree_kb.map_or_else(|| "-".to_string(), |kb| format!("{:.1}", mb(kb)));
+        let _ = writeln!(
+            out,
+            "{scenario:<16}  {approach:<14}  {:>8.2}  {:>14}  {:>11.1}  {tree:>15}",
+            m.wall.as_secs_f64(),
+            m.kustomize_runs,
+            mb(m.peak_rss_kb),
+        );
+    }
+    out.push_str(
+        "peak RSS MB: naive and bare builds = largest kustomize process; gitops-promote = its own \
+         process (VmHWM).\nincl. kustomize: largest single process in the gitops-promote process tree (wait4).\n",
+    );
+    out
+}
+
+fn render_verdicts(naive: &Baselines, tool: &ToolRuns) -> String {
+    let speedup = naive.naive_one.wall.as_secs_f64() / tool.one.measurement.wall.as_secs_f64();
+    let bare_ratio = tool.base.measurement.wall.as_secs_f64() / naive.bare_base.wall.as_secs_f64();
+    let own_peak = mb(tool
+        .one
+        .measurement
+        .peak_rss_kb
+        .max(tool.base.measurement.peak_rss_kb));
+    let verdicts = [
+        (
+            "(a) naive / tool wall time",
+            format!("{speedup:.1}x"),
+            format!(">= {TARGET_SPEEDUP}x"),
+            speedup >= TARGET_SPEEDUP,
+        ),
+        (
+            "(b) tool / bare builds wall time",
+            format!("{bare_ratio:.2}x"),
+            format!("<= {TARGET_BARE_RATIO}x"),
+            bare_ratio <= TARGET_BARE_RATIO,
+        ),
+        (
+            "tool's own peak memory",
+            format!("{own_peak:.1} MB"),
+            format!("< {TARGET_OWN_PEAK_MB} MB"),
+            own_peak < TARGET_OWN_PEAK_MB,
+        ),
+    ];
+    let mut out = String::from("\n");
+    for (what, value, target, pass) in verdicts {
+        let verdict = if pass { "PASS" } else { "MISS" };
+        let _ = writeln!(out, "{what:<32}  {value:>9}  target {target:<9}  {verdict}");
+    }
+    out
+}
+
+/// Builds the gitops-promote binary with this task's profile, so the benchmark measures what a
+/// release ships (with `--release`) and never a stale build.
+fn build_product() -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "--locked", "--bin", "gitops-promote"]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .context("running cargo to build gitops-promote")?;
+    ensure!(
+        status.success(),
+        "building gitops-promote failed ({status})"
+    );
+    Ok(())
+}
+
+/// The binary `build_product` made: beside this task's own, in the same profile directory.
+fn product_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let product = exe.with_file_name("gitops-promote");
+    ensure!(
+        product.is_file(),
+        "{} is missing; build it with `cargo build --release`",
+        product.display()
+    );
+    Ok(product)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generator and naive half for real; `GITOPS_PROMOTE_BENCH_OVERLAYS=300` gives the full-size
+    /// baselines (with `--nocapture` to see them).
+    #[test]
+    fn naive_half_builds_every_root_at_both_refs() -> Result<()> {
+        let Ok(kustomize) = resolve_kustomize(None) else {
+            eprintln!("skipped: neither kustomize nor kubectl is on PATH");
+            return Ok(());
+        };
+        let overlays =
+            std::env::var("GITOPS_PROMOTE_BENCH_OVERLAYS").map_or(Ok(5), |n| n.parse())?;
+        let temp = tempfile::tempdir()?;
+        let bench = Workspace::create(temp.path(), overlays, &kustomize)?;
+        let jobs = thread::available_parallelism().map_or(1, |n| n.get());
+
+        let naive = measure_baselines(&bench, jobs)?;
+
+        // bases/common, bases/app and every overlay, at both refs; the component is not a root.
+        assert_eq!(naive.naive_one.kustomize_runs, 2 * (overlays + 2));
+        assert_eq!(naive.naive_base.kustomize_runs, 2 * (overlays + 2));
+        assert_eq!(naive.bare_base.kustomize_runs, 2 * overlays);
+        assert!(naive.naive_one.peak_rss_kb > 0);
+        eprintln!(
+            "cores: {jobs}, kustomize: {}{}",
+            kustomize.join(" "),
+            render_table(&naive, None)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn overlays_with_even_index_use_the_component() {
+        assert!(overlay_kustomization(2, "1.2.0").contains("../../components/monitoring"));
+        assert!(!overlay_kustomization(3, "1.3.0").contains("components:"));
+    }
+
+    #[test]
+    fn bare_kustomize_gets_its_build_subcommand() -> Result<()> {
+        assert_eq!(
+            resolve_kustomize(Some("kustomize"))?,
+            ["kustomize", "build"]
+        );
+        assert_eq!(
+            resolve_kustomize(Some("kubectl kustomize"))?,
+            ["kubectl", "kustomize"]
+        );
+        assert!(resolve_kustomize(Some("  ")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_wrong_count_of_changed_overlays_fails() {
+        let report = ToolReport {
+            stats: ToolStats { peak_rss_kb: 1 },
+            overlays: vec![
+                ToolOverlay {
+                    path: "overlays/team-001".into(),
+                    status: "changed".into(),
+                },
+                ToolOverlay {
+                    path: "overlays/team-002".into(),
+                    status: "changed".into(),
+                },
+            ],
+        };
+        assert!(check_tool_report(&report, &one_overlay()).is_err());
+        assert!(check_tool_report(&report, &shared_base(2)).is_ok());
+    }
+}
