@@ -467,7 +467,7 @@ fn sticky_for_pr<'a>(ctx: &'a Run, number: u64, head_sha: &'a str) -> crate::pub
         },
         max_parts: ctx.inputs.max_comments,
         on_no_changes: ctx.inputs.comment_on_no_changes,
-        run_url: &ctx.run_url,
+        run_url: Some(&ctx.run_url),
     }
 }
 
@@ -494,7 +494,7 @@ fn promoter(ctx: &Run) -> anyhow::Result<Promoter<'_>> {
             clone_url: ctx.env.clone_url(),
             comment_id: ctx.inputs.comment_id.clone(),
             max_comments: ctx.inputs.max_comments,
-            run_url: ctx.run_url.clone(),
+            run_url: Some(ctx.run_url.clone()),
             dry_run: false,
         },
         repo,

@@ -266,9 +266,9 @@ async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
         clone_url: format!("{repository_url}.git"),
         comment_id: config::DEFAULT_COMMENT_ID.to_owned(),
         max_comments: config::DEFAULT_MAX_COMMENTS,
-        // No workflow run holds a job summary for a terminal run; a shortened comment links
-        // where a run's page would be, as it always has.
-        run_url: format!("{repository_url}/actions/runs/0"),
+        // No workflow run holds a job summary for a terminal run, so a shortened comment points
+        // to the command that shows the whole diff instead of a run page that does not exist.
+        run_url: None,
         dry_run: args.dry_run,
     };
     // Outside a runner there is no GITHUB_OUTPUT: runner messages go to the terminal.

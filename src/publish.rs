@@ -17,8 +17,8 @@ pub(crate) struct Sticky<'a> {
     pub(crate) mode: Mode,
     pub(crate) max_parts: usize,
     pub(crate) on_no_changes: bool,
-    /// The workflow run whose job summary holds the full report.
-    pub(crate) run_url: &'a str,
+    /// The workflow run whose job summary holds the full report; none for a terminal run.
+    pub(crate) run_url: Option<&'a str>,
 }
 
 /// Upserts a report as a sticky comment. Returns the URL of its first part, if one exists
@@ -50,10 +50,12 @@ pub(crate) async fn publish_report(
         log.info("No rendered changes and no earlier comment: not commenting.");
         return Ok(None);
     }
-    let hint = format!(
-        "Full report: [job summary]({}) (and the `report-file` output).",
-        sticky.run_url
-    );
+    let hint = match sticky.run_url {
+        Some(url) => {
+            format!("Full report: [job summary]({url}) (and the `report-file` output).")
+        }
+        None => "Full report: `gitops-promote diff` of this branch against its base.".to_string(),
+    };
     let fitted = budget::fit(
         report,
         &Budget {

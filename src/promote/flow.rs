@@ -88,8 +88,9 @@ pub(crate) struct Settings {
     /// The sticky diff comment's id on promotion and Image Updater PRs.
     pub(crate) comment_id: String,
     pub(crate) max_comments: usize,
-    /// The workflow run whose job summary holds a full report that a comment had to shorten.
-    pub(crate) run_url: String,
+    /// The workflow run whose job summary holds a full report that a comment had to shorten;
+    /// none when run from a terminal, where no run page exists.
+    pub(crate) run_url: Option<String>,
     /// Show each plan instead of pushing, opening PRs or commenting.
     pub(crate) dry_run: bool,
 }
@@ -639,7 +640,7 @@ impl<'a> Promoter<'a> {
                 mode: Mode::Update,
                 max_parts: self.settings.max_comments,
                 on_no_changes: true,
-                run_url: &self.settings.run_url,
+                run_url: self.settings.run_url.as_deref(),
             },
             report,
             None,
