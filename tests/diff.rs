@@ -2602,4 +2602,35 @@ mod scrubbed_errors {
             "the echoed value is replaced: {error}"
         );
     }
+    /// The same, with the new value only in the generator's env file: no render ever held it.
+    #[test]
+    fn a_secret_value_from_a_generator_env_file_is_redacted_too() {
+        let generator = "secretGenerator:\n- name: creds\n  envs:\n  - creds.env\n";
+        let repo = GitRepo::base_and_two_overlays_with(&[
+            (
+                "overlays/staging/kustomization.yaml",
+                &format!("{STAGING_KUSTOMIZATION}{generator}"),
+            ),
+            (
+                "overlays/staging/creds.env",
+                &format!("PASSWORD={OLD_PASSWORD}\n"),
+            ),
+        ]);
+        repo.write(
+            "overlays/staging/creds.env",
+            &format!("PASSWORD={NEW_PASSWORD}\n"),
+        );
+        repo.write(
+            "overlays/staging/kustomization.yaml",
+            &format!("{STAGING_KUSTOMIZATION}{generator}{ECHOING_REPLACEMENT}"),
+        );
+        repo.commit("rotate the password in the env file, and break the replacement");
+
+        let out = repo.diff_json("master", "develop", &[]).assert_code(3);
+
+        let new = base64(NEW_PASSWORD);
+        assert_no_secret_in(&out.all_output(), &[NEW_PASSWORD, &new], "the json run");
+        let error = out.report().overlay("overlays/staging").error();
+        assert!(error.contains("<redacted>"), "{error}");
+    }
 }

@@ -12,7 +12,7 @@ use globset::GlobSet;
 
 use crate::argocd::source::{self, Overrides};
 use crate::diff::diff_resources;
-use crate::git::{ExportReport, GitError, Repo, Snapshot};
+use crate::git::{ExportReport, GitError, Repo, Snapshot, join_relative};
 use crate::globs::{GlobError, glob_set};
 use crate::kustomize::{
     BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand, RunBuilds,
@@ -153,7 +153,8 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
     let build_count = materialised.builds();
     let built = build(materialised.overlays, options, builds).await;
-    let overlays = diff(&plan, built, &sides, &materialised.exports);
+    let secrets = generator_secrets(&repo, &sides);
+    let overlays = diff(&plan, built, &sides, &materialised.exports, secrets);
 
     let roots: BTreeSet<&String> = sides
         .iter()
@@ -176,6 +177,37 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         overlays,
         stats,
     })
+}
+
+/// Every `secretGenerator` value that every kustomization names at both refs, literal or read
+/// from its `files`/`envs`: an error may echo one even when no render of it succeeded.
+fn generator_secrets(repo: &Repo, sides: &[Loaded; 2]) -> SecretValues {
+    let mut secrets = SecretValues::default();
+    for loaded in sides {
+        for (dir, root) in &loaded.graph.roots {
+            let Ok(refs) = &root.refs else {
+                continue;
+            };
+            refs.secret_literals.iter().for_each(|v| secrets.add(v));
+            let sources = refs
+                .secret_sources
+                .iter()
+                .filter_map(|source| join_relative(dir, source))
+                .filter_map(|path| loaded.snapshot.files.get(&path))
+                .filter_map(|entry| repo.read_blob(entry.oid).ok());
+            for content in sources {
+                let text = String::from_utf8_lossy(&content);
+                secrets.add(&text);
+                // An env file's values, without their `KEY=`.
+                for line in text.lines() {
+                    if let Some((_, value)) = line.split_once('=') {
+                        secrets.add(value);
+                    }
+                }
+            }
+        }
+    }
+    secrets
 }
 
 /// Decides, per overlay, whether it is built and what stops it from being built.
@@ -372,17 +404,8 @@ fn diff(
     built: Vec<Option<Built>>,
     sides: &[Loaded; 2],
     exports: &[ExportReport; 2],
+    mut secrets: SecretValues,
 ) -> Vec<OverlayDiff> {
-    // Every kustomization's generator literals, at both refs: an error may echo one even when
-    // no render of it succeeded.
-    let mut secrets = SecretValues::default();
-    for loaded in sides {
-        for root in loaded.graph.roots.values() {
-            if let Ok(refs) = &root.refs {
-                refs.secret_literals.iter().for_each(|v| secrets.add(v));
-            }
-        }
-    }
     let mut overlays: Vec<OverlayDiff> = plan
         .iter()
         .zip(built)

@@ -43,6 +43,9 @@ pub(crate) struct References {
     pub(crate) unreadable: Vec<String>,
     /// `secretGenerator` literal values: kustomize may echo them in an error.
     pub(crate) secret_literals: Vec<String>,
+    /// `secretGenerator` `files` and `envs` sources, relative to the kustomization: their
+    /// contents are Secret values too.
+    pub(crate) secret_sources: Vec<String>,
 }
 
 /// Everything one root's build reads, as repo-relative paths.
@@ -416,6 +419,15 @@ pub(crate) fn references(doc: &Value) -> References {
         }
     }
     for generator in items(doc.get("secretGenerator")) {
+        refs.secret_sources
+            .extend(
+                strings(generator.get("files")).map(|f| match f.split_once('=') {
+                    Some((_, path)) => path.to_string(),
+                    None => f,
+                }),
+            );
+        refs.secret_sources
+            .extend(strings(generator.get("envs")).chain(strings(generator.get("env"))));
         for literal in strings(generator.get("literals")) {
             if let Some((_, value)) = literal.split_once('=') {
                 refs.secret_literals.push(value.to_string());
