@@ -2465,6 +2465,17 @@ spec:
             .map(|r| r["apiVersion"].as_str().unwrap())
             .collect();
         assert_eq!(versions, ["autoscaling/v1", "autoscaling/v2"]);
+
+        // In the comment, each twin's heading names its version, so the two read apart.
+        let markdown = repo
+            .diff_as("markdown", "master", "develop", &[])
+            .assert_code(0)
+            .stdout;
+        for version in ["autoscaling/v1", "autoscaling/v2"] {
+            let heading =
+                format!("**HorizontalPodAutoscaler** `{version}` `production/web` (added)");
+            assert!(markdown.contains(&heading), "{heading} in\n{markdown}");
+        }
     }
 }
 

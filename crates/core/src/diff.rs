@@ -56,6 +56,9 @@ pub(crate) fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<Re
     }
     diffs.extend(base.into_values().map(|r| one_sided(r, Change::Removed)));
     diffs.extend(head.into_values().map(|r| one_sided(r, Change::Added)));
+    for d in &mut diffs {
+        d.twin = twinned.contains(&d.key);
+    }
     diffs.sort_by(|a, b| {
         a.key
             .cmp(&b.key)
@@ -198,6 +201,7 @@ fn build_diff(
         diff,
         lines_added,
         lines_removed,
+        twin: false,
     }
 }
 

@@ -27,6 +27,9 @@ pub struct ResourceDiff {
     pub(crate) diff: String,
     pub(crate) lines_added: usize,
     pub(crate) lines_removed: usize,
+    /// Another object of this overlay has the same key under another apiVersion: headings
+    /// name the version, or the two would read alike.
+    pub(crate) twin: bool,
 }
 
 /// Counts per change kind, for headers and summary tables.

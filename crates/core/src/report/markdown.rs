@@ -331,8 +331,13 @@ pub(crate) fn resource_section_showing(resource: &ResourceDiff, diff: &str) -> S
         .as_ref()
         .map(|p| format!(", was {}", code_span(p)))
         .unwrap_or_default();
+    let version = if resource.twin {
+        format!(" {}", code_span(&resource.api_version))
+    } else {
+        String::new()
+    };
     format!(
-        "**{}** {} ({change}{was})\n\n{}",
+        "**{}**{version} {} ({change}{was})\n\n{}",
         inline(&resource.key.kind),
         code_span(&format!("{namespace}{}", resource.key.name)),
         fenced("diff", diff)
@@ -459,6 +464,7 @@ pub(crate) mod tests {
                 diff: format!("@@ -1 +1 @@\n-{HOSTILE}\n+{HOSTILE}\n"),
                 lines_added: 1,
                 lines_removed: 1,
+                twin: false,
             }
         };
         let image = hostile("image");
