@@ -15,4 +15,6 @@ mod promote;
 mod publish;
 
 // The core's modules under their own names, so paths read the same on both sides.
-use gitops_promote_core::{argocd, comment, engine, git, globs, kustomize, model, report};
+use gitops_promote_core::{
+    argocd, comment, engine, git, globs, kustomize, model, process_group, report,
+};

@@ -13,6 +13,7 @@ use crate::kustomize::build::{
     BuildFailure, BuildJob, Builder, RunBuilds, STDERR_CAP, is_credential_var, relative_to_tree,
     size,
 };
+use crate::process_group::ProcessGroup;
 
 /// The kustomize builds of a run, as child processes of this one.
 #[derive(Debug, Clone, Copy, Default)]
@@ -140,23 +141,6 @@ async fn run_one(builder: &Builder, job: &BuildJob) -> Result<String, BuildFailu
 enum Stop {
     TooLarge,
     Io(std::io::Error),
-}
-
-/// A build's process group, killed when dropped: kill_on_drop alone would stop kustomize but
-/// leave helm or a plugin it started running (and holding the pipes open).
-struct ProcessGroup(u32);
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        let Ok(pgid) = libc::pid_t::try_from(self.0) else {
-            return;
-        };
-        // SAFETY: killpg(2) takes plain integers. The group was created for this build by
-        // process_group(0); when every member has exited it fails with ESRCH, which is fine.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
-        }
-    }
 }
 
 /// Reads all of `reader`, or stops as soon as it holds more than `cap` bytes.

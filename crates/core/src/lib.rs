@@ -13,5 +13,6 @@ pub mod images;
 pub mod kustomize;
 pub mod manifest;
 pub mod model;
+pub mod process_group;
 pub mod promote;
 pub mod report;

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::process_group::ProcessGroup;
+
 /// How long one fetch may take before its whole process group is killed.
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 /// A transfer slower than this many bytes a second for [`STALL_SECONDS`] is given up.
@@ -164,6 +166,8 @@ fn run_bounded(mut command: Command, timeout: Duration) -> Result<Outcome, Strin
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run git: {e}"))?;
+    // Dropped on every way out, so nothing git started outlives the fetch.
+    let group = ProcessGroup(child.id());
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let reader = std::thread::spawn(move || {
         let mut kept = Vec::new();
@@ -184,28 +188,19 @@ fn run_bounded(mut command: Command, timeout: Duration) -> Result<Outcome, Strin
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() >= deadline => {
-                kill_group(child.id());
+                drop(group);
                 let _ = child.wait();
                 break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
-                kill_group(child.id());
+                drop(group);
                 return Err(format!("waiting for git failed: {e}"));
             }
         }
     };
     let stderr = reader.join().unwrap_or_default();
     Ok(Outcome { status, stderr })
-}
-
-fn kill_group(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: signalling a process group we created; no memory is touched.
-        unsafe {
-            libc::killpg(pid, libc::SIGKILL);
-        }
-    }
 }
 
 fn last_lines(text: &str, n: usize) -> String {
