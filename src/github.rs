@@ -10,6 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::comment::Author;
+
 /// A failed API call, phrased for a workflow log. Never carries the token or a request body.
 #[derive(Debug, thiserror::Error)]
 #[error("GitHub API {method} {path} failed: {detail}")]
@@ -75,6 +77,14 @@ impl User {
     /// user can pose as it (a user's login cannot contain `[bot]` either).
     pub fn is_bot(&self) -> bool {
         self.kind.as_deref() == Some("Bot")
+    }
+
+    /// The author as the sticky-comment rules see it.
+    pub fn author(&self) -> Author {
+        Author {
+            login: self.login.clone(),
+            bot: self.is_bot(),
+        }
     }
 }
 
@@ -882,9 +892,7 @@ fn lost_comment(
     let since = chrono::DateTime::<chrono::Utc>::from(since);
     comments.into_iter().rev().find(|c| {
         c.body.as_deref() == Some(body)
-            && c.user.as_ref().is_some_and(|u| {
-                u.is_bot() || me.is_some_and(|me| u.login.eq_ignore_ascii_case(me))
-            })
+            && c.user.as_ref().is_some_and(|u| u.author().is_us(me))
             && c.created_at
                 .as_deref()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())

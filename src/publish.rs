@@ -1,9 +1,9 @@
 //! Publishing to pull requests: a rendered report or a short note kept as one sticky comment,
 //! edited in place across runs. Planning is in `comment`; this module makes the calls.
 
-use crate::comment::{self, Action, Author, Existing, Marker, Mode};
+use crate::comment::{self, Action, Existing, Marker, Mode};
 use crate::gha::Log;
-use crate::github::{ApiError, GitHub};
+use crate::github::{ApiError, GitHub, User};
 use crate::model::Report;
 use crate::model::short;
 use crate::report::budget::{self, Budget, COMMENT_LIMIT};
@@ -132,10 +132,7 @@ async fn existing_comments(github: &GitHub, number: u64) -> anyhow::Result<Vec<E
             node_id: c.node_id,
             body: c.body.unwrap_or_default(),
             html_url: c.html_url,
-            author: c.user.map(|u| Author {
-                bot: u.is_bot(),
-                login: u.login,
-            }),
+            author: c.user.as_ref().map(User::author),
         })
         .collect())
 }

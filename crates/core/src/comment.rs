@@ -91,6 +91,14 @@ pub struct Author {
     pub bot: bool,
 }
 
+impl Author {
+    /// Whether this is us: a bot account (no user can write as one), or `token_user`, the user
+    /// the token acts for (`None` for installation tokens). GitHub logins are case-insensitive.
+    pub fn is_us(&self, token_user: Option<&str>) -> bool {
+        self.bot || token_user.is_some_and(|me| self.login.eq_ignore_ascii_case(me))
+    }
+}
+
 /// A comment already on the PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existing {
@@ -103,15 +111,9 @@ pub struct Existing {
 }
 
 impl Existing {
-    /// Whether we may have written this comment: a bot account wrote it (no user can write as
-    /// one), or `token_user`, the user the token acts for (`None` for installation tokens).
-    /// GitHub logins are case-insensitive.
+    /// Whether we may have written this comment ([`Author::is_us`]).
     pub(crate) fn written_by_us(&self, token_user: Option<&str>) -> bool {
-        match &self.author {
-            Some(author) if author.bot => true,
-            Some(author) => token_user.is_some_and(|me| author.login.eq_ignore_ascii_case(me)),
-            None => false,
-        }
+        self.author.as_ref().is_some_and(|a| a.is_us(token_user))
     }
 }
 
