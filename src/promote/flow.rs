@@ -520,11 +520,7 @@ impl<'a> Promoter<'a> {
         let plain: Vec<String> = held
             .committers
             .iter()
-            .map(|c| {
-                c.chars()
-                    .map(|ch| if ch.is_control() { ' ' } else { ch })
-                    .collect()
-            })
+            .map(|c| markdown::one_line(c))
             .collect();
         let (pr_plain, pr_link) = match &held.pr {
             Some(pr) => (

@@ -213,7 +213,7 @@ pub(crate) fn html_text(text: &str) -> String {
 
 /// `text` on one line: a line break (CR, LF or both) shows as `⏎`, so a name holding one does
 /// not read like a name holding a space; a tab is a space; any other control character is `�`.
-pub(crate) fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
