@@ -1448,6 +1448,9 @@ fn musl_release_binary_posts_the_sticky_comment_through_the_launcher() {
         "{}",
         comment.body
     );
+    // From the depth-1 checkout, the released binary compares GitHub's test merge.
+    let compared = format!("with `#{PR} merged into master` (`{}`)", &s.merge[..7]);
+    assert!(comment.body.contains(&compared), "{}", comment.body);
     assert_eq!(s.output("has-changes"), "true");
     assert_eq!(s.output("affected-overlays"), r#"["overlays/staging"]"#);
     assert!(
