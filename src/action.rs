@@ -764,14 +764,8 @@ mod tests {
     #[test]
     fn image_changes_list_every_overlay_s_images() {
         let overlay = |path: &str, images: Vec<ImageChange>| OverlayDiff {
-            path: path.to_string(),
-            status: OverlayStatus::Changed,
-            error: None,
-            remote: Vec::new(),
-            resources: Vec::new(),
             images,
-            overrides: Vec::new(),
-            notes: Vec::new(),
+            ..OverlayDiff::new(path, OverlayStatus::Changed)
         };
         let revision = |name: &str| Revision {
             name: name.to_string(),

@@ -562,14 +562,10 @@ fn overlay(
     resources: Vec<crate::model::ResourceDiff>,
 ) -> OverlayDiff {
     OverlayDiff {
-        path: p.path.clone(),
-        status,
         error,
         remote: p.remote.iter().cloned().collect(),
         resources,
-        images: Vec::new(),
-        overrides: Vec::new(),
-        notes: Vec::new(),
+        ..OverlayDiff::new(p.path.clone(), status)
     }
 }
 

@@ -81,6 +81,21 @@ pub struct OverlayDiff {
 }
 
 impl OverlayDiff {
+    /// An overlay with `status` and nothing else to show yet; fill in the rest with struct
+    /// update syntax.
+    pub fn new(path: impl Into<String>, status: OverlayStatus) -> OverlayDiff {
+        OverlayDiff {
+            path: path.into(),
+            status,
+            error: None,
+            remote: Vec::new(),
+            resources: Vec::new(),
+            images: Vec::new(),
+            overrides: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
     pub(crate) fn counts(&self) -> Counts {
         Counts::of(&self.resources)
     }

@@ -724,27 +724,15 @@ mod tests {
 
     fn overlay(path: &str, resources: Vec<ResourceDiff>) -> OverlayDiff {
         OverlayDiff {
-            path: path.into(),
-            status: OverlayStatus::Changed,
-            error: None,
-            remote: Vec::new(),
             resources,
-            images: Vec::new(),
-            overrides: Vec::new(),
-            notes: Vec::new(),
+            ..OverlayDiff::new(path, OverlayStatus::Changed)
         }
     }
 
     fn broken(path: &str, error: &str) -> OverlayDiff {
         OverlayDiff {
-            path: path.into(),
-            status: OverlayStatus::Error,
             error: Some(error.into()),
-            remote: Vec::new(),
-            resources: Vec::new(),
-            images: Vec::new(),
-            overrides: Vec::new(),
-            notes: Vec::new(),
+            ..OverlayDiff::new(path, OverlayStatus::Error)
         }
     }
 

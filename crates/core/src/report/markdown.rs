@@ -392,14 +392,8 @@ pub(crate) mod tests {
         assert_eq!(code_span("a\nb"), "`a⏎b`");
         assert_eq!(code_span("a\r\nb\tc\u{1b}"), "`a⏎b c\u{FFFD}`");
         let overlay = OverlayDiff {
-            path: "overlays/a|b".into(),
-            status: OverlayStatus::Changed,
-            error: None,
             remote: vec!["https://example.com/`base`".into()],
-            resources: Vec::new(),
-            images: Vec::new(),
-            overrides: Vec::new(),
-            notes: Vec::new(),
+            ..OverlayDiff::new("overlays/a|b", OverlayStatus::Changed)
         };
         let report = Report {
             base: crate::model::Revision {
@@ -480,9 +474,6 @@ pub(crate) mod tests {
             merge_base: false,
             overlays: vec![
                 OverlayDiff {
-                    path: hostile("path"),
-                    status: OverlayStatus::Changed,
-                    error: None,
                     remote: vec![hostile("remote")],
                     resources: vec![
                         resource("kind", Some("namespace"), "name", Some("previous")),
@@ -496,27 +487,13 @@ pub(crate) mod tests {
                     }],
                     overrides: vec![hostile("override")],
                     notes: vec![hostile("note")],
+                    ..OverlayDiff::new(hostile("path"), OverlayStatus::Changed)
                 },
                 OverlayDiff {
-                    path: hostile("broken"),
-                    status: OverlayStatus::Error,
                     error: Some(hostile("error")),
-                    remote: Vec::new(),
-                    resources: Vec::new(),
-                    images: Vec::new(),
-                    overrides: Vec::new(),
-                    notes: Vec::new(),
+                    ..OverlayDiff::new(hostile("broken"), OverlayStatus::Error)
                 },
-                OverlayDiff {
-                    path: hostile("unchanged"),
-                    status: OverlayStatus::Unchanged,
-                    error: None,
-                    remote: Vec::new(),
-                    resources: Vec::new(),
-                    images: Vec::new(),
-                    overrides: Vec::new(),
-                    notes: Vec::new(),
-                },
+                OverlayDiff::new(hostile("unchanged"), OverlayStatus::Unchanged),
             ],
             stats: Stats::default(),
         }

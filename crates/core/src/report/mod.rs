@@ -103,41 +103,22 @@ data:
             merge_base: false,
             overlays: vec![
                 OverlayDiff {
-                    path: "overlays/broken".into(),
-                    status: OverlayStatus::Error,
                     error: Some(
                         "at develop (8426902): Error: accumulating resources from 'missing.yaml'"
                             .into(),
                     ),
-                    remote: Vec::new(),
-                    resources: Vec::new(),
-                    images: Vec::new(),
-                    overrides: Vec::new(),
-                    notes: Vec::new(),
+                    ..OverlayDiff::new("overlays/broken", OverlayStatus::Error)
                 },
                 OverlayDiff {
-                    path: "overlays/production".into(),
-                    status: OverlayStatus::Changed,
-                    error: None,
-                    remote: Vec::new(),
                     resources,
                     images: crate::images::changes(
                         &parse_resources(BASE).unwrap(),
                         &parse_resources(HEAD).unwrap(),
                     ),
                     overrides: vec!["overlays/production/.argocd-source-web-prod.yaml".into()],
-                    notes: Vec::new(),
+                    ..OverlayDiff::new("overlays/production", OverlayStatus::Changed)
                 },
-                OverlayDiff {
-                    path: "overlays/staging".into(),
-                    status: OverlayStatus::Unchanged,
-                    error: None,
-                    remote: Vec::new(),
-                    resources: Vec::new(),
-                    images: Vec::new(),
-                    overrides: Vec::new(),
-                    notes: Vec::new(),
-                },
+                OverlayDiff::new("overlays/staging", OverlayStatus::Unchanged),
             ],
             stats: Stats {
                 roots: 4,
