@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use common::GitRepo;
 use serde_json::json;
 use support::runner::{
-    FetchDepth, REPO, Step, StepResult, TOKEN, checkout_like_actions, git, repository_json,
+    FetchDepth, PullRequestShas, REPO, Step, StepResult, TOKEN, checkout_like_actions, git,
+    pull_request_event, repository_json,
 };
 use support::{BOT_LOGIN, FakeComment, FakeGitHub, FakePull};
 use tempfile::TempDir;
@@ -194,33 +195,18 @@ impl Scenario {
 
     /// A payload shaped like GitHub's documented `pull_request` webhook.
     fn write_event(&self, action: &str) {
-        let repository = repository_json();
-        let mut head_repository = repository.clone();
+        let mut head_repository = repository_json();
         if self.fork {
             head_repository["full_name"] = json!("mallory/manifests");
             head_repository["owner"]["login"] = json!("mallory");
             head_repository["fork"] = json!(true);
         }
-        let event = json!({
-            "action": action,
-            "number": PR,
-            "pull_request": {
-                "url": format!("https://api.github.com/repos/{REPO}/pulls/{PR}"),
-                "id": 1, "node_id": "PR_kwDOA", "number": PR, "state": "open", "locked": false,
-                "title": "Bump web", "draft": false,
-                "html_url": format!("https://github.com/{REPO}/pull/{PR}"),
-                "user": {"login": "octocat", "id": 583231, "type": "User"},
-                "body": "Please review the rendered diff.",
-                "head": {"label": "acme:feature", "ref": "feature", "sha": self.head,
-                         "user": {"login": "acme"}, "repo": head_repository},
-                "base": {"label": "acme:master", "ref": "master", "sha": self.base,
-                         "user": {"login": "acme"}, "repo": repository},
-                "merge_commit_sha": self.merge, "merged": false, "mergeable": null,
-                "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
-            },
-            "repository": repository,
-            "sender": {"login": "octocat", "id": 583231, "type": "User"}
-        });
+        let shas = PullRequestShas {
+            head: &self.head,
+            base: &self.base,
+            merge: self.merge.as_deref(),
+        };
+        let event = pull_request_event(action, PR, &shas, head_repository);
         fs::write(
             self.path("event.json"),
             serde_json::to_vec_pretty(&event).unwrap(),

@@ -1246,28 +1246,13 @@ impl ReleasedActionOnAPullRequest {
 
     /// A payload shaped like GitHub's documented `pull_request` webhook.
     fn write_event(&self, base: &str) {
-        use support::runner::{REPO, repository_json};
-        let repository = repository_json();
-        let event = serde_json::json!({
-            "action": "synchronize",
-            "number": PR,
-            "pull_request": {
-                "url": format!("https://api.github.com/repos/{REPO}/pulls/{PR}"),
-                "id": 1, "node_id": "PR_kwDOA", "number": PR, "state": "open", "locked": false,
-                "title": "Bump web", "draft": false,
-                "html_url": format!("https://github.com/{REPO}/pull/{PR}"),
-                "user": {"login": "octocat", "id": 583231, "type": "User"},
-                "body": "Please review the rendered diff.",
-                "head": {"label": "acme:feature", "ref": "feature", "sha": self.head,
-                         "user": {"login": "acme"}, "repo": repository},
-                "base": {"label": "acme:master", "ref": "master", "sha": base,
-                         "user": {"login": "acme"}, "repo": repository},
-                "merge_commit_sha": self.merge, "merged": false, "mergeable": null,
-                "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
-            },
-            "repository": repository,
-            "sender": {"login": "octocat", "id": 583231, "type": "User"}
-        });
+        use support::runner::{PullRequestShas, pull_request_event, repository_json};
+        let shas = PullRequestShas {
+            head: &self.head,
+            base,
+            merge: Some(&self.merge),
+        };
+        let event = pull_request_event("synchronize", PR, &shas, repository_json());
         fs::write(
             self.path("event.json"),
             serde_json::to_vec_pretty(&event).unwrap(),

@@ -271,3 +271,42 @@ pub fn repository_json() -> serde_json::Value {
         "clone_url": format!("https://github.com/{REPO}.git"), "default_branch": "master"
     })
 }
+
+/// The commits a `pull_request` payload names.
+pub struct PullRequestShas<'a> {
+    pub head: &'a str,
+    pub base: &'a str,
+    /// GitHub's test merge; `None` when it could not merge the PR.
+    pub merge: Option<&'a str>,
+}
+
+/// A payload shaped like GitHub's documented `pull_request` webhook for PR `number` from
+/// `feature` into `master`; the head branch lives in `head_repository` (a fork, or the same).
+pub fn pull_request_event(
+    action: &str,
+    number: u64,
+    shas: &PullRequestShas,
+    head_repository: serde_json::Value,
+) -> serde_json::Value {
+    let repository = repository_json();
+    serde_json::json!({
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
+            "id": 1, "node_id": "PR_kwDOA", "number": number, "state": "open", "locked": false,
+            "title": "Bump web", "draft": false,
+            "html_url": format!("https://github.com/{REPO}/pull/{number}"),
+            "user": {"login": "octocat", "id": 583231, "type": "User"},
+            "body": "Please review the rendered diff.",
+            "head": {"label": "acme:feature", "ref": "feature", "sha": shas.head,
+                     "user": {"login": "acme"}, "repo": head_repository},
+            "base": {"label": "acme:master", "ref": "master", "sha": shas.base,
+                     "user": {"login": "acme"}, "repo": repository},
+            "merge_commit_sha": shas.merge, "merged": false, "mergeable": null,
+            "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
+        },
+        "repository": repository,
+        "sender": {"login": "octocat", "id": 583231, "type": "User"}
+    })
+}
