@@ -153,8 +153,9 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
     let build_count = materialised.builds();
     let built = build(materialised.overlays, options, builds).await;
-    let secrets = generator_secrets(&repo, &sides);
-    let overlays = diff(&plan, built, &sides, &materialised.exports, secrets);
+    let overlays = diff(&plan, built, &sides, &materialised.exports, || {
+        generator_secrets(&repo, &sides)
+    });
 
     let roots: BTreeSet<&String> = sides
         .iter()
@@ -404,14 +405,21 @@ fn diff(
     built: Vec<Option<Built>>,
     sides: &[Loaded; 2],
     exports: &[ExportReport; 2],
-    mut secrets: SecretValues,
+    generator_secrets: impl FnOnce() -> SecretValues,
 ) -> Vec<OverlayDiff> {
+    let mut rendered = SecretValues::default();
     let mut overlays: Vec<OverlayDiff> = plan
         .iter()
         .zip(built)
-        .map(|(p, built)| diff_overlay(p, built, sides, exports, &mut secrets))
+        .map(|(p, built)| diff_overlay(p, built, sides, exports, &mut rendered))
         .collect();
-    // Only now are all renders' Secrets known; any overlay's error may echo any of them.
+    if overlays.iter().all(|o| o.error.is_none()) {
+        return overlays;
+    }
+    // Only now are all renders' Secrets known; any overlay's error may echo any of them, or a
+    // generator's value that no render holds. Those are read only when there is an error.
+    let mut secrets = generator_secrets();
+    secrets.extend(rendered);
     for o in &mut overlays {
         if let Some(error) = &mut o.error {
             *error = cap_chars(&secrets.scrub(error), MAX_ERROR_CHARS);

@@ -304,6 +304,11 @@ pub(crate) struct SecretValues {
 impl SecretValues {
     pub(crate) const MIN_LEN: usize = 4;
 
+    /// Adds every value `other` knows.
+    pub(crate) fn extend(&mut self, other: SecretValues) {
+        self.values.extend(other.values);
+    }
+
     /// Adds a plain value, with its base64 forms and each of its lines (a PEM key may be
     /// echoed a line at a time).
     pub(crate) fn add(&mut self, value: &str) {
