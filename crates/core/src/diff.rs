@@ -21,41 +21,90 @@ const CONTEXT_LINES: usize = 3;
 /// would silently replace the other, so each is paired with its own version instead.
 type Slot = (ResourceKey, String);
 
-/// Diffs one overlay's rendered resources. Either side may be empty (an added or removed
-/// overlay). The result is ordered by resource key.
-pub(crate) fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
-    let twinned = twinned_keys(&base, &head);
-    let slots = |resources: Vec<Resource>| -> BTreeMap<Slot, Resource> {
+/// One object's place at base and head, as indexes into the two renders; at least one is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pairing {
+    pub(crate) base: Option<usize>,
+    pub(crate) head: Option<usize>,
+}
+
+/// Which object at base is which at head: same key (and version, for twins), then generated
+/// ConfigMaps and Secrets whose names differ only in the hash suffix; the rest stand alone.
+/// Diffs and risk rules both read it, so a hash rename is never a removal for either.
+pub(crate) fn pair(base: &[Resource], head: &[Resource]) -> Vec<Pairing> {
+    let twinned = twinned_keys(base, head);
+    let slots = |resources: &[Resource]| -> BTreeMap<Slot, usize> {
         resources
-            .into_iter()
-            .map(|r| {
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
                 let version = if twinned.contains(&r.key) {
                     r.api_version.clone()
                 } else {
                     String::new()
                 };
-                ((r.key.clone(), version), r)
+                ((r.key.clone(), version), i)
             })
             .collect()
     };
-    let mut base = slots(base);
-    let mut head = slots(head);
-    let mut diffs = Vec::new();
-
-    let common: Vec<Slot> = base
+    let mut base_slots = slots(base);
+    let mut head_slots = slots(head);
+    let mut pairs = Vec::new();
+    let common: Vec<Slot> = base_slots
         .keys()
-        .filter(|k| head.contains_key(*k))
+        .filter(|k| head_slots.contains_key(*k))
         .cloned()
         .collect();
     for key in common {
-        let (b, h) = (base.remove(&key).unwrap(), head.remove(&key).unwrap());
-        diffs.extend(modified(b, h));
+        pairs.push(Pairing {
+            base: base_slots.remove(&key),
+            head: head_slots.remove(&key),
+        });
     }
-    for (b, h) in pair_generated_names(&mut base, &mut head) {
-        diffs.extend(modified(b, h));
+    pairs.extend(pair_generated_names(
+        base,
+        head,
+        &mut base_slots,
+        &mut head_slots,
+    ));
+    pairs.extend(base_slots.into_values().map(|i| Pairing {
+        base: Some(i),
+        head: None,
+    }));
+    pairs.extend(head_slots.into_values().map(|i| Pairing {
+        base: None,
+        head: Some(i),
+    }));
+    pairs
+}
+
+/// Diffs one overlay's rendered resources. Either side may be empty (an added or removed
+/// overlay). The result is ordered by resource key.
+pub(crate) fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
+    let pairs = pair(&base, &head);
+    diff_paired(base, head, &pairs)
+}
+
+/// [`diff_resources`] with the pairing already made.
+pub(crate) fn diff_paired(
+    base: Vec<Resource>,
+    head: Vec<Resource>,
+    pairs: &[Pairing],
+) -> Vec<ResourceDiff> {
+    let twinned = twinned_keys(&base, &head);
+    let mut base: Vec<Option<Resource>> = base.into_iter().map(Some).collect();
+    let mut head: Vec<Option<Resource>> = head.into_iter().map(Some).collect();
+    let mut diffs = Vec::new();
+    for p in pairs {
+        let b = p.base.and_then(|i| base[i].take());
+        let h = p.head.and_then(|i| head[i].take());
+        match (b, h) {
+            (Some(b), Some(h)) => diffs.extend(modified(b, h)),
+            (Some(b), None) => diffs.push(one_sided(b, Change::Removed)),
+            (None, Some(h)) => diffs.push(one_sided(h, Change::Added)),
+            (None, None) => {}
+        }
     }
-    diffs.extend(base.into_values().map(|r| one_sided(r, Change::Removed)));
-    diffs.extend(head.into_values().map(|r| one_sided(r, Change::Added)));
     for d in &mut diffs {
         d.twin = twinned.contains(&d.key);
     }
@@ -85,7 +134,7 @@ fn twinned_keys(base: &[Resource], head: &[Resource]) -> BTreeSet<ResourceKey> {
 
 /// kustomize appends `-` and ten characters of this alphabet to generated ConfigMap and Secret
 /// names; a content change changes only that suffix.
-fn name_stem(resource: &Resource) -> Option<&str> {
+pub(crate) fn name_stem(resource: &Resource) -> Option<&str> {
     const HASH_ALPHABET: &str = "bcdfghkmt2456789";
     if !resource.key.group.is_empty()
         || !matches!(resource.key.kind.as_str(), "ConfigMap" | "Secret")
@@ -97,11 +146,13 @@ fn name_stem(resource: &Resource) -> Option<&str> {
 }
 
 /// Takes the unmatched generated resources whose names differ only in the hash suffix out of
-/// both maps, as (base, head) pairs.
+/// both maps, as pairs.
 fn pair_generated_names(
-    base: &mut BTreeMap<Slot, Resource>,
-    head: &mut BTreeMap<Slot, Resource>,
-) -> Vec<(Resource, Resource)> {
+    base: &[Resource],
+    head: &[Resource],
+    base_slots: &mut BTreeMap<Slot, usize>,
+    head_slots: &mut BTreeMap<Slot, usize>,
+) -> Vec<Pairing> {
     let stem_key = |r: &Resource| {
         name_stem(r).map(|stem| {
             (
@@ -112,13 +163,13 @@ fn pair_generated_names(
         })
     };
     let mut by_stem: BTreeMap<_, (Vec<Slot>, Vec<Slot>)> = BTreeMap::new();
-    for (slot, r) in base.iter() {
-        if let Some(stem) = stem_key(r) {
+    for (slot, &i) in base_slots.iter() {
+        if let Some(stem) = stem_key(&base[i]) {
             by_stem.entry(stem).or_default().0.push(slot.clone());
         }
     }
-    for (slot, r) in head.iter() {
-        if let Some(stem) = stem_key(r) {
+    for (slot, &i) in head_slots.iter() {
+        if let Some(stem) = stem_key(&head[i]) {
             by_stem.entry(stem).or_default().1.push(slot.clone());
         }
     }
@@ -127,7 +178,10 @@ fn pair_generated_names(
         // Several generations of one name at once (rare: `behavior: create` twice) cannot be
         // paired reliably; they stay added and removed.
         if let ([old], [new]) = (old.as_slice(), new.as_slice()) {
-            pairs.push((base.remove(old).unwrap(), head.remove(new).unwrap()));
+            pairs.push(Pairing {
+                base: base_slots.remove(old),
+                head: head_slots.remove(new),
+            });
         }
     }
     pairs

@@ -16,3 +16,4 @@ pub mod model;
 pub mod process_group;
 pub mod promote;
 pub mod report;
+pub mod risk;
