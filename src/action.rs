@@ -20,6 +20,7 @@ use crate::promote::flow::{Promoter, Settings};
 use crate::kustomize::KUSTOMIZATION_FILES;
 
 use crate::report::{json, markdown};
+use crate::risk::Severity;
 
 /// How the step ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +249,8 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     if let event::Trust::Untrusted(why) = &ctx.trust {
         options.untrusted = Some(why.clone());
     }
+    // A PR into the production branch changes production: its removals are production removals.
+    options.risks.production.all |= pr.base_ref == ctx.inputs.promotion.target_branch();
     ctx.runner.group("Rendering overlays");
     let mut report = engine::run(&options, &crate::processes::Processes).await?;
     ctx.runner.end_group();
@@ -260,6 +263,7 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         ctx.runner.append_summary(&full_markdown)?;
     }
     annotate_errors(ctx, repo.path(), &report);
+    annotate_risks(ctx, repo.path(), &report);
 
     let comment_url = match ctx.inputs.comment_mode {
         CommentMode::Off => None,
@@ -281,6 +285,10 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     ctx.runner
         .set_output("affected-overlays", &serde_json::to_string(&affected)?)?;
     set_image_changes(ctx, &report)?;
+    ctx.runner.set_output(
+        "risks",
+        &serde_json::to_string(&json::risks(&report))?,
+    )?;
     ctx.runner
         .set_output("report-file", &report_file.to_string_lossy())?;
     ctx.runner
@@ -289,6 +297,16 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     if report.has_errors() && ctx.inputs.fail_on_error {
         ctx.runner
             .info("Failing the step: some overlays did not build (fail-on-error: true).");
+        return Ok((Outcome::Failed, comment_url));
+    }
+    if let Some(level) = ctx.inputs.risk_level.filter(|l| report.has_risks_at(Some(*l))) {
+        let word = match level {
+            Severity::High => "high",
+            Severity::Medium => "any",
+        };
+        ctx.runner.error(Annotation::message(format!(
+            "Failing the step: the change has risks the reviewers must accept (risk-level: {word}); see the Risks block of the report."
+        )));
         return Ok((Outcome::Failed, comment_url));
     }
     Ok((Outcome::Success, comment_url))
@@ -436,6 +454,26 @@ fn annotate_errors(ctx: &Run, repo: &Path, report: &Report) {
             file: Some(kustomization_file(repo, &overlay.path)),
             line: None,
             message,
+        });
+    }
+    budget.finish();
+}
+
+/// One warning per risk on the overlay's kustomization, so the PR's Files view shows it where
+/// the change is made.
+fn annotate_risks(ctx: &Run, repo: &Path, report: &Report) {
+    let mut budget = AnnotationBudget::per_step(&ctx.runner, Level::Warning);
+    for (overlay, finding) in report.risks() {
+        budget.add(Annotation {
+            title: Some(format!(
+                "{} risk ({}): {}",
+                finding.severity().as_str(),
+                finding.rule.id(),
+                finding.resource()
+            )),
+            file: Some(kustomization_file(repo, &overlay.path)),
+            line: None,
+            message: format!("{}: {}", overlay.path, finding.message),
         });
     }
     budget.finish();
@@ -787,6 +825,7 @@ mod tests {
                     }],
                 ),
             ],
+            filters: Default::default(),
             stats: Stats::default(),
         };
         assert_eq!(

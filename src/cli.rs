@@ -18,6 +18,7 @@ use crate::report;
 pub(crate) const EXIT_DIFFERENCES: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_BUILD_FAILED: u8 = 3;
+pub(crate) const EXIT_RISKS: u8 = 4;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
@@ -26,7 +27,8 @@ const EXIT_INTERRUPTED: u8 = 130;
     version,
     about = "Render kustomize overlays at two git refs and show what the cluster would receive",
     after_help = "Exit codes: 0 success, 1 differences found (with --exit-code), 2 usage error or \
-                  unreadable repository/ref, 3 one or more overlays failed to build."
+                  unreadable repository/ref, 3 one or more overlays failed to build, 4 risks at \
+                  --risk-level found."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -71,6 +73,33 @@ pub(crate) struct DiffArgs {
     pub(crate) output: OutputArgs,
     #[command(flatten)]
     pub(crate) build: BuildArgs,
+    #[command(flatten)]
+    pub(crate) review: ReviewArgs,
+}
+
+/// What the report leaves out and which risks it looks for.
+#[derive(Debug, Args)]
+pub(crate) struct ReviewArgs {
+    /// Leave a field out of every diff (repeatable): a kind (`*`, `Kind`, `group/Kind`), then a
+    /// JSON Pointer or JSONPath, e.g. '* /metadata/annotations/argocd.argoproj.io~1tracking-id'.
+    #[arg(long = "ignore", value_name = "RULE")]
+    pub(crate) ignore: Vec<String>,
+    /// Do not report this risk rule (repeatable; `all` skips the risk check).
+    #[arg(long = "risk-ignore", value_name = "ID")]
+    pub(crate) risk_ignore: Vec<String>,
+    /// Which risks make the exit code 4: none, high or any.
+    #[arg(long, value_name = "LEVEL", default_value = "none")]
+    pub(crate) risk_level: String,
+    /// The cluster's Kubernetes version, for deprecated and removed API versions (e.g. 1.29).
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) kubernetes_version: Option<String>,
+    /// Overlays that deploy to production (repeatable glob) [default: a directory named prod,
+    /// production or prd, or starting or ending with `prod-`/`-prod`].
+    #[arg(long = "production-path", value_name = "GLOB")]
+    pub(crate) production_paths: Vec<String>,
+    /// Every overlay compared deploys to production (the base is the production branch).
+    #[arg(long)]
+    pub(crate) production: bool,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +136,8 @@ pub(crate) struct DemoArgs {
     pub(crate) output: OutputArgs,
     #[command(flatten)]
     pub(crate) build: BuildArgs,
+    #[command(flatten)]
+    pub(crate) review: ReviewArgs,
 }
 
 /// The `--format` values; mapped onto the renderers' own enum so rendering does not depend on
@@ -261,6 +292,8 @@ async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
             timeout: Duration::from_secs(config::DEFAULT_TIMEOUT_SECS),
             allow_remote: false,
             allow_privileged: false,
+            ignore: Default::default(),
+            risks: Default::default(),
         },
         token,
         clone_url: format!("{repository_url}.git"),
@@ -307,7 +340,14 @@ fn origin_slug(repo: &Repo) -> anyhow::Result<String> {
 }
 
 async fn run_diff(args: DiffArgs) -> ExitCode {
-    let options = match diff_options(&args.build, &args.output, args.repo, args.base, args.head) {
+    let options = match diff_options(
+        &args.build,
+        &args.output,
+        &args.review,
+        args.repo,
+        args.base,
+        args.head,
+    ) {
         Ok(mut options) => {
             options.merge_base = args.merge_base;
             options.paths = args.paths;
@@ -319,6 +359,7 @@ async fn run_diff(args: DiffArgs) -> ExitCode {
     finish(
         engine::run(&options, &crate::processes::Processes).await,
         &args.output,
+        &args.review,
     )
 }
 
@@ -344,6 +385,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     let options = match diff_options(
         &args.build,
         &args.output,
+        &args.review,
         dir.clone(),
         crate::demo::DEMO_BASE.to_string(),
         crate::demo::DEMO_HEAD.to_string(),
@@ -354,6 +396,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     let code = finish(
         engine::run(&options, &crate::processes::Processes).await,
         &args.output,
+        &args.review,
     );
     // The other half of the product: what a push of develop would open against master.
     if args.output.format == FormatArg::Text && args.output.output.is_none() {
@@ -391,6 +434,7 @@ fn demo_dir(keep: Option<&Path>) -> anyhow::Result<(PathBuf, Option<tempfile::Te
 fn diff_options(
     build: &BuildArgs,
     output: &OutputArgs,
+    review: &ReviewArgs,
     repo: PathBuf,
     base: String,
     head: String,
@@ -401,6 +445,18 @@ fn diff_options(
         .jobs
         .map(usize::from)
         .unwrap_or_else(engine::default_jobs);
+    let ignore = crate::ignore::IgnoreRules::parse(&review.ignore.join("\n"))
+        .map_err(|e| usage(&format!("--ignore: {e}")))?;
+    crate::risk::failing_level(&review.risk_level)
+        .map_err(|e| usage(&format!("--risk-level {e}")))?;
+    let production_paths = review.production_paths.join(",");
+    let mut risks = crate::config::risk_settings(
+        Some(&review.risk_ignore.join(",")),
+        review.kubernetes_version.as_deref(),
+        (!production_paths.is_empty()).then_some(production_paths.as_str()),
+    )
+    .map_err(|e| usage(&format!("{e:#}").replace("input `", "option `--")))?;
+    risks.production.all = review.production;
     Ok(DiffOptions {
         repo,
         base,
@@ -417,10 +473,16 @@ fn diff_options(
         untrusted: None,
         allow_privileged: true,
         progress: !output.quiet,
+        ignore,
+        risks,
     })
 }
 
-fn finish(result: Result<Report, DiffError>, output: &OutputArgs) -> ExitCode {
+fn finish(
+    result: Result<Report, DiffError>,
+    output: &OutputArgs,
+    review: &ReviewArgs,
+) -> ExitCode {
     let report = match result {
         Ok(report) => report,
         Err(DiffError::Other(e)) => return fail(&e),
@@ -457,6 +519,19 @@ fn finish(result: Result<Report, DiffError>, output: &OutputArgs) -> ExitCode {
             failed.join(", ")
         );
         return ExitCode::from(EXIT_BUILD_FAILED);
+    }
+    // Checked when the options were made.
+    let level = crate::risk::failing_level(&review.risk_level).unwrap_or(None);
+    if report.has_risks_at(level) {
+        let count = report
+            .risks()
+            .filter(|(_, f)| level.is_some_and(|l| f.severity() <= l))
+            .count();
+        eprintln!(
+            "error: {count} risk(s) at --risk-level {}",
+            review.risk_level
+        );
+        return ExitCode::from(EXIT_RISKS);
     }
     if output.exit_code && report.has_changes() {
         return ExitCode::from(EXIT_DIFFERENCES);

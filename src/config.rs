@@ -10,6 +10,8 @@ use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
 
 use crate::globs::{GlobError, glob_set};
+use crate::ignore::IgnoreRules;
+use crate::risk::{self, RiskSettings, Severity};
 use crate::promote::plan::Reviewers;
 use crate::promote::settings::{Assignees, PromotionSettings};
 use serde::Deserialize;
@@ -36,15 +38,20 @@ pub const INPUT_NAMES: &[&str] = &[
     "fail-on-error",
     "github-token",
     "hide-outdated",
+    "ignore",
     "image-update-branches",
     "image-update-target",
     "jobs",
+    "kubernetes-version",
     "kustomize",
     "labels",
     "max-comments",
     "paths",
     "pr-number",
+    "production-paths",
     "reviewers",
+    "risk-ignore",
+    "risk-level",
     "skip-labels",
     "source-branch",
     "summary",
@@ -342,6 +349,12 @@ pub struct ActionInputs {
     /// build args that let the rendered code run programs (`--enable-helm`, plugins) or read
     /// outside the repository.
     pub(crate) allow_privileged_builds: bool,
+    /// Fields left out of diffs (`ignore`).
+    pub(crate) ignore: IgnoreRules,
+    /// Which risks to look for; whether the base is production is set per comparison.
+    pub(crate) risks: RiskSettings,
+    /// Which findings fail the step (`risk-level`); `None` never fails.
+    pub(crate) risk_level: Option<Severity>,
     /// How merged changes are carried to the target branch.
     pub(crate) promotion: PromotionSettings,
     /// Fail the step when a promotion conflicts.
@@ -477,6 +490,11 @@ fn promotion_settings(raw: &RawInputs) -> anyhow::Result<PromotionSettings> {
 #[cfg_attr(test, derive(serde::Serialize))]
 struct RawInputs {
     allow_privileged_builds: Option<String>,
+    ignore: Option<String>,
+    kubernetes_version: Option<String>,
+    production_paths: Option<String>,
+    risk_ignore: Option<String>,
+    risk_level: Option<String>,
     allow_remote: Option<String>,
     assignees: Option<String>,
     body_template: Option<String>,
@@ -525,6 +543,8 @@ impl ActionInputs {
             timeout: std::time::Duration::from_secs(self.timeout),
             allow_remote: self.allow_remote,
             allow_privileged: self.allow_privileged_builds,
+            ignore: self.ignore.clone(),
+            risks: self.risks.clone(),
         }
     }
 
@@ -588,7 +608,24 @@ impl ActionInputs {
                 ),
             },
         };
+        let ignore = IgnoreRules::parse(raw.ignore.as_deref().unwrap_or_default())
+            .map_err(|e| anyhow!("input `ignore`: {e}"))?;
+        let risks = risk_settings(
+            raw.risk_ignore.as_deref(),
+            raw.kubernetes_version.as_deref(),
+            raw.production_paths.as_deref(),
+        )?;
+        let risk_level = raw
+            .risk_level
+            .as_deref()
+            .map(risk::failing_level)
+            .transpose()
+            .map_err(|e| anyhow!("input `risk-level` {e}"))?
+            .flatten();
         Ok(ActionInputs {
+            ignore,
+            risks,
+            risk_level,
             github_token,
             working_directory: raw
                 .working_directory
@@ -631,6 +668,38 @@ impl ActionInputs {
             image_updates,
         })
     }
+}
+
+/// Risk settings from `risk-ignore`, `kubernetes-version` and `production-paths` (lists as
+/// the other list inputs take them), each error naming its input.
+pub(crate) fn risk_settings(
+    ignore: Option<&str>,
+    kubernetes_version: Option<&str>,
+    production_paths: Option<&str>,
+) -> anyhow::Result<RiskSettings> {
+    let mut settings = RiskSettings::default();
+    if let Some(ids) = ignore {
+        settings
+            .ignore_ids(&split_list(ids))
+            .map_err(|e| anyhow!("input `risk-ignore`: {e}"))?;
+    }
+    settings.kubernetes = kubernetes_version
+        .map(|v| v.trim().parse::<risk::KubernetesVersion>())
+        .transpose()
+        .map_err(|e| anyhow!("input `kubernetes-version`: {e}"))?;
+    if let Some(paths) = production_paths {
+        let paths = split_list(paths);
+        let set = glob_set(paths.iter().map(String::as_str), false).map_err(|e| match e {
+            GlobError::Pattern { index, error } => anyhow!(
+                "input `production-paths`: '{}' is not a glob: {}",
+                paths[index],
+                error.kind()
+            ),
+            GlobError::Set(error) => anyhow!("input `production-paths`: {error}"),
+        })?;
+        settings.production.paths = Some(set);
+    }
+    Ok(settings)
 }
 
 /// The same spellings `@actions/core`'s `getBooleanInput` accepts, and no others, so a typo such

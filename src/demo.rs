@@ -61,7 +61,8 @@ const DEVELOP: Release = Release {
     message: "Release web 1.5.0
 
 - images: ghcr.io/acme/web 1.4.2 -> 1.5.0 in staging and production
-- production: 4 replicas and a PodDisruptionBudget ahead of the launch
+- production: 4 replicas and a PodDisruptionBudget that keeps all four up
+  through the launch
 - config: LOG_LEVEL=debug while we watch the new checkout path
 - secrets: rotate DB_PASSWORD
 ",
@@ -415,7 +416,7 @@ kind: PodDisruptionBudget
 metadata:
   name: web
 spec:
-  minAvailable: 2
+  minAvailable: 4
   selector:
     matchLabels:
       app.kubernetes.io/name: web

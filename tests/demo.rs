@@ -40,6 +40,13 @@ fn the_demo_shows_both_overlays_the_redacted_secret_and_the_promotion_plan() {
         !stdout.contains("demo-api-key"),
         "a Secret value leaked:\n{stdout}"
     );
+    // The release's PodDisruptionBudget keeps all four production replicas up: no node can drain.
+    assert!(stdout.contains("⚠ Risks:"), "{stdout}");
+    assert!(
+        stdout.contains("medium overlays/production: PodDisruptionBudget web:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[pdb-blocks-eviction]"), "{stdout}");
     assert!(stdout.contains("branch: promote/master/pr-1"), "{stdout}");
     assert!(
         stdout.contains("title:  [master] Release web 1.5.0"),

@@ -652,10 +652,12 @@ impl<'a> Promoter<'a> {
         (base, base_label): (Oid, &str),
         (head, head_label): (Oid, &str),
     ) -> anyhow::Result<crate::model::Report> {
-        let options = self
+        let mut options = self
             .settings
             .builds
             .diff_options(self.repo.path(), base, head)?;
+        // The target branch deploys production: removals there are production removals.
+        options.risks.production.all |= base_label == self.target_branch();
         let mut report = engine::run(&options, &crate::processes::Processes).await?;
         report.base.name = base_label.to_string();
         report.head.name = head_label.to_string();

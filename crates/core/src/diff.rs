@@ -80,6 +80,7 @@ pub(crate) fn pair(base: &[Resource], head: &[Resource]) -> Vec<Pairing> {
 
 /// Diffs one overlay's rendered resources. Either side may be empty (an added or removed
 /// overlay). The result is ordered by resource key.
+#[cfg(test)]
 pub(crate) fn diff_resources(base: Vec<Resource>, head: Vec<Resource>) -> Vec<ResourceDiff> {
     let pairs = pair(&base, &head);
     diff_paired(base, head, &pairs)

@@ -11,14 +11,16 @@ use anyhow::Context;
 use globset::GlobSet;
 
 use crate::argocd::source::{self, Overrides};
-use crate::diff::diff_resources;
+use crate::diff::{diff_paired, pair};
 use crate::git::{ExportReport, GitError, Repo, Snapshot, join_relative};
 use crate::globs::{GlobError, glob_set};
+use crate::ignore::IgnoreRules;
 use crate::kustomize::{
     BuildFailure, BuildJob, Builder, Closure, Graph, KustomizeCommand, RunBuilds,
 };
 use crate::manifest::{Resource, SecretValues, parse_resources};
-use crate::model::{OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
+use crate::model::{Filters, OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
+use crate::risk::{self, RiskSettings, Sides as RiskSides};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
@@ -46,6 +48,10 @@ pub struct DiffOptions {
     pub allow_privileged: bool,
     /// Show a progress bar on stderr when it is a terminal.
     pub progress: bool,
+    /// Fields left out of diffs and counts.
+    pub ignore: IgnoreRules,
+    /// Which risks to look for.
+    pub risks: RiskSettings,
 }
 
 /// How every diff of one run is built, before the two commits are known: the action's PR
@@ -62,6 +68,8 @@ pub struct BuildSettings {
     pub timeout: Duration,
     pub allow_remote: bool,
     pub allow_privileged: bool,
+    pub ignore: IgnoreRules,
+    pub risks: RiskSettings,
 }
 
 impl BuildSettings {
@@ -90,6 +98,8 @@ impl BuildSettings {
             untrusted: None,
             allow_privileged: self.allow_privileged,
             progress: false,
+            ignore: self.ignore.clone(),
+            risks: self.risks.clone(),
         })
     }
 }
@@ -153,7 +163,13 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
     let build_count = materialised.builds();
     let built = build(materialised.overlays, options, builds).await;
-    let overlays = diff(&plan, built, &sides, &materialised.exports, || {
+    let mut risk_time = Duration::ZERO;
+    let review = Review {
+        ignore: &options.ignore,
+        risks: &options.risks,
+        risk_time: &mut risk_time,
+    };
+    let overlays = diff(&plan, built, &sides, &materialised.exports, review, || {
         generator_secrets(&repo, &sides)
     });
 
@@ -167,6 +183,7 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         affected: plan.iter().filter(|p| p.build).count(),
         builds: build_count,
         seconds: started.elapsed().as_secs_f64(),
+        risk_seconds: risk_time.as_secs_f64(),
         peak_rss_kb: peak_rss_kb(),
     };
     drop(workspace);
@@ -176,6 +193,14 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         head: head.revision,
         merge_base: options.merge_base,
         overlays,
+        filters: Filters {
+            ignored_fields: options.ignore.listed(),
+            ignored_risks: if options.risks.off {
+                vec!["all".to_string()]
+            } else {
+                options.risks.ignore.iter().map(|r| r.id().to_string()).collect()
+            },
+        },
         stats,
     })
 }
@@ -405,13 +430,14 @@ fn diff(
     built: Vec<Option<Built>>,
     sides: &[Loaded; 2],
     exports: &[ExportReport; 2],
+    mut review: Review,
     generator_secrets: impl FnOnce() -> SecretValues,
 ) -> Vec<OverlayDiff> {
     let mut rendered = SecretValues::default();
     let mut overlays: Vec<OverlayDiff> = plan
         .iter()
         .zip(built)
-        .map(|(p, built)| diff_overlay(p, built, sides, exports, &mut rendered))
+        .map(|(p, built)| diff_overlay(p, built, sides, exports, &mut review, &mut rendered))
         .collect();
     if overlays.iter().all(|o| o.error.is_none()) {
         return overlays;
@@ -428,12 +454,21 @@ fn diff(
     overlays
 }
 
+/// What the diff step does beyond diffing: fields to leave out, risks to find, and the time
+/// finding them took.
+struct Review<'a> {
+    ignore: &'a IgnoreRules,
+    risks: &'a RiskSettings,
+    risk_time: &'a mut Duration,
+}
+
 /// One overlay's result from its builds; the Secrets its renders hold are added to `secrets`.
 fn diff_overlay(
     p: &Planned,
     built: Option<Built>,
     sides: &[Loaded; 2],
     exports: &[ExportReport; 2],
+    review: &mut Review,
     secrets: &mut SecretValues,
 ) -> OverlayDiff {
     if !p.build {
@@ -474,9 +509,25 @@ fn diff_overlay(
         return failed;
     }
     let [old, new] = rendered;
-    let (old, new) = (old.unwrap_or_default(), new.unwrap_or_default());
+    let (mut old, mut new) = (old.unwrap_or_default(), new.unwrap_or_default());
+    if !review.ignore.is_empty() {
+        review.ignore.apply(&mut old);
+        review.ignore.apply(&mut new);
+    }
     let images = crate::images::changes(&old, &new);
-    let resources = diff_resources(old, new);
+    let pairs = pair(&old, &new);
+    let started = Instant::now();
+    let risks = risk::assess(
+        &p.path,
+        &RiskSides {
+            base: &old,
+            head: &new,
+            pairs: &pairs,
+        },
+        review.risks,
+    );
+    *review.risk_time += started.elapsed();
+    let resources = diff_paired(old, new, &pairs);
     let status = match (p.at_base, p.at_head) {
         (false, true) => OverlayStatus::Added,
         (true, false) => OverlayStatus::Removed,
@@ -485,6 +536,7 @@ fn diff_overlay(
     };
     let mut done = overlay(p, status, None, resources);
     done.images = images;
+    done.risks = risks;
     done.overrides = overrides;
     done.notes = notes;
     done
@@ -981,6 +1033,8 @@ mod tests {
             untrusted: None,
             allow_privileged: false,
             progress: false,
+            ignore: IgnoreRules::default(),
+            risks: RiskSettings::default(),
         }
     }
 
@@ -1250,12 +1304,23 @@ mod tests {
             outputs: vec![(Side::Base, base), (Side::Head, Ok(cm("2")))],
         };
         let mut secrets = SecretValues::default();
+        let (ignore, risks, mut risk_time) = (
+            IgnoreRules::default(),
+            RiskSettings::default(),
+            Duration::ZERO,
+        );
+        let mut review = Review {
+            ignore: &ignore,
+            risks: &risks,
+            risk_time: &mut risk_time,
+        };
 
         let changed = diff_overlay(
             &planned(true, None),
             Some(built(Ok(cm("1")))),
             &sides,
             &exports,
+            &mut review,
             &mut secrets,
         );
         assert_eq!(changed.status, OverlayStatus::Changed);
@@ -1267,6 +1332,7 @@ mod tests {
             Some(built(Err(BuildFailure::Failed("boom".to_string())))),
             &sides,
             &exports,
+            &mut review,
             &mut secrets,
         );
         assert_eq!(failed.status, OverlayStatus::Error);
@@ -1280,12 +1346,20 @@ mod tests {
             None,
             &sides,
             &exports,
+            &mut review,
             &mut secrets,
         );
         assert_eq!(blocked.status, OverlayStatus::Error);
         assert_eq!(blocked.error.as_deref(), Some("not built: remote"));
 
-        let unaffected = diff_overlay(&planned(false, None), None, &sides, &exports, &mut secrets);
+        let unaffected = diff_overlay(
+            &planned(false, None),
+            None,
+            &sides,
+            &exports,
+            &mut review,
+            &mut secrets,
+        );
         assert_eq!(unaffected.status, OverlayStatus::Unchanged);
     }
 

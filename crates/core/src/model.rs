@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::images::ImageChange;
 use crate::manifest::ResourceKey;
+use crate::risk::{Finding, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,6 +79,8 @@ pub struct OverlayDiff {
     pub overrides: Vec<String>,
     /// What a reader should know about how the overlay was rendered.
     pub notes: Vec<String>,
+    /// What the change risks, most severe first.
+    pub risks: Vec<Finding>,
 }
 
 impl OverlayDiff {
@@ -93,6 +96,7 @@ impl OverlayDiff {
             images: Vec::new(),
             overrides: Vec::new(),
             notes: Vec::new(),
+            risks: Vec::new(),
         }
     }
 
@@ -119,6 +123,8 @@ pub struct Stats {
     /// Kustomize invocations.
     pub(crate) builds: usize,
     pub(crate) seconds: f64,
+    /// Time spent finding risks, within `seconds`.
+    pub(crate) risk_seconds: f64,
     /// This process's peak resident memory, where the OS tells it.
     pub(crate) peak_rss_kb: Option<u64>,
 }
@@ -131,7 +137,18 @@ pub struct Report {
     /// The base is the merge base of the given refs.
     pub merge_base: bool,
     pub overlays: Vec<OverlayDiff>,
+    /// How the report was filtered: the `ignore` rules and the `risk-ignore` ids, as given.
+    pub filters: Filters,
     pub stats: Stats,
+}
+
+/// What a reader must know the report leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Filters {
+    /// Fields left out of every diff and count (`ignore`), one rule each.
+    pub ignored_fields: Vec<String>,
+    /// Risk rules not checked (`risk-ignore`), by id.
+    pub ignored_risks: Vec<String>,
 }
 
 impl Report {
@@ -144,6 +161,18 @@ impl Report {
 
     pub fn has_changes(&self) -> bool {
         self.overlays.iter().any(|o| !o.resources.is_empty())
+    }
+
+    /// Every risk with the overlay it was found in, in report order.
+    pub fn risks(&self) -> impl Iterator<Item = (&OverlayDiff, &Finding)> {
+        self.overlays
+            .iter()
+            .flat_map(|o| o.risks.iter().map(move |f| (o, f)))
+    }
+
+    /// Whether any risk at `level` or worse was found (`None`: never).
+    pub fn has_risks_at(&self, level: Option<Severity>) -> bool {
+        level.is_some_and(|level| self.risks().any(|(_, f)| f.severity() <= level))
     }
 
     pub fn has_errors(&self) -> bool {

@@ -171,7 +171,7 @@ impl<'a> Layout<'a> {
             max_parts: budget.max_parts.max(1),
             note,
             hint: hint.trim(),
-            summary: markdown::summary(report),
+            summary: markdown::summary(report, markdown::COMMENT_RISK_LINES),
             overlays,
             errors_capped,
         }
@@ -328,7 +328,7 @@ impl<'a> Layout<'a> {
         };
         let head = |listed: &[&OverlayDiff]| {
             self.head(
-                &markdown::summary_listing(self.report, listed),
+                &markdown::summary_listing(self.report, listed, markdown::COMMENT_RISK_LINES),
                 Shape::SummaryOnly,
             )
         };
@@ -748,6 +748,7 @@ mod tests {
             },
             merge_base: false,
             overlays,
+            filters: Default::default(),
             stats: Stats::default(),
         }
     }
@@ -930,7 +931,7 @@ mod tests {
         )]);
         let note = "GitHub had no merge commit; compared the merge base with the head.";
         let fitted = fit(&report, &github(), Some(note), HINT);
-        let summary = markdown::summary(&report);
+        let summary = markdown::summary(&report, usize::MAX);
         let rest = &markdown::render(&report)[summary.len()..];
         assert_eq!(fitted.parts, [format!("{summary}\n{note}\n{rest}")]);
     }

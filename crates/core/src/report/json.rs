@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::model::{OverlayDiff, Report, ResourceDiff};
+use crate::risk::Finding;
 
 pub fn render(report: &Report) -> String {
     let mut text =
@@ -18,8 +19,36 @@ pub(crate) fn to_value(report: &Report) -> Value {
         "base_ref": report.base.name,
         "head_ref": report.head.name,
         "merge_base": report.merge_base,
+        "risks": risks(report),
         "overlays": report.overlays.iter().map(overlay).collect::<Vec<_>>(),
+        "filters": report.filters,
         "stats": report.stats,
+    })
+}
+
+/// Every risk of the report, each naming its overlay: the shape of the action's `risks` output.
+pub fn risks(report: &Report) -> Value {
+    Value::Array(
+        report
+            .risks()
+            .map(|(o, f)| {
+                let mut value = risk(f);
+                value["overlay"] = json!(o.path);
+                value
+            })
+            .collect(),
+    )
+}
+
+fn risk(f: &Finding) -> Value {
+    json!({
+        "rule": f.rule,
+        "severity": f.severity(),
+        "apiVersion": f.api_version(),
+        "kind": f.kind(),
+        "namespace": f.namespace(),
+        "name": f.name(),
+        "message": f.message,
     })
 }
 
@@ -33,6 +62,7 @@ fn overlay(o: &OverlayDiff) -> Value {
         "images": o.images,
         "argocd_overrides": o.overrides,
         "notes": o.notes,
+        "risks": o.risks.iter().map(risk).collect::<Vec<_>>(),
     });
     if let Some(error) = &o.error {
         value["error"] = json!(error);

@@ -10,12 +10,17 @@ use std::fmt::Write;
 
 use crate::model::short;
 use crate::model::{Change, OverlayDiff, OverlayStatus, Report, ResourceDiff};
+use crate::risk::{Finding, Severity};
 
 /// Ends every overlay section; a section split between comments ends each piece with it.
 pub(crate) const OVERLAY_CLOSE: &str = "</details>\n";
 
+/// Most risk lines a comment's summary lists; the job summary, the text and JSON reports and the
+/// `risks` output list every one. A shared base can repeat one finding in hundreds of overlays.
+pub(crate) const COMMENT_RISK_LINES: usize = 30;
+
 pub fn render(report: &Report) -> String {
-    let mut out = summary(report);
+    let mut out = summary(report, usize::MAX);
     for overlay in report.shown() {
         out.push('\n');
         out.push_str(&overlay_section(overlay));
@@ -23,15 +28,20 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// The heading, the comparison line and the table of overlays that are not unchanged.
-pub(crate) fn summary(report: &Report) -> String {
+/// The heading, the comparison line, the risks (at most `risk_lines` of them) and the table of
+/// overlays that are not unchanged.
+pub(crate) fn summary(report: &Report, risk_lines: usize) -> String {
     let listed: Vec<&OverlayDiff> = report.shown().collect();
-    summary_listing(report, &listed)
+    summary_listing(report, &listed, risk_lines)
 }
 
 /// The summary with a table row for `listed` only (shown overlays, in report order); a line
 /// counts the shown overlays left out, so a summary that must shrink still says what it omits.
-pub(crate) fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> String {
+pub(crate) fn summary_listing(
+    report: &Report,
+    listed: &[&OverlayDiff],
+    risk_lines: usize,
+) -> String {
     let mut out = String::new();
     let (base, head) = (&report.base, &report.head);
     let _ = writeln!(
@@ -63,6 +73,7 @@ pub(crate) fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> Strin
         );
         return out;
     }
+    out.push_str(&risk_block(report, risk_lines));
     out.push_str(&image_lines(listed));
     if !listed.is_empty() {
         out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
@@ -75,9 +86,14 @@ pub(crate) fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> Strin
         } else {
             format!("{} | {} | {}", c.added, c.modified, c.removed)
         };
+        let risks = match overlay.risks.len() {
+            0 => String::new(),
+            1 => " · ⚠ 1 risk".to_string(),
+            n => format!(" · ⚠ {n} risks"),
+        };
         let _ = writeln!(
             out,
-            "| {} | {counts} | {} |",
+            "| {} | {counts} | {}{risks} |",
             code_cell(&overlay.path),
             status_label(overlay.status)
         );
@@ -101,6 +117,67 @@ pub(crate) fn summary_listing(report: &Report, listed: &[&OverlayDiff]) -> Strin
     }
     if unchanged > 0 {
         let _ = writeln!(out, "\n{unchanged} other overlay(s) unchanged.");
+    }
+    out.push_str(&filter_lines(report));
+    out
+}
+
+/// The risks, most severe first, one line each naming overlay, resource, why and the rule.
+fn risk_block(report: &Report, max_lines: usize) -> String {
+    let mut risks: Vec<(&OverlayDiff, &Finding)> = report.risks().collect();
+    if risks.is_empty() {
+        return String::new();
+    }
+    risks.sort_by_key(|(_, f)| f.severity());
+    let high = risks
+        .iter()
+        .filter(|(_, f)| f.severity() == Severity::High)
+        .count();
+    let mut out = format!(
+        "**⚠ Risks** ({high} high, {} medium)\n\n",
+        risks.len() - high
+    );
+    for (overlay, f) in risks.iter().take(max_lines) {
+        let _ = writeln!(
+            out,
+            "- **{}** {} {}: {} ({})",
+            f.severity().as_str(),
+            code_span(&overlay.path),
+            code_span(&f.resource()),
+            inline(&f.message),
+            code_span(f.rule.id())
+        );
+    }
+    if risks.len() > max_lines {
+        let _ = writeln!(
+            out,
+            "- …and {} more: the job summary and the `risks` output list every one.",
+            risks.len() - max_lines
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// What the report leaves out on purpose, so a reader does not take it for all there is.
+fn filter_lines(report: &Report) -> String {
+    let filters = &report.filters;
+    let mut out = String::new();
+    if !filters.ignored_fields.is_empty() {
+        let list: Vec<String> = filters.ignored_fields.iter().map(|f| code_span(f)).collect();
+        let _ = writeln!(
+            out,
+            "\nFields left out of every diff and count (`ignore`): {}.",
+            list.join(", ")
+        );
+    }
+    if !filters.ignored_risks.is_empty() {
+        let list: Vec<String> = filters.ignored_risks.iter().map(|f| code_span(f)).collect();
+        let _ = writeln!(
+            out,
+            "\nRisk rules not checked (`risk-ignore`): {}.",
+            list.join(", ")
+        );
     }
     out
 }
@@ -406,9 +483,10 @@ pub(crate) mod tests {
             },
             merge_base: false,
             overlays: vec![overlay.clone()],
+            filters: Default::default(),
             stats: crate::model::Stats::default(),
         };
-        assert!(summary(&report).contains("| `overlays/a\\|b` | 0 | 0 | 0 | changed |"));
+        assert!(summary(&report, usize::MAX).contains("| `overlays/a\\|b` | 0 | 0 | 0 | changed |"));
         assert!(
             overlay_heading(&overlay, false)
                 .contains("Remote bases: `` https://example.com/`base` ``")
@@ -495,6 +573,7 @@ pub(crate) mod tests {
                 },
                 OverlayDiff::new(hostile("unchanged"), OverlayStatus::Unchanged),
             ],
+            filters: Default::default(),
             stats: Stats::default(),
         }
     }

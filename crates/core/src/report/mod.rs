@@ -120,12 +120,14 @@ data:
                 },
                 OverlayDiff::new("overlays/staging", OverlayStatus::Unchanged),
             ],
+            filters: Default::default(),
             stats: Stats {
                 roots: 4,
                 overlays: 3,
                 affected: 2,
                 builds: 4,
                 seconds: 1.25,
+                risk_seconds: 0.0,
                 peak_rss_kb: Some(10_000),
             },
         }

@@ -13,6 +13,7 @@ const ADDED: Style = AnsiColor::Green.on_default();
 const REMOVED: Style = AnsiColor::Red.on_default();
 const HUNK: Style = AnsiColor::Cyan.on_default();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
+const RISK: Style = AnsiColor::Yellow.on_default().bold();
 
 pub fn render(report: &Report, color: bool) -> String {
     let paint = |style: Style, text: &str| {
@@ -39,6 +40,20 @@ pub fn render(report: &Report, color: bool) -> String {
         printable(&head.name),
         short(&head.sha)
     );
+    if report.risks().next().is_some() {
+        let _ = writeln!(out, "\n{}", paint(RISK, "⚠ Risks:"));
+        for (overlay, f) in report.risks() {
+            let line = format!(
+                "{} {}: {}: {} [{}]",
+                f.severity().as_str(),
+                overlay.path,
+                f.resource(),
+                f.message,
+                f.rule.id()
+            );
+            let _ = writeln!(out, "  {}", printable(&line));
+        }
+    }
     if report.shown().any(|o| !o.images.is_empty()) {
         let _ = writeln!(out, "\n{}", paint(HEADER, "Images:"));
         for overlay in report.shown() {
@@ -139,13 +154,33 @@ pub(crate) fn footer(report: &Report) -> String {
     let changed =
         count(OverlayStatus::Changed) + count(OverlayStatus::Added) + count(OverlayStatus::Removed);
     let s = &report.stats;
-    format!(
-        "{changed} overlay(s) changed, {} unchanged, {} failed; {} kustomize build(s) in {:.1}s",
+    let risks = match report.risks().count() {
+        0 => String::new(),
+        n => format!(", {n} risk(s)"),
+    };
+    let mut out = format!(
+        "{changed} overlay(s) changed, {} unchanged, {} failed{risks}; {} kustomize build(s) in {:.1}s",
         count(OverlayStatus::Unchanged),
         count(OverlayStatus::Error),
         s.builds,
         s.seconds
-    )
+    );
+    let filters = &report.filters;
+    if !filters.ignored_fields.is_empty() {
+        let _ = write!(
+            out,
+            "\nFields left out (ignore): {}",
+            printable(&filters.ignored_fields.join("; "))
+        );
+    }
+    if !filters.ignored_risks.is_empty() {
+        let _ = write!(
+            out,
+            "\nRisk rules not checked (risk-ignore): {}",
+            printable(&filters.ignored_risks.join(", "))
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -210,6 +210,38 @@ pub struct RiskSettings {
     pub off: bool,
 }
 
+impl RiskSettings {
+    /// Reads `risk-ignore`: rule ids, or `all` to skip the assessment. An unknown id is an
+    /// error naming the known ones, so a typo does not silently keep a rule on.
+    pub fn ignore_ids(&mut self, ids: &[String]) -> Result<(), String> {
+        for id in ids {
+            if id == "all" {
+                self.off = true;
+                continue;
+            }
+            let rule = Rule::from_id(id).ok_or_else(|| {
+                let known: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+                format!(
+                    "'{id}' is not a risk rule id; the ids are {}, or all",
+                    known.join(", ")
+                )
+            })?;
+            self.ignore.insert(rule);
+        }
+        Ok(())
+    }
+}
+
+/// Reads `risk-level`: which findings fail the step. `none` (never), `high` or `any`.
+pub fn failing_level(value: &str) -> Result<Option<Severity>, String> {
+    match value.trim() {
+        "none" => Ok(None),
+        "high" => Ok(Some(Severity::High)),
+        "any" => Ok(Some(Severity::Medium)),
+        other => Err(format!("must be none, high or any (got '{other}')")),
+    }
+}
+
 /// How an overlay is known to deploy to production.
 #[derive(Debug, Clone, Default)]
 pub struct Production {
