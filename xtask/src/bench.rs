@@ -43,6 +43,11 @@ const SHARED_BASE: &str = "(b) shared base";
 const TARGET_SPEEDUP: f64 = 20.0;
 const TARGET_BARE_RATIO: f64 = 1.25;
 const TARGET_OWN_PEAK_MB: f64 = 200.0;
+/// The risk check may add at most this much to scenario (b)'s wall time.
+const TARGET_RISK_OVERHEAD: f64 = 1.05;
+/// Runs of scenario (b) with and without the risk check, interleaved; the medians are compared,
+/// so one noisy run cannot decide the figure.
+const RISK_RUNS: usize = 3;
 
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     build_product()?;
@@ -63,7 +68,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     match measure_tool(&bench, jobs) {
         Ok(tool) => {
             print!("{}", render_table(&naive, Some(&tool)));
-            print!("{}", render_verdicts(&naive, &tool));
+            let risks = measure_risks(&bench, jobs)?;
+            print!("{}", render_risks(&risks));
+            print!("{}", render_verdicts(&naive, &tool, &risks));
             Ok(())
         }
         Err(err) => {
@@ -122,6 +129,9 @@ struct Baselines {
 
 struct ToolMeasurement {
     measurement: Measurement,
+    /// Risks in the report, and the seconds the tool spent finding them.
+    risks: usize,
+    risk_seconds: f64,
     /// Max RSS of the tool's process tree at wait time, kustomize grandchildren included.
     tree_peak_rss_kb: u64,
 }
@@ -169,9 +179,52 @@ fn measure_baselines(bench: &Workspace, jobs: usize) -> Result<Baselines> {
 }
 
 fn measure_tool(bench: &Workspace, jobs: usize) -> Result<ToolRuns> {
-    let one = run_tool(bench, &one_overlay(), jobs)?;
-    let base = run_tool(bench, &shared_base(bench.overlays), jobs)?;
+    let one = run_tool(bench, &one_overlay(), jobs, &[])?;
+    let base = run_tool(bench, &shared_base(bench.overlays), jobs, &[])?;
     Ok(ToolRuns { one, base })
+}
+
+/// Scenario (b) with the risk check (the default) and without it (`--risk-ignore all`).
+struct RiskRuns {
+    with: Vec<ToolMeasurement>,
+    without: Vec<ToolMeasurement>,
+}
+
+impl RiskRuns {
+    fn median(runs: &[ToolMeasurement]) -> Duration {
+        let mut walls: Vec<Duration> = runs.iter().map(|r| r.measurement.wall).collect();
+        walls.sort();
+        walls[walls.len() / 2]
+    }
+
+    /// Wall time with the risk check over wall time without it, medians of the same run.
+    fn overhead(&self) -> f64 {
+        RiskRuns::median(&self.with).as_secs_f64() / RiskRuns::median(&self.without).as_secs_f64()
+    }
+}
+
+fn measure_risks(bench: &Workspace, jobs: usize) -> Result<RiskRuns> {
+    let scenario = shared_base(bench.overlays);
+    let mut runs = RiskRuns {
+        with: Vec::new(),
+        without: Vec::new(),
+    };
+    for _ in 0..RISK_RUNS {
+        runs.without
+            .push(run_tool(bench, &scenario, jobs, &["--risk-ignore", "all"])?);
+        runs.with.push(run_tool(bench, &scenario, jobs, &[])?);
+    }
+    let found = runs.with[0].risks;
+    ensure!(
+        found >= bench.overlays,
+        "{SHARED_BASE}: expected a risk in each of the {} overlays, found {found}",
+        bench.overlays
+    );
+    ensure!(
+        runs.without.iter().all(|r| r.risks == 0),
+        "--risk-ignore all still reported risks"
+    );
+    Ok(runs)
 }
 
 /// The temp dir guard (dropped last) and the directory to work in.
@@ -242,7 +295,7 @@ fn generate_repo(repo: &Path, overlays: usize) -> Result<()> {
         repo,
         shared_base(overlays).head,
         "bases/app/deployment.yaml",
-        &deployment_yaml("debug"),
+        &deployment_yaml("debug", false),
     )?;
     git(repo, &["checkout", "--quiet", BASE_REF])
 }
@@ -262,7 +315,7 @@ fn base_files(overlays: usize) -> Vec<(String, String)> {
             "bases/app/kustomization.yaml",
             APP_KUSTOMIZATION.to_string(),
         ),
-        ("bases/app/deployment.yaml", deployment_yaml("info")),
+        ("bases/app/deployment.yaml", deployment_yaml("info", true)),
         ("bases/app/service.yaml", SERVICE.to_string()),
         (
             "bases/app/app.properties",
@@ -348,8 +401,14 @@ patches:
           prometheus.io/port: \"8080\"
 ";
 
-/// The shared Deployment; scenario (b) changes its `LOG_LEVEL`.
-fn deployment_yaml(log_level: &str) -> String {
+/// The shared Deployment; scenario (b) changes its `LOG_LEVEL` and drops its resource requests,
+/// which the risk check reports in every overlay.
+fn deployment_yaml(log_level: &str, requests: bool) -> String {
+    let resources = if requests {
+        "          resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n"
+    } else {
+        ""
+    };
     format!(
         "\
 apiVersion: apps/v1
@@ -377,11 +436,7 @@ spec:
           envFrom:
             - configMapRef:
                 name: app-config
-          resources:
-            requests:
-              cpu: 100m
-              memory: 128Mi
-"
+{resources}"
     )
 }
 
@@ -806,17 +861,30 @@ struct ToolReport {
 #[derive(Deserialize)]
 struct ToolStats {
     peak_rss_kb: u64,
+    #[serde(default)]
+    risk_seconds: f64,
 }
 
 #[derive(Deserialize)]
 struct ToolOverlay {
     path: String,
     status: String,
+    #[serde(default)]
+    risks: Vec<serde_json::Value>,
 }
 
 /// Runs the product binary's `diff` on the scenario and checks it reports the expected overlays.
-fn run_tool(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<ToolMeasurement> {
-    eprintln!("bench: {} gitops-promote diff", scenario.label);
+fn run_tool(
+    bench: &Workspace,
+    scenario: &Scenario,
+    jobs: usize,
+    extra: &[&str],
+) -> Result<ToolMeasurement> {
+    eprintln!(
+        "bench: {} gitops-promote diff {}",
+        scenario.label,
+        extra.join(" ")
+    );
     let exe = product_binary()?;
     let json = bench.dir.join(format!("tool-{}.json", scenario.head));
     let log_path = bench.dir.join(format!("tool-{}.log", scenario.head));
@@ -845,6 +913,7 @@ fn run_tool(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<ToolM
             &wrapper,
             "--quiet",
         ])
+        .args(extra)
         .stdout(log.try_clone().context("sharing the tool's log file")?)
         .stderr(log);
 
@@ -873,6 +942,8 @@ fn run_tool(bench: &Workspace, scenario: &Scenario, jobs: usize) -> Result<ToolM
     };
     Ok(ToolMeasurement {
         measurement,
+        risks: report.overlays.iter().map(|o| o.risks.len()).sum(),
+        risk_seconds: report.stats.risk_seconds,
         tree_peak_rss_kb,
     })
 }
@@ -951,7 +1022,28 @@ fn render_table(naive: &Baselines, tool: Option<&ToolRuns>) -> String {
     out
 }
 
-fn render_verdicts(naive: &Baselines, tool: &ToolRuns) -> String {
+fn render_risks(risks: &RiskRuns) -> String {
+    let walls = |runs: &[ToolMeasurement]| {
+        runs.iter()
+            .map(|r| format!("{:.2}", r.measurement.wall.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let in_process: f64 = risks.with.iter().map(|r| r.risk_seconds).sum::<f64>()
+        / risks.with.len() as f64;
+    format!(
+        "\n{SHARED_BASE} risk check: {} risks; wall s with: {} (median {:.2}), without \
+         (--risk-ignore all): {} (median {:.2}); finding them took {:.3} s in-process\n",
+        risks.with[0].risks,
+        walls(&risks.with),
+        RiskRuns::median(&risks.with).as_secs_f64(),
+        walls(&risks.without),
+        RiskRuns::median(&risks.without).as_secs_f64(),
+        in_process,
+    )
+}
+
+fn render_verdicts(naive: &Baselines, tool: &ToolRuns, risks: &RiskRuns) -> String {
     let speedup = naive.naive_one.wall.as_secs_f64() / tool.one.measurement.wall.as_secs_f64();
     let bare_ratio = tool.base.measurement.wall.as_secs_f64() / naive.bare_base.wall.as_secs_f64();
     let own_peak = mb(tool
@@ -977,6 +1069,12 @@ fn render_verdicts(naive: &Baselines, tool: &ToolRuns) -> String {
             format!("{own_peak:.1} MB"),
             format!("< {TARGET_OWN_PEAK_MB} MB"),
             own_peak < TARGET_OWN_PEAK_MB,
+        ),
+        (
+            "(b) with / without risk check",
+            format!("{:.3}x", risks.overhead()),
+            format!("<= {TARGET_RISK_OVERHEAD}x"),
+            risks.overhead() <= TARGET_RISK_OVERHEAD,
         ),
     ];
     let mut out = String::from("\n");
@@ -1074,15 +1172,20 @@ mod tests {
     #[test]
     fn a_wrong_count_of_changed_overlays_fails() {
         let report = ToolReport {
-            stats: ToolStats { peak_rss_kb: 1 },
+            stats: ToolStats {
+                peak_rss_kb: 1,
+                risk_seconds: 0.0,
+            },
             overlays: vec![
                 ToolOverlay {
                     path: "overlays/team-001".into(),
                     status: "changed".into(),
+                    risks: Vec::new(),
                 },
                 ToolOverlay {
                     path: "overlays/team-002".into(),
                     status: "changed".into(),
+                    risks: Vec::new(),
                 },
             ],
         };
