@@ -1483,3 +1483,30 @@ fn musl_release_binary_with_a_wrong_checksum_is_never_run() {
         "a bad binary must not trigger a rebuild"
     );
 }
+
+/// Every risk rule has a README row with its id, severity and the catalogue's explanation, so
+/// the ids `risk-ignore` takes are all documented and say what the report says.
+#[test]
+fn readme_documents_every_risk_rule() {
+    use gitops_promote_core::risk::Rule;
+    let readme = fs::read_to_string(repo_path("README.md")).unwrap();
+    for rule in Rule::ALL {
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", rule.id())))
+            .unwrap_or_else(|| panic!("README has no row for risk rule `{}`", rule.id()));
+        assert!(
+            row.starts_with(&format!(
+                "| `{}` | {} |",
+                rule.id(),
+                rule.severity().as_str()
+            )),
+            "{row}"
+        );
+        assert!(
+            row.ends_with(&format!("| {} |", rule.explanation())),
+            "README's row for `{}` does not carry the catalogue's explanation: {row}",
+            rule.id()
+        );
+    }
+}
