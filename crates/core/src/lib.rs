@@ -9,6 +9,7 @@ pub mod diff;
 pub mod engine;
 pub mod git;
 pub mod globs;
+pub mod ignore;
 pub mod images;
 pub mod kustomize;
 pub mod manifest;
