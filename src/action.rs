@@ -285,10 +285,8 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     ctx.runner
         .set_output("affected-overlays", &serde_json::to_string(&affected)?)?;
     set_image_changes(ctx, &report)?;
-    ctx.runner.set_output(
-        "risks",
-        &serde_json::to_string(&json::risks(&report))?,
-    )?;
+    ctx.runner
+        .set_output("risks", &serde_json::to_string(&json::risks(&report))?)?;
     ctx.runner
         .set_output("report-file", &report_file.to_string_lossy())?;
     ctx.runner
@@ -299,7 +297,11 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
             .info("Failing the step: some overlays did not build (fail-on-error: true).");
         return Ok((Outcome::Failed, comment_url));
     }
-    if let Some(level) = ctx.inputs.risk_level.filter(|l| report.has_risks_at(Some(*l))) {
+    if let Some(level) = ctx
+        .inputs
+        .risk_level
+        .filter(|l| report.has_risks_at(Some(*l)))
+    {
         let word = match level {
             Severity::High => "high",
             Severity::Medium => "any",

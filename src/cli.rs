@@ -478,11 +478,7 @@ fn diff_options(
     })
 }
 
-fn finish(
-    result: Result<Report, DiffError>,
-    output: &OutputArgs,
-    review: &ReviewArgs,
-) -> ExitCode {
+fn finish(result: Result<Report, DiffError>, output: &OutputArgs, review: &ReviewArgs) -> ExitCode {
     let report = match result {
         Ok(report) => report,
         Err(DiffError::Other(e)) => return fail(&e),

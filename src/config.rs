@@ -11,9 +11,9 @@ use secrecy::SecretString;
 
 use crate::globs::{GlobError, glob_set};
 use crate::ignore::IgnoreRules;
-use crate::risk::{self, RiskSettings, Severity};
 use crate::promote::plan::Reviewers;
 use crate::promote::settings::{Assignees, PromotionSettings};
+use crate::risk::{self, RiskSettings, Severity};
 use serde::Deserialize;
 
 /// Every input the binary reads, in the dash form `action.yml` declares them.

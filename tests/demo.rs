@@ -43,7 +43,7 @@ fn the_demo_shows_both_overlays_the_redacted_secret_and_the_promotion_plan() {
     // The release's PodDisruptionBudget keeps all four production replicas up: no node can drain.
     assert!(stdout.contains("⚠ Risks:"), "{stdout}");
     assert!(
-        stdout.contains("medium overlays/production: PodDisruptionBudget web:"),
+        stdout.contains("medium overlays/production: PodDisruptionBudget web-production/web:"),
         "{stdout}"
     );
     assert!(stdout.contains("[pdb-blocks-eviction]"), "{stdout}");

@@ -44,8 +44,8 @@ fn case_files() -> BTreeMap<String, CaseFile> {
         }
         let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
-        let file: CaseFile = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file: CaseFile =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         files.insert(stem, file);
     }
     files
@@ -156,7 +156,10 @@ fn every_rule_fires_on_its_case_and_stays_quiet_on_the_harmless_change() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for rule in &ids {
         assert!(fired.contains(rule), "{rule} has no case where it fires");
-        assert!(quiet.contains(rule), "{rule} has no case where it stays quiet");
+        assert!(
+            quiet.contains(rule),
+            "{rule} has no case where it stays quiet"
+        );
     }
 }
 
@@ -168,10 +171,7 @@ fn risk_level_sets_the_exit_code_and_risk_ignore_silences_a_rule() {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n"
         )
     };
-    repo.write(
-        "app/kustomization.yaml",
-        "resources:\n- deployment.yaml\n",
-    );
+    repo.write("app/kustomization.yaml", "resources:\n- deployment.yaml\n");
     repo.write("app/deployment.yaml", &deployment(2));
     repo.commit("two replicas");
     repo.branch("base");
@@ -185,7 +185,8 @@ fn risk_level_sets_the_exit_code_and_risk_ignore_silences_a_rule() {
         "{}",
         risky.stderr
     );
-    let risks = &risky.report().overlay("app").0["risks"];
+    let report = risky.report();
+    let risks = &report.overlay("app").0["risks"];
     assert_eq!(risks[0]["rule"], "replicas-zero");
     assert_eq!(risks[0]["severity"], "high");
     assert_eq!(risks[0]["kind"], "Deployment");
@@ -195,7 +196,13 @@ fn risk_level_sets_the_exit_code_and_risk_ignore_silences_a_rule() {
         .diff_json(
             "base",
             "HEAD",
-            &["--quiet", "--risk-level", "any", "--risk-ignore", "replicas-zero"],
+            &[
+                "--quiet",
+                "--risk-level",
+                "any",
+                "--risk-ignore",
+                "replicas-zero",
+            ],
         )
         .assert_code(0)
         .report();
@@ -213,7 +220,9 @@ fn risk_level_sets_the_exit_code_and_risk_ignore_silences_a_rule() {
         typo.stderr
     );
 
-    let text = repo.diff_as("text", "base", "HEAD", &["--quiet"]).assert_code(0);
+    let text = repo
+        .diff_as("text", "base", "HEAD", &["--quiet"])
+        .assert_code(0);
     assert!(text.stdout.contains("⚠ Risks:"), "{}", text.stdout);
     assert!(
         text.stdout.contains("high app: Deployment web:"),

@@ -1029,8 +1029,8 @@ fn render_risks(risks: &RiskRuns) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let in_process: f64 = risks.with.iter().map(|r| r.risk_seconds).sum::<f64>()
-        / risks.with.len() as f64;
+    let in_process: f64 =
+        risks.with.iter().map(|r| r.risk_seconds).sum::<f64>() / risks.with.len() as f64;
     format!(
         "\n{SHARED_BASE} risk check: {} risks; wall s with: {} (median {:.2}), without \
          (--risk-ignore all): {} (median {:.2}); finding them took {:.3} s in-process\n",

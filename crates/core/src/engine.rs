@@ -198,7 +198,12 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
             ignored_risks: if options.risks.off {
                 vec!["all".to_string()]
             } else {
-                options.risks.ignore.iter().map(|r| r.id().to_string()).collect()
+                options
+                    .risks
+                    .ignore
+                    .iter()
+                    .map(|r| r.id().to_string())
+                    .collect()
             },
         },
         stats,

@@ -164,7 +164,11 @@ fn filter_lines(report: &Report) -> String {
     let filters = &report.filters;
     let mut out = String::new();
     if !filters.ignored_fields.is_empty() {
-        let list: Vec<String> = filters.ignored_fields.iter().map(|f| code_span(f)).collect();
+        let list: Vec<String> = filters
+            .ignored_fields
+            .iter()
+            .map(|f| code_span(f))
+            .collect();
         let _ = writeln!(
             out,
             "\nFields left out of every diff and count (`ignore`): {}.",
@@ -486,7 +490,9 @@ pub(crate) mod tests {
             filters: Default::default(),
             stats: crate::model::Stats::default(),
         };
-        assert!(summary(&report, usize::MAX).contains("| `overlays/a\\|b` | 0 | 0 | 0 | changed |"));
+        assert!(
+            summary(&report, usize::MAX).contains("| `overlays/a\\|b` | 0 | 0 | 0 | changed |")
+        );
         assert!(
             overlay_heading(&overlay, false)
                 .contains("Remote bases: `` https://example.com/`base` ``")
