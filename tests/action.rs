@@ -825,3 +825,94 @@ fn privileged_build_args_are_refused_for_a_fork_and_for_pull_request_target() {
     s.run().ok();
     assert!(s.ours()[0].body.contains("+        image: nginx:1.26.0"));
 }
+
+fn scale_production_to_zero(repo: &GitRepo) {
+    repo.edit(
+        "overlays/production/kustomization.yaml",
+        "count: 3",
+        "count: 0",
+    );
+}
+
+/// A PR into `master` (the production branch) that scales production to zero: the Risks block
+/// opens the comment, the `risks` output and a warning annotation on the overlay's
+/// kustomization say the same, and `risk-level: high` fails the step after publishing.
+#[test]
+fn a_risky_change_is_named_above_the_diff_annotated_and_fails_at_risk_level_high() {
+    let s = Scenario::new(scale_production_to_zero).input("risk-level", "high");
+    let run = s.run();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let body = &s.ours()[0].body;
+    let risks_at = body.find("**⚠ Risks** (1 high, 0 medium)").expect(body);
+    let table_at = body.find("| Overlay |").expect(body);
+    assert!(
+        risks_at < table_at,
+        "the risks come before the table: {body}"
+    );
+    assert!(
+        body.contains(
+            "- **high** `overlays/production` `Deployment production/web`: spec.replicas"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("(`replicas-zero`)"), "{body}");
+    assert!(body.contains("| changed · ⚠ 1 risk |"), "{body}");
+
+    let risks: serde_json::Value = serde_json::from_str(run.output("risks")).unwrap();
+    assert_eq!(risks.as_array().unwrap().len(), 1, "{risks}");
+    assert_eq!(risks[0]["overlay"], "overlays/production");
+    assert_eq!(risks[0]["rule"], "replicas-zero");
+    assert_eq!(risks[0]["severity"], "high");
+    assert_eq!(risks[0]["kind"], "Deployment");
+    assert_eq!(risks[0]["namespace"], "production");
+    assert_eq!(risks[0]["name"], "web");
+    assert!(
+        run.stdout.contains(
+            "::warning file=overlays/production/kustomization.yaml,title=high risk (replicas-zero)%3A Deployment production/web::"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.summary.contains("**⚠ Risks**"), "{}", run.summary);
+
+    // Reported, not failing: the default level, or the rule turned off.
+    let s = s.input("risk-level", "none");
+    s.run().ok();
+    let s = s
+        .input("risk-level", "any")
+        .input("risk-ignore", "replicas-zero");
+    let run = s.run().ok();
+    assert_eq!(run.output("risks"), "[]");
+    let body = &s.ours()[0].body;
+    assert!(!body.contains("⚠ Risks"), "{body}");
+    assert!(
+        body.contains("Risk rules not checked (`risk-ignore`): `replicas-zero`."),
+        "{body}"
+    );
+    s.assert_no_violations();
+}
+
+/// `ignore` leaves a field out of the diff, the counts and the risks, and the comment lists it.
+#[test]
+fn an_ignored_field_changes_nothing_and_the_comment_says_it_was_left_out() {
+    let s = Scenario::new(|repo| {
+        bump_staging_image(repo);
+        scale_production_to_zero(repo);
+    })
+    .input(
+        "ignore",
+        "# replicas are the autoscaler's\napps/Deployment /spec/replicas\n",
+    )
+    .input("risk-level", "any");
+    let run = s.run().ok();
+    assert_eq!(run.output("affected-overlays"), r#"["overlays/staging"]"#);
+    assert_eq!(run.output("risks"), "[]");
+    let body = &s.ours()[0].body;
+    assert!(
+        body.contains(
+            "Fields left out of every diff and count (`ignore`): `apps/Deployment /spec/replicas`."
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("replicas: 0"), "{body}");
+}

@@ -134,6 +134,11 @@ fn every_rule_fires_on_its_case_and_stays_quiet_on_the_harmless_change() {
                 .iter()
                 .map(|r| r["rule"].as_str().unwrap().to_string())
                 .collect();
+            if std::env::var_os("RISK_CASES_PRINT").is_some() {
+                for r in overlay["risks"].as_array().unwrap() {
+                    eprintln!("{dir}: [{}] {}", r["rule"], r["message"]);
+                }
+            }
             let expected: BTreeSet<String> = case.expect.iter().cloned().collect();
             if found != expected {
                 let messages: Vec<String> = overlay["risks"]

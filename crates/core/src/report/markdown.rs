@@ -689,6 +689,38 @@ pub(crate) mod tests {
         assert_contained(&markdown, 2, 1, &hostile_names(&report));
     }
 
+    /// A risk's resource and message, and the filters' rules, come from the PR too.
+    #[test]
+    fn hostile_risks_and_filters_stay_text_in_their_place() {
+        let mut report = hostile_report();
+        let finding = crate::risk::Finding {
+            rule: crate::risk::Rule::ReplicasZero,
+            key: ResourceKey {
+                group: "apps".into(),
+                kind: hostile("risk-kind"),
+                namespace: Some(hostile("risk-namespace")),
+                name: hostile("risk-name"),
+            },
+            api_version: "apps/v1".into(),
+            message: hostile("message"),
+        };
+        report.overlays[0].risks = vec![finding.clone()];
+        report.filters = crate::model::Filters {
+            ignored_fields: vec![hostile("field")],
+            ignored_risks: vec![hostile("rule")],
+        };
+        let markdown = render(&report);
+        let mut names = hostile_names(&report);
+        names.extend([
+            finding.resource(),
+            finding.message.clone(),
+            hostile("field"),
+            hostile("rule"),
+        ]);
+        // One list item for the image, one for the risk.
+        assert_contained(&markdown, 2, 2, &names);
+    }
+
     #[test]
     fn inline_text_leaves_ordinary_names_alone_and_starts_no_block() {
         let plain =

@@ -67,6 +67,8 @@ spec:
       containers:
       - image: ghcr.io/acme/web:1.5.0
         name: web
+        securityContext:
+          privileged: true
 ---
 apiVersion: v1
 kind: Secret
@@ -116,11 +118,22 @@ data:
                         &parse_resources(HEAD).unwrap(),
                     ),
                     overrides: vec!["overlays/production/.argocd-source-web-prod.yaml".into()],
+                    risks: crate::risk::tests::assess_yaml(
+                        "overlays/production",
+                        BASE,
+                        HEAD,
+                        &Default::default(),
+                    ),
                     ..OverlayDiff::new("overlays/production", OverlayStatus::Changed)
                 },
                 OverlayDiff::new("overlays/staging", OverlayStatus::Unchanged),
             ],
-            filters: Default::default(),
+            filters: crate::model::Filters {
+                ignored_fields: vec![
+                    "* /metadata/annotations/argocd.argoproj.io~1tracking-id".into(),
+                ],
+                ignored_risks: vec!["image-latest".into()],
+            },
             stats: Stats {
                 roots: 4,
                 overlays: 3,
@@ -181,6 +194,11 @@ data:
         assert_eq!(secret["kind"], "Secret");
         assert_eq!(secret["previous_name"], "web-secrets-b97dgct9f4");
         assert_eq!(value["stats"]["builds"], 4);
+        assert_eq!(value["risks"][0]["overlay"], "overlays/production");
+        assert_eq!(value["risks"][0]["rule"], "privileged");
+        assert_eq!(value["risks"][0]["severity"], "high");
+        assert_eq!(production["risks"][0]["name"], "web");
+        assert_eq!(value["filters"]["ignored_risks"][0], "image-latest");
     }
 
     #[test]

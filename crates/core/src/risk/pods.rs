@@ -20,21 +20,55 @@ struct Container<'a> {
 
 type ContainerRule = fn(&Container) -> Option<String>;
 
-const CONTAINER_RULES: &[(Rule, ContainerRule)] = &[
-    (Rule::ProbeRemoved, probe_removed),
-    (Rule::ResourcesRemoved, resources_removed),
-    (Rule::ImageLatest, image_latest),
-    (Rule::ImageDigestToTag, image_digest_to_tag),
-    (Rule::Privileged, privileged),
-    (Rule::CapabilitiesAdded, capabilities_added),
-    (Rule::RunAsNonRootDropped, run_as_non_root_dropped),
+/// Each rule with what follows from it, which ends every finding's message: the line a
+/// reviewer reads must say why it matters, not only what changed.
+const CONTAINER_RULES: &[(Rule, ContainerRule, &str)] = &[
+    (
+        Rule::ProbeRemoved,
+        probe_removed,
+        "broken pods may get traffic or never be restarted",
+    ),
+    (
+        Rule::ResourcesRemoved,
+        resources_removed,
+        "it can starve its neighbours and is evicted first under pressure",
+    ),
+    (
+        Rule::ImageLatest,
+        image_latest,
+        "what runs changes with every pull and cannot be rolled back",
+    ),
+    (
+        Rule::ImageDigestToTag,
+        image_digest_to_tag,
+        "the tag can be moved to other content under it",
+    ),
+    (Rule::Privileged, privileged, "it has the node's full power"),
+    (
+        Rule::CapabilitiesAdded,
+        capabilities_added,
+        "it may do more on the node than before",
+    ),
+    (
+        Rule::RunAsNonRootDropped,
+        run_as_non_root_dropped,
+        "it may now run as root",
+    ),
 ];
 
 type PodRule = fn(Option<&Value>, &Value) -> Vec<String>;
 
-const POD_RULES: &[(Rule, PodRule)] = &[
-    (Rule::HostNamespace, host_namespace),
-    (Rule::HostPath, host_path),
+const POD_RULES: &[(Rule, PodRule, &str)] = &[
+    (
+        Rule::HostNamespace,
+        host_namespace,
+        "the pod sees and reaches what the node does",
+    ),
+    (
+        Rule::HostPath,
+        host_path,
+        "the pod reads or writes the node's files",
+    ),
 ];
 
 pub(super) fn check(sides: &Sides, _context: &Context, out: &mut Vec<Finding>) {
@@ -44,9 +78,9 @@ pub(super) fn check(sides: &Sides, _context: &Context, out: &mut Vec<Finding>) {
             continue;
         };
         let base_pod = pair.base.and_then(pod_spec);
-        for (rule, check) in POD_RULES {
+        for (rule, check, why) in POD_RULES {
             for message in check(base_pod, head_pod) {
-                out.push(Finding::new(*rule, head, message));
+                out.push(Finding::new(*rule, head, format!("{message}; {why}")));
             }
         }
         let base_containers: BTreeMap<&str, &Value> =
@@ -59,9 +93,9 @@ pub(super) fn check(sides: &Sides, _context: &Context, out: &mut Vec<Finding>) {
                 base_pod,
                 head_pod,
             };
-            for (rule, check) in CONTAINER_RULES {
+            for (rule, check, why) in CONTAINER_RULES {
                 if let Some(message) = check(&container) {
-                    out.push(Finding::new(*rule, head, message));
+                    out.push(Finding::new(*rule, head, format!("{message}; {why}")));
                 }
             }
         }
@@ -357,7 +391,9 @@ mod tests {
         assert_eq!(found(PROBED, head), ["probe-removed"]);
         assert_eq!(
             messages(PROBED, head),
-            ["container web lost its livenessProbe and readinessProbe"]
+            [
+                "container web lost its livenessProbe and readinessProbe; broken pods may get traffic or never be restarted"
+            ]
         );
     }
 
@@ -389,13 +425,15 @@ mod tests {
         assert_eq!(found(RESOURCED, head), ["resources-removed"]);
         assert_eq!(
             messages(RESOURCED, head),
-            ["container web lost resources.limits (was memory 256Mi)"]
+            [
+                "container web lost resources.limits (was memory 256Mi); it can starve its neighbours and is evicted first under pressure"
+            ]
         );
         let none = "containers:\n- name: web\n  image: nginx:1.27\n  resources: {}\n";
         assert_eq!(
             messages(RESOURCED, none),
             [
-                "container web lost resources.requests (was cpu 100m, memory 128Mi) and resources.limits (was memory 256Mi)"
+                "container web lost resources.requests (was cpu 100m, memory 128Mi) and resources.limits (was memory 256Mi); it can starve its neighbours and is evicted first under pressure"
             ]
         );
     }
@@ -416,7 +454,9 @@ mod tests {
     fn image_latest_fires_for_latest_or_no_tag() {
         assert_eq!(
             messages(&with_image("nginx:1.27"), &with_image("nginx:latest")),
-            ["container web image changed from nginx:1.27 to nginx:latest"]
+            [
+                "container web image changed from nginx:1.27 to nginx:latest; what runs changes with every pull and cannot be rolled back"
+            ]
         );
         assert_eq!(
             messages(
@@ -424,7 +464,7 @@ mod tests {
                 &with_image("registry:5000/team/app")
             ),
             [
-                "container web image changed from nginx:1.27 to registry:5000/team/app, which pulls latest"
+                "container web image changed from nginx:1.27 to registry:5000/team/app, which pulls latest; what runs changes with every pull and cannot be rolled back"
             ]
         );
         // A new container counts as new.
@@ -432,7 +472,9 @@ mod tests {
             "containers:\n- name: web\n  image: nginx:1.27\n- name: sidecar\n  image: busybox\n";
         assert_eq!(
             messages(&with_image("nginx:1.27"), two),
-            ["container sidecar runs busybox, which pulls latest"]
+            [
+                "container sidecar runs busybox, which pulls latest; what runs changes with every pull and cannot be rolled back"
+            ]
         );
     }
 
@@ -493,7 +535,9 @@ mod tests {
         let new = "containers:\n- name: web\n  image: nginx:1.27\n- name: debug\n  image: busybox:1.36\n  securityContext: {privileged: true}\n";
         assert_eq!(
             messages(&with_security("{}"), new),
-            ["container debug now sets securityContext.privileged: true"]
+            [
+                "container debug now sets securityContext.privileged: true; it has the node's full power"
+            ]
         );
     }
 
@@ -515,7 +559,9 @@ mod tests {
         assert_eq!(found(&base, &head), ["capabilities-added"]);
         assert_eq!(
             messages(&base, &head),
-            ["container web adds capabilities NET_ADMIN, ALL"]
+            [
+                "container web adds capabilities NET_ADMIN, ALL; it may do more on the node than before"
+            ]
         );
     }
 
@@ -533,12 +579,16 @@ mod tests {
         assert_eq!(found(base, head), ["run-as-non-root-dropped"]);
         assert_eq!(
             messages(base, head),
-            ["container web runAsNonRoot changed from true (set on the pod) to unset"]
+            [
+                "container web runAsNonRoot changed from true (set on the pod) to unset; it may now run as root"
+            ]
         );
         let overridden = "securityContext: {runAsNonRoot: true}\ncontainers:\n- name: web\n  image: nginx:1.27\n  securityContext: {runAsNonRoot: false}\n";
         assert_eq!(
             messages(base, overridden),
-            ["container web runAsNonRoot changed from true (set on the pod) to false"]
+            [
+                "container web runAsNonRoot changed from true (set on the pod) to false; it may now run as root"
+            ]
         );
     }
 
@@ -565,7 +615,7 @@ mod tests {
         assert_eq!(found(PLAIN, &head), ["host-namespace"]);
         assert_eq!(
             messages(PLAIN, &head),
-            ["hostNetwork and hostPID are now true"]
+            ["hostNetwork and hostPID are now true; the pod sees and reaches what the node does"]
         );
     }
 
@@ -585,7 +635,9 @@ mod tests {
         assert_eq!(found(&base, &head), ["host-path"]);
         assert_eq!(
             messages(&base, &head),
-            ["volume sock mounts the node's /var/run/docker.sock (hostPath)"]
+            [
+                "volume sock mounts the node's /var/run/docker.sock (hostPath); the pod reads or writes the node's files"
+            ]
         );
     }
 
@@ -631,7 +683,7 @@ mod tests {
         assert_eq!(ids(&findings), ["image-latest"]);
         assert_eq!(
             findings[0].message,
-            "container init image changed from busybox:1.36 to busybox:latest"
+            "container init image changed from busybox:1.36 to busybox:latest; what runs changes with every pull and cannot be rolled back"
         );
     }
 

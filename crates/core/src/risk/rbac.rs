@@ -101,7 +101,10 @@ fn wildcard(pair: Pair, head: &Resource, out: &mut Vec<Finding>) {
         out.push(Finding::new(
             Rule::RbacWildcard,
             head,
-            format!("{new}{}", gained.join("; ")),
+            format!(
+                "{new}{}; it grants everything there, including what is added later",
+                gained.join("; ")
+            ),
         ));
     }
 }
@@ -224,7 +227,10 @@ subjects: {subjects}
     fn a_rule_gaining_wildcard_verbs_fires() {
         let found = findings(&role("Role", GET_PODS), &role("Role", ALL_PODS));
         assert_eq!(ids(&found), ["rbac-wildcard"]);
-        assert_eq!(found[0].message, "rules[0] now has * in verbs");
+        assert_eq!(
+            found[0].message,
+            "rules[0] now has * in verbs; it grants everything there, including what is added later"
+        );
     }
 
     #[test]
@@ -235,7 +241,7 @@ subjects: {subjects}
         assert_eq!(ids(&found), ["rbac-wildcard"]);
         assert_eq!(
             found[0].message,
-            "new ClusterRole: rules[1] has * in resources and apiGroups"
+            "new ClusterRole: rules[1] has * in resources and apiGroups; it grants everything there, including what is added later"
         );
     }
 
