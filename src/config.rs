@@ -891,6 +891,55 @@ mod tests {
     }
 
     #[test]
+    fn risk_inputs_are_read_and_each_error_names_its_input() {
+        let i = inputs(&[
+            ("INPUT_RISK_LEVEL", "high"),
+            ("INPUT_RISK_IGNORE", "image-latest,\nprobe-removed"),
+            ("INPUT_KUBERNETES_VERSION", "v1.29.3-eks-1234"),
+            ("INPUT_PRODUCTION_PATHS", "live/**"),
+            (
+                "INPUT_IGNORE",
+                "# Argo CD writes it on sync\n* /metadata/annotations/argocd.argoproj.io~1tracking-id\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(i.risk_level, Some(Severity::High));
+        let ignored: Vec<&str> = i.risks.ignore.iter().map(|r| r.id()).collect();
+        assert_eq!(ignored, ["probe-removed", "image-latest"]);
+        assert_eq!(i.risks.kubernetes.unwrap().to_string(), "1.29");
+        assert!(i.risks.production.is_production("live/eu"));
+        assert!(!i.risks.production.is_production("overlays/production"));
+        assert_eq!(
+            i.ignore.listed(),
+            ["* /metadata/annotations/argocd.argoproj.io~1tracking-id"]
+        );
+        assert_eq!(inputs(&[]).unwrap().risk_level, None);
+        assert!(inputs(&[("INPUT_RISK_IGNORE", "all")]).unwrap().risks.off);
+
+        assert_eq!(
+            error(&[("INPUT_RISK_LEVEL", "medium")]),
+            "input `risk-level` must be none, high or any (got 'medium')"
+        );
+        assert!(
+            error(&[("INPUT_RISK_IGNORE", "image-lastest")])
+                .starts_with("input `risk-ignore`: 'image-lastest' is not a risk rule id; the ids are selector-changed,"),
+        );
+        assert!(
+            error(&[("INPUT_KUBERNETES_VERSION", "latest")])
+                .starts_with("input `kubernetes-version`: "),
+        );
+        assert!(
+            error(&[("INPUT_PRODUCTION_PATHS", "live/[")])
+                .starts_with("input `production-paths`: 'live/[' is not a glob"),
+        );
+        let bad_ignore = error(&[("INPUT_IGNORE", "* /ok\nDeployment")]);
+        assert!(
+            bad_ignore.starts_with("input `ignore`: ") && bad_ignore.contains("line 2"),
+            "{bad_ignore}"
+        );
+    }
+
+    #[test]
     fn privileged_builds_are_off_unless_allowed() {
         assert!(!inputs(&[]).unwrap().allow_privileged_builds);
         let allowed = inputs(&[("INPUT_ALLOW_PRIVILEGED_BUILDS", "true")]).unwrap();

@@ -243,3 +243,81 @@ fn risk_level_sets_the_exit_code_and_risk_ignore_silences_a_rule() {
         markdown.stdout
     );
 }
+
+/// `--ignore` takes a field out of the diff and the counts (an annotation Argo CD rewrites on
+/// every sync), the report lists it, and a rule that does not parse is a usage error naming it.
+#[test]
+fn an_ignored_field_is_left_out_of_diffs_and_counts_and_listed() {
+    const TRACKING: &str = "* /metadata/annotations/argocd.argoproj.io~1tracking-id";
+    let repo = GitRepo::new();
+    let config_map = |tracking: &str, level: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  annotations:\n    argocd.argoproj.io/tracking-id: '{tracking}'\n    owner: web-team\ndata:\n  LOG_LEVEL: {level}\n"
+        )
+    };
+    repo.write("app/kustomization.yaml", "resources:\n- cm.yaml\n");
+    repo.write(
+        "app/cm.yaml",
+        &config_map("web:/ConfigMap:shop/web", "info"),
+    );
+    repo.commit("tracked");
+    repo.branch("base");
+    repo.write(
+        "app/cm.yaml",
+        &config_map("web-2:/ConfigMap:shop/web", "info"),
+    );
+    let only_tracking = repo.commit("only the tracking id moved");
+
+    let plain = repo
+        .diff_json("base", &only_tracking, &["--quiet"])
+        .assert_code(0);
+    assert_eq!(plain.report().overlay("app").status(), "changed");
+    let ignored = repo
+        .diff_json("base", &only_tracking, &["--quiet", "--ignore", TRACKING])
+        .assert_code(0)
+        .report();
+    assert_eq!(ignored.overlay("app").status(), "unchanged");
+    assert_eq!(
+        ignored.0["filters"]["ignored_fields"],
+        serde_json::json!([TRACKING])
+    );
+
+    repo.write(
+        "app/cm.yaml",
+        &config_map("web-3:/ConfigMap:shop/web", "debug"),
+    );
+    let both = repo.commit("the level and the tracking id moved");
+    let report = repo
+        .diff_json("base", &both, &["--quiet", "--ignore", TRACKING])
+        .assert_code(0)
+        .report();
+    let app = report.overlay("app");
+    assert_eq!(app.0["counts"]["modified"], 1);
+    let diff = app.0["resources"][0]["diff"].as_str().unwrap();
+    assert!(diff.contains("+  LOG_LEVEL: debug"), "{diff}");
+    assert!(!diff.contains("tracking-id"), "{diff}");
+    let markdown = repo
+        .diff_as(
+            "markdown",
+            "base",
+            &both,
+            &["--quiet", "--ignore", TRACKING],
+        )
+        .assert_code(0);
+    assert!(
+        markdown.stdout.contains(&format!(
+            "Fields left out of every diff and count (`ignore`): `{TRACKING}`."
+        )),
+        "{}",
+        markdown.stdout
+    );
+
+    let bad = repo
+        .diff_json("base", &both, &["--ignore", "Deployment spec.replicas"])
+        .assert_code(2);
+    assert!(
+        bad.stderr.contains("--ignore: ignore rule on line 1"),
+        "{}",
+        bad.stderr
+    );
+}
