@@ -43,9 +43,11 @@ struct Run {
 
 pub(crate) async fn run() -> anyhow::Result<Outcome> {
     let runner = Runner::from_env();
-    let inputs = ActionInputs::from_env().context("reading the action's inputs")?;
+    let mut inputs = ActionInputs::from_env().context("reading the action's inputs")?;
     runner.mask(inputs.github_token.expose_secret());
     let env = RunnerEnv::from_env().context("reading the runner's environment")?;
+    inputs.apps.repo_url = Some(env.repository_url());
+    inputs.apps.default_branch = default_branch(&env.event_path);
     let event = event::load(&env.event_name, &env.event_path)?;
     let trust = event::trust(&env.event_name, &event);
     let run_url = env.run_url();
@@ -249,6 +251,8 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     if let event::Trust::Untrusted(why) = &ctx.trust {
         options.untrusted = Some(why.clone());
     }
+    // Applications that deploy from the PR's base branch are what this PR changes.
+    options.apps.branch = Some(pr.base_ref.clone());
     // A PR into the production branch changes production: its removals are production removals.
     options.risks.production.all |= pr.base_ref == ctx.inputs.promotion.target_branch();
     ctx.runner.group("Rendering overlays");
@@ -459,6 +463,19 @@ fn annotate_errors(ctx: &Run, repo: &Path, report: &Report) {
         });
     }
     budget.finish();
+}
+
+/// The repository's default branch as the event payload names it (what an application's
+/// `targetRevision: HEAD` deploys from).
+fn default_branch(event_path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(event_path).ok()?;
+    let event: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        event
+            .pointer("/repository/default_branch")?
+            .as_str()?
+            .to_string(),
+    )
 }
 
 /// One warning per risk on the overlay's kustomization, so the PR's Files view shows it where
@@ -827,6 +844,7 @@ mod tests {
                     }],
                 ),
             ],
+            applications: None,
             filters: Default::default(),
             stats: Stats::default(),
         };

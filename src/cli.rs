@@ -75,6 +75,28 @@ pub(crate) struct DiffArgs {
     pub(crate) build: BuildArgs,
     #[command(flatten)]
     pub(crate) review: ReviewArgs,
+    #[command(flatten)]
+    pub(crate) apps: AppArgs,
+}
+
+/// How the report finds Argo CD applications.
+#[derive(Debug, Args)]
+pub(crate) struct AppArgs {
+    /// Report by Argo CD application when the repository holds Applications or
+    /// ApplicationSets that deploy from it (auto), or always by directory (off).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub(crate) applications: String,
+    /// This repository's URL, which an application's repoURL must name [default: the origin
+    /// remote's URL].
+    #[arg(long, value_name = "URL")]
+    pub(crate) repo_url: Option<String>,
+    /// The branch the change lands on: applications deploying from it are rendered [default:
+    /// the --base ref's branch name].
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) branch: Option<String>,
+    /// What `targetRevision: HEAD` means [default: what origin/HEAD names].
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) default_branch: Option<String>,
 }
 
 /// What the report leaves out and which risks it looks for.
@@ -138,6 +160,8 @@ pub(crate) struct DemoArgs {
     pub(crate) build: BuildArgs,
     #[command(flatten)]
     pub(crate) review: ReviewArgs,
+    #[command(flatten)]
+    pub(crate) apps: AppArgs,
 }
 
 /// The `--format` values; mapped onto the renderers' own enum so rendering does not depend on
@@ -294,6 +318,7 @@ async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
             allow_privileged: false,
             ignore: Default::default(),
             risks: Default::default(),
+            apps: Default::default(),
         },
         token,
         clone_url: format!("{repository_url}.git"),
@@ -312,6 +337,14 @@ async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
         println!("#{}: {url}", result.source);
     }
     Ok(!result.conflict)
+}
+
+/// The `origin` remote's URL, which applications deploying from this repository name.
+fn origin_url(dir: &Path) -> Option<String> {
+    let repo = Repo::open(dir).ok()?;
+    let git = repo.git2();
+    let remote = git.find_remote("origin").ok()?;
+    remote.url().ok().map(str::to_string)
 }
 
 /// `owner/name` from the `origin` remote's URL (https or ssh form).
@@ -344,6 +377,7 @@ async fn run_diff(args: DiffArgs) -> ExitCode {
         &args.build,
         &args.output,
         &args.review,
+        &args.apps,
         args.repo,
         args.base,
         args.head,
@@ -386,11 +420,16 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         &args.build,
         &args.output,
         &args.review,
+        &args.apps,
         dir.clone(),
         crate::demo::DEMO_BASE.to_string(),
         crate::demo::DEMO_HEAD.to_string(),
     ) {
-        Ok(options) => options,
+        Ok(mut options) => {
+            // The demo repository has no remote; its Applications name where it would live.
+            options.apps.repo_url.get_or_insert_with(|| crate::demo::DEMO_REPO_URL.to_string());
+            options
+        }
         Err(code) => return code,
     };
     let code = finish(
@@ -435,6 +474,7 @@ fn diff_options(
     build: &BuildArgs,
     output: &OutputArgs,
     review: &ReviewArgs,
+    apps: &AppArgs,
     repo: PathBuf,
     base: String,
     head: String,
@@ -457,6 +497,15 @@ fn diff_options(
     )
     .map_err(|e| usage(&format!("{e:#}").replace("input `", "option `--")))?;
     risks.production.all = review.production;
+    let apps = crate::applications::AppOptions {
+        mode: apps
+            .applications
+            .parse()
+            .map_err(|e| usage(&format!("--applications {e}")))?,
+        repo_url: apps.repo_url.clone().or_else(|| origin_url(&repo)),
+        branch: apps.branch.clone(),
+        default_branch: apps.default_branch.clone(),
+    };
     Ok(DiffOptions {
         repo,
         base,
@@ -475,6 +524,7 @@ fn diff_options(
         progress: !output.quiet,
         ignore,
         risks,
+        apps,
     })
 }
 

@@ -10,6 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
 
 use crate::globs::{GlobError, glob_set};
+use crate::applications::AppOptions;
 use crate::ignore::IgnoreRules;
 use crate::promote::plan::Reviewers;
 use crate::promote::settings::{Assignees, PromotionSettings};
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub const INPUT_NAMES: &[&str] = &[
     "allow-privileged-builds",
     "allow-remote",
+    "applications",
     "assignees",
     "body-template",
     "branch-template",
@@ -355,6 +357,9 @@ pub struct ActionInputs {
     pub(crate) risks: RiskSettings,
     /// Which findings fail the step (`risk-level`); `None` never fails.
     pub(crate) risk_level: Option<Severity>,
+    /// Whether and how reports go by Argo CD application; the repository and branches are
+    /// set per run.
+    pub(crate) apps: AppOptions,
     /// How merged changes are carried to the target branch.
     pub(crate) promotion: PromotionSettings,
     /// Fail the step when a promotion conflicts.
@@ -490,6 +495,7 @@ fn promotion_settings(raw: &RawInputs) -> anyhow::Result<PromotionSettings> {
 #[cfg_attr(test, derive(serde::Serialize))]
 struct RawInputs {
     allow_privileged_builds: Option<String>,
+    applications: Option<String>,
     ignore: Option<String>,
     kubernetes_version: Option<String>,
     production_paths: Option<String>,
@@ -545,6 +551,7 @@ impl ActionInputs {
             allow_privileged: self.allow_privileged_builds,
             ignore: self.ignore.clone(),
             risks: self.risks.clone(),
+            apps: self.apps.clone(),
         }
     }
 
@@ -622,7 +629,18 @@ impl ActionInputs {
             .transpose()
             .map_err(|e| anyhow!("input `risk-level` {e}"))?
             .flatten();
+        let apps = AppOptions {
+            mode: raw
+                .applications
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| anyhow!("input `applications` {e}"))?
+                .unwrap_or_default(),
+            ..AppOptions::default()
+        };
         Ok(ActionInputs {
+            apps,
             ignore,
             risks,
             risk_level,

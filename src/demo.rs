@@ -243,7 +243,47 @@ API_KEY=demo-api-key-not-a-real-key
     if *production_pdb {
         files.insert("overlays/production/pdb.yaml", PRODUCTION_PDB.to_owned());
     }
+    // The seed flow: Argo CD deploys staging from develop and production from master.
+    files.insert(
+        "argocd/web-staging.yaml",
+        application("web-staging", "overlays/staging", DEMO_HEAD, "web-staging"),
+    );
+    files.insert(
+        "argocd/web-production.yaml",
+        application("web-production", "overlays/production", DEMO_BASE, "web-production"),
+    );
     files
+}
+
+/// Where the demo repository says it lives; its Applications deploy from this URL.
+pub(crate) const DEMO_REPO_URL: &str = "https://github.com/acme/gitops-demo.git";
+
+/// An Argo CD Application deploying `path` from `branch` of the demo repository.
+fn application(name: &str, path: &str, branch: &str, namespace: &str) -> String {
+    format!(
+        "\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+  namespace: argocd
+  finalizers:
+    - resources-finalizer.argocd.argoproj.io
+spec:
+  project: default
+  source:
+    repoURL: {DEMO_REPO_URL}
+    targetRevision: {branch}
+    path: {path}
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: {namespace}
+  syncPolicy:
+    automated:
+      prune: true
+      selfHeal: true
+"
+    )
 }
 
 /// The overlays differ only in name, host, extra resources and config literals, so one template keeps

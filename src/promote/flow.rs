@@ -658,6 +658,8 @@ impl<'a> Promoter<'a> {
             .diff_options(self.repo.path(), base, head)?;
         // The target branch deploys production: removals there are production removals.
         options.risks.production.all |= base_label == self.target_branch();
+        // What the applications deploying from the base branch will sync once this merges.
+        options.apps.branch = Some(base_label.to_string());
         let mut report = engine::run(&options, &crate::processes::Processes).await?;
         report.base.name = base_label.to_string();
         report.head.name = head_label.to_string();

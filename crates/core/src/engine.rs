@@ -1,7 +1,7 @@
 //! The diff flow end to end: plan which overlays to build, export each needed tree once, build in
 //! parallel, parse and diff. Returns a `Report`; rendering and publishing happen elsewhere.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use globset::GlobSet;
 
+use crate::applications::{self, AppOptions, AppsReport, Placement, Resolved, Scan, UnitSide};
 use crate::argocd::source::{self, Overrides};
 use crate::diff::{diff_paired, pair};
 use crate::git::{ExportReport, GitError, Repo, Snapshot, join_relative};
@@ -52,6 +53,8 @@ pub struct DiffOptions {
     pub ignore: IgnoreRules,
     /// Which risks to look for.
     pub risks: RiskSettings,
+    /// Whether and how to report by Argo CD application.
+    pub apps: AppOptions,
 }
 
 /// How every diff of one run is built, before the two commits are known: the action's PR
@@ -70,6 +73,7 @@ pub struct BuildSettings {
     pub allow_privileged: bool,
     pub ignore: IgnoreRules,
     pub risks: RiskSettings,
+    pub apps: AppOptions,
 }
 
 impl BuildSettings {
@@ -100,6 +104,7 @@ impl BuildSettings {
             progress: false,
             ignore: self.ignore.clone(),
             risks: self.risks.clone(),
+            apps: self.apps.clone(),
         })
     }
 }
@@ -131,6 +136,25 @@ struct Planned {
     remote: BTreeSet<String>,
     /// Why an overlay that must be built is not, reported as its error.
     blocked: Option<String>,
+    /// The Argo CD application this entry renders, when the report is by application.
+    app: Option<PlannedApp>,
+}
+
+/// An application's place in the plan: what the report calls it and what it renders per side.
+#[derive(Debug, Clone)]
+struct PlannedApp {
+    info: applications::AppInfo,
+    sides: [Option<UnitSide>; 2],
+}
+
+impl Planned {
+    /// The kustomization directory built at `side`.
+    fn dir(&self, side: Side) -> &str {
+        self.app
+            .as_ref()
+            .and_then(|a| a.sides[side as usize].as_ref())
+            .map_or(self.path.as_str(), |s| s.dir.as_str())
+    }
 }
 
 /// One side of the comparison: its commit, files and kustomizations.
@@ -155,11 +179,19 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         load_side(&repo, &options.head, head_commit)?,
     ];
 
-    let plan = plan_overlays(&sides, selector.as_ref(), options);
     let workspace = tempfile::Builder::new()
         .prefix("gitops-promote-")
         .tempdir()
         .context("creating a temporary directory for the exported trees")?;
+    let mut apps = find_applications(&repo, &sides, options, builds, workspace.path()).await?;
+    let plan = match apps.as_mut() {
+        Some(found) => {
+            let mut plan = plan_applications(&sides, selector.as_ref(), options, found);
+            block(&mut plan, options);
+            plan
+        }
+        None => plan_overlays(&sides, selector.as_ref(), options),
+    };
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
     let build_count = materialised.builds();
     let built = build(materialised.overlays, options, builds).await;
@@ -172,6 +204,7 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
     let overlays = diff(&plan, built, &sides, &materialised.exports, review, || {
         generator_secrets(&repo, &sides)
     });
+    let applications = apps.map(|found| found.report(&plan, &overlays));
 
     let roots: BTreeSet<&String> = sides
         .iter()
@@ -193,6 +226,7 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         head: head.revision,
         merge_base: options.merge_base,
         overlays,
+        applications,
         filters: Filters {
             ignored_fields: options.ignore.listed(),
             ignored_risks: if options.risks.off {
@@ -249,11 +283,16 @@ fn plan_overlays(
 ) -> Vec<Planned> {
     let [base, head] = sides;
     let mut plan = plan(base, head, selector, options);
+    block(&mut plan, options);
+    plan
+}
+
+/// Sets what stops each entry that must be built from being built.
+fn block(plan: &mut [Planned], options: &DiffOptions) {
     let refusal = privileged_refusal(options);
     for p in plan.iter_mut().filter(|p| p.build) {
         p.blocked = p.blocked_by(options, refusal.as_deref());
     }
-    plan
 }
 
 /// The trees the builds read, exported once per side, and each built overlay's jobs.
@@ -324,16 +363,27 @@ fn materialise(
 
     // Overlays another built overlay includes: an Argo CD override edits the overlay's own
     // kustomization, which must not leak into the other overlay's build.
+    // Several applications may build one directory, each with its own settings.
     let mut included: [BTreeSet<&str>; 2] = Default::default();
+    let mut built_dirs: [BTreeMap<&str, usize>; 2] = Default::default();
     for p in plan.iter().filter(|p| p.builds()) {
         for (side, closure) in &p.closures {
+            let dir = p.dir(*side);
+            *built_dirs[*side as usize].entry(dir).or_default() += 1;
             included[*side as usize].extend(
                 closure
                     .roots
                     .iter()
                     .map(String::as_str)
-                    .filter(|dir| *dir != p.path),
+                    .filter(|d| *d != dir),
             );
+        }
+    }
+    for side in [Side::Base, Side::Head] {
+        for (dir, count) in &built_dirs[side as usize] {
+            if *count > 1 {
+                included[side as usize].insert(dir);
+            }
         }
     }
     let overlays = plan
@@ -348,13 +398,16 @@ fn materialise(
                 if !present(p, side) {
                     continue;
                 }
+                let dir = p.dir(side);
+                let app = p.app.as_ref().and_then(|a| a.sides[side as usize].as_ref());
                 let prepared = prepare_overrides(
                     repo,
                     &sides[side as usize],
-                    &p.path,
+                    dir,
                     &dirs[side as usize],
-                    included[side as usize].contains(p.path.as_str()),
+                    included[side as usize].contains(dir),
                     workspace,
+                    app,
                 );
                 let job = prepared.map(|(tree, overrides)| {
                     if let Some(o) = overrides {
@@ -362,7 +415,7 @@ fn materialise(
                     }
                     BuildJob {
                         tree,
-                        overlay: p.path.clone(),
+                        overlay: dir.to_string(),
                     }
                 });
                 jobs.push((side, job));
@@ -382,12 +435,23 @@ async fn build(
     options: &DiffOptions,
     builds: &impl RunBuilds,
 ) -> Vec<Option<Built>> {
-    let jobs: Vec<BuildJob> = prepared
+    // Applications that render one directory alike at one side (no settings of their own)
+    // share its build.
+    let mut unique: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
+    let mut jobs: Vec<BuildJob> = Vec::new();
+    for job in prepared
         .iter()
         .flatten()
         .flat_map(|p| &p.sides)
-        .filter_map(|(_, job)| job.as_ref().ok().cloned())
-        .collect();
+        .filter_map(|(_, job)| job.as_ref().ok())
+    {
+        unique
+            .entry(((*job.tree).clone(), job.overlay.clone()))
+            .or_insert_with(|| {
+                jobs.push(job.clone());
+                jobs.len() - 1
+            });
+    }
     let builder = Builder {
         command: options.kustomize.clone(),
         build_args: options.build_args.clone(),
@@ -398,10 +462,7 @@ async fn build(
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
     // One output per job, in the order of `jobs`, which is the order walked below.
-    let mut outputs = builds
-        .run_all(&builder, &jobs, move || tick.inc(1))
-        .await
-        .into_iter();
+    let outputs = builds.run_all(&builder, &jobs, move || tick.inc(1)).await;
     bar.finish_and_clear();
     prepared
         .into_iter()
@@ -412,9 +473,12 @@ async fn build(
                 .into_iter()
                 .map(|(side, job)| {
                     let output = match job {
-                        Ok(_) => outputs.next().unwrap_or_else(|| {
-                            Err(BuildFailure::Failed("the build gave no result".to_string()))
-                        }),
+                        Ok(job) => unique
+                            .get(&((*job.tree).clone(), job.overlay))
+                            .and_then(|&i| outputs.get(i).cloned())
+                            .unwrap_or_else(|| {
+                                Err(BuildFailure::Failed("the build gave no result".to_string()))
+                            }),
                         Err(message) => Err(BuildFailure::Failed(message)),
                     };
                     (side, output)
@@ -630,6 +694,7 @@ fn overlay(
         error,
         remote: p.remote.iter().cloned().collect(),
         resources,
+        application: p.app.as_ref().map(|a| a.info.clone()),
         ..OverlayDiff::new(p.path.clone(), status)
     }
 }
@@ -668,8 +733,12 @@ fn prepare_overrides(
     tree: &Arc<PathBuf>,
     shared: bool,
     workspace: &std::path::Path,
+    app: Option<&UnitSide>,
 ) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
     let at = format!("at {} ({})", side.revision.name, short(&side.revision.sha));
+    if let Some(app) = app {
+        return prepare_application(repo, side, overlay, tree, shared, workspace, app, &at);
+    }
     let prefix = if overlay == "." {
         ".argocd-".to_string()
     } else {
@@ -744,6 +813,357 @@ fn prepare_overrides(
         )
     })?;
     Ok((tree, Some(overrides)))
+}
+
+/// Renders an application's directory the way Argo CD does: its source's kustomize settings,
+/// merged with `.argocd-source.yaml` and its own `.argocd-source-<app>.yaml`, applied to the
+/// kustomization before the build. Each application gets its own file, so several applications
+/// of one directory each render their own way.
+#[allow(clippy::too_many_arguments, reason = "the overlay's preparation plus the application")]
+fn prepare_application(
+    repo: &Repo,
+    side: &Loaded,
+    overlay: &str,
+    tree: &Arc<PathBuf>,
+    shared: bool,
+    workspace: &std::path::Path,
+    unit: &UnitSide,
+    at: &str,
+) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
+    let prefix = if overlay == "." {
+        String::new()
+    } else {
+        format!("{overlay}/")
+    };
+    // Argo CD docs, "Parameter Overrides" (user-guide/parameters.md): the generic file, then
+    // the application's own, merged in that order.
+    let mut files = Vec::new();
+    for name in [
+        source::GENERIC.to_string(),
+        format!(".argocd-source-{}.yaml", unit.app.name),
+    ] {
+        let path = format!("{prefix}{name}");
+        if let Some(entry) = side.snapshot.files.get(&path).filter(|e| !e.is_symlink()) {
+            let bytes = repo
+                .read_blob(entry.oid)
+                .map_err(|e| format!("{at}: {path}: {e:#}"))?;
+            files.push((path, bytes));
+        }
+    }
+    let source = &unit.app.sources[unit.source];
+    let (settings, applied) = crate::argocd::app::with_override_files(source, &files)
+        .map_err(|e| format!("{at}: {e}"))?;
+    let mut overrides = Overrides {
+        applied,
+        ..Overrides::default()
+    };
+    if !settings.not_applied.is_empty() {
+        overrides.notes.push(format!(
+            "not applied by gitops-promote: kustomize.{}",
+            settings.not_applied.join(", kustomize.")
+        ));
+    }
+    for tool in &source.other_tools {
+        overrides
+            .notes
+            .push(format!("not applied by gitops-promote: the source's {tool} settings"));
+    }
+    if settings == Default::default() {
+        return Ok((tree.clone(), Some(overrides)));
+    }
+    let tree = if shared {
+        let private = tempfile::Builder::new()
+            .prefix("app-")
+            .tempdir_in(workspace)
+            .map_err(|e| format!("{at}: creating a private copy for {overlay}: {e}"))?
+            .keep();
+        repo.export(&side.snapshot, &private)
+            .map_err(|e| format!("{at}: exporting a private copy for {overlay}: {e:#}"))?;
+        Arc::new(private)
+    } else {
+        tree.clone()
+    };
+    let kustomization = &side.graph.roots[overlay].file;
+    let target = tree.join(kustomization);
+    let mut edit = || -> Result<(), String> {
+        let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
+        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+            format!(
+                "not valid YAML: {}",
+                crate::manifest::yaml_error_summary(&e)
+            )
+        })?;
+        let notes = crate::argocd::app::apply_kustomize(&mut doc, &settings)?;
+        overrides.notes.extend(notes);
+        std::fs::remove_file(&target).map_err(|e| e.to_string())?;
+        std::fs::write(
+            &target,
+            serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())
+    };
+    edit().map_err(|e| {
+        format!(
+            "{at}: cannot apply application {}'s kustomize settings to {kustomization}: {e}",
+            unit.app.name
+        )
+    })?;
+    Ok((tree, Some(overrides)))
+}
+
+/// The applications of both sides, when the report is by application.
+struct FoundApps {
+    resolved: [Resolved; 2],
+    placement: Placement,
+    branch: String,
+    notes: Vec<String>,
+}
+
+impl FoundApps {
+    /// The application part of the report, once every application is diffed.
+    fn report(self, plan: &[Planned], overlays: &[OverlayDiff]) -> AppsReport {
+        let mut manifests = applications::manifest_changes([&self.resolved[0], &self.resolved[1]]);
+        for change in manifests.iter_mut().filter(|c| c.kind == "Application") {
+            let Some(base) = self.resolved[0].apps.get(&change.name) else {
+                continue;
+            };
+            if self.resolved[1].apps.contains_key(&change.name) {
+                continue;
+            }
+            let generated = base.origin.starts_with("ApplicationSet ");
+            if !applications::cascades(&base.app) && !generated {
+                continue;
+            }
+            change.deletes = plan
+                .iter()
+                .zip(overlays)
+                .find(|(p, _)| p.app.as_ref().is_some_and(|a| a.info.name == change.name))
+                .filter(|(_, o)| o.status == OverlayStatus::Removed)
+                .map(|(_, o)| o.resources.len());
+        }
+        let mut notes = self.notes;
+        notes.extend(self.placement.notes);
+        AppsReport {
+            branch: self.branch,
+            not_deployed: self.placement.not_deployed,
+            manifests,
+            notes,
+        }
+    }
+}
+
+/// Finds the Argo CD applications at both sides: manifests in files, the render of app-of-apps
+/// overlays, and ApplicationSets expanded against each side's tree. `None` when the report is by
+/// directory: turned off, or no application deploys from this repository.
+async fn find_applications(
+    repo: &Repo,
+    sides: &[Loaded; 2],
+    options: &DiffOptions,
+    builds: &impl RunBuilds,
+    workspace: &std::path::Path,
+) -> Result<Option<FoundApps>, DiffError> {
+    if options.apps.mode == applications::AppMode::Off {
+        return Ok(None);
+    }
+    let mut scans: Vec<Scan> = sides
+        .iter()
+        .map(|s| applications::scan(repo, &s.snapshot, &s.graph))
+        .collect();
+    for (i, side) in sides.iter().enumerate() {
+        if scans[i].render.is_empty() {
+            continue;
+        }
+        let tree = workspace.join(format!("applications-{i}"));
+        std::fs::create_dir(&tree).with_context(|| format!("creating {}", tree.display()))?;
+        repo.export(&side.snapshot, &tree).with_context(|| {
+            format!("exporting {} ({})", side.revision.name, side.revision.sha)
+        })?;
+        let tree = Arc::new(tree);
+        let overlays: Vec<String> = scans[i].render.iter().cloned().collect();
+        let jobs: Vec<BuildJob> = overlays
+            .iter()
+            .map(|o| BuildJob {
+                tree: tree.clone(),
+                overlay: o.clone(),
+            })
+            .collect();
+        let builder = Builder {
+            command: options.kustomize.clone(),
+            build_args: options.build_args.clone(),
+            jobs: options.jobs,
+            timeout: options.timeout,
+            ..Builder::default()
+        };
+        let outputs = builds.run_all(&builder, &jobs, || {}).await;
+        for (overlay, output) in overlays.iter().zip(outputs) {
+            let docs = output
+                .map_err(|f| cause_lines(&f.to_string()))
+                .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()));
+            match docs {
+                Ok(resources) => scans[i].add_rendered(overlay, resources.into_iter().map(|r| r.body)),
+                Err(e) => scans[i].notes.push(format!(
+                    "at {}: {overlay} holds Argo CD applications but did not render: {e}",
+                    side.revision.name
+                )),
+            }
+        }
+    }
+    if scans.iter().all(Scan::is_empty) {
+        return Ok(None);
+    }
+    let this_repo = options.apps.repo_url.as_deref();
+    let mut scans = scans.into_iter();
+    let resolve = |scan: Scan, side: &Loaded| {
+        let files = applications::SnapshotFiles {
+            repo,
+            snapshot: &side.snapshot,
+        };
+        applications::resolve(scan, this_repo.unwrap_or(""), &files)
+    };
+    let resolved = [
+        resolve(scans.next().unwrap_or_default(), &sides[0]),
+        resolve(scans.next().unwrap_or_default(), &sides[1]),
+    ];
+    let from_here = resolved.iter().flat_map(|r| r.apps.values()).any(|l| {
+        l.app.sources.iter().any(|s| {
+            s.path.is_some()
+                && this_repo.is_none_or(|url| crate::argocd::repo_url::same_repo(&s.repo_url, url))
+        })
+    });
+    if !from_here {
+        return Ok(None);
+    }
+    let branch = options
+        .apps
+        .branch
+        .clone()
+        .unwrap_or_else(|| applications::branch_name(&options.base).to_string());
+    let default_branch = options
+        .apps
+        .default_branch
+        .clone()
+        .or_else(|| origin_default_branch(repo))
+        .unwrap_or_default();
+    let placement = applications::place(
+        [&resolved[0], &resolved[1]],
+        [&sides[0].graph, &sides[1].graph],
+        this_repo,
+        &branch,
+        &default_branch,
+    );
+    let mut notes: Vec<String> = Vec::new();
+    if this_repo.is_none() {
+        notes.push(
+            "this repository's URL is unknown, so every application's repoURL was taken for it"
+                .to_string(),
+        );
+    }
+    for r in &resolved {
+        for note in &r.notes {
+            if !notes.contains(note) {
+                notes.push(note.clone());
+            }
+        }
+    }
+    Ok(Some(FoundApps {
+        resolved,
+        placement,
+        branch,
+        notes,
+    }))
+}
+
+/// The branch `origin/HEAD` names, which `targetRevision: HEAD` means.
+fn origin_default_branch(repo: &Repo) -> Option<String> {
+    let git = repo.git2();
+    let head = git.find_reference("refs/remotes/origin/HEAD").ok()?;
+    let target = head.symbolic_target()?;
+    Some(target.strip_prefix("refs/remotes/origin/")?.to_string())
+}
+
+/// One entry per application deploying from the branch, built when its directory's closure
+/// changed or its source settings did. Changed overlays no such application renders are named
+/// in a note, so nothing changed goes unmentioned.
+fn plan_applications(
+    sides: &[Loaded; 2],
+    selector: Option<&GlobSet>,
+    options: &DiffOptions,
+    found: &mut FoundApps,
+) -> Vec<Planned> {
+    let changed = sides[0].snapshot.changed_paths(&sides[1].snapshot);
+    let mut plan = Vec::new();
+    let mut rendered_dirs = BTreeSet::new();
+    for unit in &found.placement.units {
+        let dirs: Vec<&str> = unit.sides.iter().flatten().map(|s| s.dir.as_str()).collect();
+        if let Some(globs) = selector
+            && !dirs.iter().any(|d| globs.is_match(d))
+        {
+            continue;
+        }
+        rendered_dirs.extend(dirs.iter().map(|d| d.to_string()));
+        let closures: Vec<(Side, Closure)> = [Side::Base, Side::Head]
+            .into_iter()
+            .filter_map(|side| {
+                let s = unit.sides[side as usize].as_ref()?;
+                let loaded = &sides[side as usize];
+                Some((side, loaded.graph.closure(&loaded.snapshot, &s.dir)))
+            })
+            .collect();
+        let (at_base, at_head) = (unit.sides[0].is_some(), unit.sides[1].is_some());
+        let build = options.all
+            || !(at_base && at_head)
+            || unit.settings_changed
+            || closures.iter().any(|(side, c)| {
+                let dir = unit.sides[*side as usize].as_ref().map_or("", |s| s.dir.as_str());
+                !c.unparseable.is_empty() || c.touched_by(dir, &changed)
+            });
+        let remote = closures
+            .iter()
+            .flat_map(|(_, c)| c.remote.iter().cloned())
+            .collect();
+        let path = unit.sides[1]
+            .as_ref()
+            .or(unit.sides[0].as_ref())
+            .map(|s| s.dir.clone())
+            .unwrap_or_default();
+        plan.push(Planned {
+            path,
+            at_base,
+            at_head,
+            build,
+            closures,
+            remote,
+            blocked: None,
+            app: Some(PlannedApp {
+                info: unit.info.clone(),
+                sides: unit.sides.clone(),
+            }),
+        });
+    }
+    let orphans: Vec<String> = super_plan(sides, selector, options)
+        .into_iter()
+        .filter(|p| p.build && !rendered_dirs.contains(&p.path))
+        .map(|p| p.path)
+        .collect();
+    if !orphans.is_empty() {
+        found.notes.push(format!(
+            "{} changed overlay(s) that no application deploys from {}: {}",
+            orphans.len(),
+            found.branch,
+            orphans.join(", ")
+        ));
+    }
+    plan
+}
+
+/// The directory plan, for the overlays an application report does not render.
+fn super_plan(
+    sides: &[Loaded; 2],
+    selector: Option<&GlobSet>,
+    options: &DiffOptions,
+) -> Vec<Planned> {
+    let [base, head] = sides;
+    plan(base, head, selector, options)
 }
 
 fn load_side(repo: &Repo, name: &str, commit: git2::Oid) -> Result<Loaded, DiffError> {
@@ -826,6 +1246,7 @@ fn plan(
                 closures,
                 remote,
                 blocked: None,
+                app: None,
             }
         })
         .collect()
@@ -1040,6 +1461,7 @@ mod tests {
             progress: false,
             ignore: IgnoreRules::default(),
             risks: RiskSettings::default(),
+            apps: AppOptions::default(),
         }
     }
 
@@ -1295,6 +1717,7 @@ mod tests {
             closures: Vec::new(),
             remote: BTreeSet::new(),
             blocked: blocked.map(str::to_string),
+            app: None,
         };
         let cm = |value: &str| {
             format!(

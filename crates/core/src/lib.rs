@@ -3,6 +3,7 @@
 //! comments and promotion PRs, and the git work behind them. Nothing here knows GitHub's API,
 //! the Actions runner or the command line, and it starts no build process itself.
 
+pub mod applications;
 pub mod argocd;
 pub mod comment;
 pub mod diff;

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::applications::{AppInfo, AppsReport};
 use crate::images::ImageChange;
 use crate::manifest::ResourceKey;
 use crate::risk::{Finding, Severity};
@@ -81,6 +82,8 @@ pub struct OverlayDiff {
     pub notes: Vec<String>,
     /// What the change risks, most severe first.
     pub risks: Vec<Finding>,
+    /// The Argo CD application this entry renders, in a report by application.
+    pub application: Option<AppInfo>,
 }
 
 impl OverlayDiff {
@@ -97,6 +100,7 @@ impl OverlayDiff {
             overrides: Vec::new(),
             notes: Vec::new(),
             risks: Vec::new(),
+            application: None,
         }
     }
 
@@ -137,6 +141,9 @@ pub struct Report {
     /// The base is the merge base of the given refs.
     pub merge_base: bool,
     pub overlays: Vec<OverlayDiff>,
+    /// The report is by Argo CD application: what deploys from the compared branch, what does
+    /// not, and how the Application manifests themselves changed.
+    pub applications: Option<AppsReport>,
     /// How the report was filtered: the `ignore` rules and the `risk-ignore` ids, as given.
     pub filters: Filters,
     pub stats: Stats,

@@ -748,6 +748,7 @@ mod tests {
             },
             merge_base: false,
             overlays,
+            applications: None,
             filters: Default::default(),
             stats: Stats::default(),
         }

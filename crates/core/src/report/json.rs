@@ -20,6 +20,7 @@ pub(crate) fn to_value(report: &Report) -> Value {
         "head_ref": report.head.name,
         "merge_base": report.merge_base,
         "risks": risks(report),
+        "applications": report.applications,
         "overlays": report.overlays.iter().map(overlay).collect::<Vec<_>>(),
         "filters": report.filters,
         "stats": report.stats,
@@ -66,6 +67,9 @@ fn overlay(o: &OverlayDiff) -> Value {
     });
     if let Some(error) = &o.error {
         value["error"] = json!(error);
+    }
+    if let Some(app) = &o.application {
+        value["application"] = json!(app);
     }
     value
 }

@@ -50,6 +50,13 @@ pub(crate) fn summary_listing(
         code_span(&base.name),
         code_span(&head.name)
     );
+    if let Some(apps) = &report.applications {
+        let _ = writeln!(
+            out,
+            "By Argo CD application: what the applications that deploy from {} will sync.\n",
+            code_span(&apps.branch)
+        );
+    }
     let how = if report.merge_base {
         ", from their merge base"
     } else {
@@ -71,13 +78,19 @@ pub(crate) fn summary_listing(
             "No rendered changes in {} overlay(s).",
             report.overlays.len()
         );
+        out.push_str(&application_lines(report));
         return out;
     }
     out.push_str(&risk_block(report, risk_lines));
     out.push_str(&image_lines(listed));
     if !listed.is_empty() {
-        out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
-        out.push_str("| --- | ---: | ---: | ---: | --- |\n");
+        if report.applications.is_some() {
+            out.push_str("| Application | Path | Added | Modified | Removed | Status |\n");
+            out.push_str("| --- | --- | ---: | ---: | ---: | --- |\n");
+        } else {
+            out.push_str("| Overlay | Added | Modified | Removed | Status |\n");
+            out.push_str("| --- | ---: | ---: | ---: | --- |\n");
+        }
     }
     for overlay in listed {
         let c = overlay.counts();
@@ -91,9 +104,13 @@ pub(crate) fn summary_listing(
             1 => " · ⚠ 1 risk".to_string(),
             n => format!(" · ⚠ {n} risks"),
         };
+        let name = match &overlay.application {
+            Some(app) => format!("{} | ", code_cell(&app.name)),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {counts} | {}{risks} |",
+            "| {name}{} | {counts} | {}{risks} |",
             code_cell(&overlay.path),
             status_label(overlay.status)
         );
@@ -118,7 +135,63 @@ pub(crate) fn summary_listing(
     if unchanged > 0 {
         let _ = writeln!(out, "\n{unchanged} other overlay(s) unchanged.");
     }
+    out.push_str(&application_lines(report));
     out.push_str(&filter_lines(report));
+    out
+}
+
+/// In a report by application: how the Application manifests changed, what does not deploy
+/// from the compared branch, and what could not be read.
+fn application_lines(report: &Report) -> String {
+    let Some(apps) = &report.applications else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if !apps.manifests.is_empty() {
+        out.push_str("\n**Argo CD manifests**\n\n");
+        for m in &apps.manifests {
+            let change = match m.change {
+                Change::Added => "added",
+                Change::Modified => "modified",
+                Change::Removed => "removed",
+            };
+            let mut line = format!("- {} {}: {change}", m.kind, code_span(&m.name));
+            for detail in &m.details {
+                let _ = write!(line, "; {}", inline(detail));
+            }
+            if let Some(n) = m.deletes {
+                let _ = write!(line, " — **this deletes {n} resource(s) on sync**");
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    if !apps.not_deployed.is_empty() {
+        let list: Vec<String> = apps
+            .not_deployed
+            .iter()
+            .map(|n| {
+                if n.reason == "not deployed from this branch" {
+                    format!(
+                        "{} (tracks {})",
+                        code_span(&n.name),
+                        code_span(&n.target_revision)
+                    )
+                } else {
+                    format!("{} ({})", code_span(&n.name), inline(&n.reason))
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nNot deployed from {}: {}.",
+            code_span(&apps.branch),
+            list.join(", ")
+        );
+    }
+    for note in &apps.notes {
+        let _ = writeln!(out, "\n> [!NOTE]\n> {}", inline(note.trim()));
+    }
     out
 }
 
@@ -359,10 +432,18 @@ pub(crate) fn overlay_heading(overlay: &OverlayDiff, continued: bool) -> String 
         format!("+{} ~{} −{}", c.added, c.modified, c.removed)
     };
     let more = if continued { " (continued)" } else { "" };
+    let title = match &overlay.application {
+        Some(app) => format!(
+            "<code>{}</code> (<code>{}</code>, tracks <code>{}</code>)",
+            html_text(&app.name),
+            html_text(&overlay.path),
+            html_text(&app.target_revision)
+        ),
+        None => format!("<code>{}</code>", html_text(&overlay.path)),
+    };
     let _ = writeln!(
         out,
-        "<details{open}>\n<summary><code>{}</code>: {what}{more}</summary>\n",
-        html_text(&overlay.path),
+        "<details{open}>\n<summary>{title}: {what}{more}</summary>\n",
     );
     if !overlay.remote.is_empty() && !continued {
         let list: Vec<String> = overlay.remote.iter().map(|r| code_span(r)).collect();
@@ -487,6 +568,7 @@ pub(crate) mod tests {
             },
             merge_base: false,
             overlays: vec![overlay.clone()],
+            applications: None,
             filters: Default::default(),
             stats: crate::model::Stats::default(),
         };
@@ -579,6 +661,7 @@ pub(crate) mod tests {
                 },
                 OverlayDiff::new(hostile("unchanged"), OverlayStatus::Unchanged),
             ],
+            applications: None,
             filters: Default::default(),
             stats: Stats::default(),
         }

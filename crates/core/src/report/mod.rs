@@ -128,6 +128,7 @@ data:
                 },
                 OverlayDiff::new("overlays/staging", OverlayStatus::Unchanged),
             ],
+            applications: None,
             filters: crate::model::Filters {
                 ignored_fields: vec![
                     "* /metadata/annotations/argocd.argoproj.io~1tracking-id".into(),

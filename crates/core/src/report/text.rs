@@ -63,6 +63,36 @@ pub fn render(report: &Report, color: bool) -> String {
             }
         }
     }
+    if let Some(apps) = &report.applications {
+        let _ = writeln!(
+            out,
+            "\nBy Argo CD application: what deploys from {}",
+            printable(&apps.branch)
+        );
+        for m in &apps.manifests {
+            let change = match m.change {
+                Change::Added => "added",
+                Change::Modified => "modified",
+                Change::Removed => "removed",
+            };
+            let mut line = format!("{} {}: {change}", m.kind, m.name);
+            for detail in &m.details {
+                line.push_str("; ");
+                line.push_str(detail);
+            }
+            if let Some(n) = m.deletes {
+                line.push_str(&format!(" — this deletes {n} resource(s) on sync"));
+            }
+            let _ = writeln!(out, "  {}", printable(&line));
+        }
+        for n in &apps.not_deployed {
+            let line = format!("{}: {} (tracks {})", n.name, n.reason, n.target_revision);
+            let _ = writeln!(out, "  {}", printable(&line));
+        }
+        for note in &apps.notes {
+            let _ = writeln!(out, "  note: {}", printable(note));
+        }
+    }
     for overlay in report.shown() {
         out.push('\n');
         let _ = writeln!(out, "{}", paint(HEADER, &overlay_header(overlay)));
@@ -104,12 +134,25 @@ fn overlay_header(overlay: &OverlayDiff) -> String {
     let status = match overlay.status {
         OverlayStatus::Added => " (new overlay)",
         OverlayStatus::Removed => " (overlay removed)",
-        OverlayStatus::Error => return format!("=== {}: build failed", overlay.path),
+        OverlayStatus::Error => {
+            let name = match &overlay.application {
+                Some(app) => format!("{} ({})", app.name, overlay.path),
+                None => overlay.path.clone(),
+            };
+            return format!("=== {name}: build failed");
+        }
         _ => "",
     };
+    let name = match &overlay.application {
+        Some(app) => format!(
+            "{} ({}, tracks {})",
+            app.name, overlay.path, app.target_revision
+        ),
+        None => overlay.path.clone(),
+    };
     format!(
-        "=== {}{status}: {} added, {} modified, {} removed",
-        overlay.path, counts.added, counts.modified, counts.removed
+        "=== {name}{status}: {} added, {} modified, {} removed",
+        counts.added, counts.modified, counts.removed
     )
 }
 
