@@ -114,9 +114,8 @@ pub fn parse(manifest: &Value) -> Result<Application, String> {
     )?;
     let spec = object(top.get("spec"), "spec")?.ok_or("spec: required")?;
 
-    // Argo CD docs, "Declarative Setup" (operator-manual/declarative-setup.md): an application
-    // without a project is rejected by the API; the docs' examples all use `default`, which is
-    // what the controller falls back to for an empty project.
+    // Argo CD docs, "Projects" (user-guide/projects.md): every application belongs to one
+    // project, `default` when none is given (an empty `project` reads as `default`).
     let project =
         opt_string(spec.get("project"), "spec.project")?.unwrap_or_else(|| "default".into());
 
