@@ -16,12 +16,16 @@ fn the_demo_shows_both_overlays_the_redacted_secret_and_the_promotion_plan() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // By Argo CD application, the seed flow: production deploys from master, so the promotion
+    // of develop shows what production will sync; staging deploys from develop already.
     assert!(
-        stdout.contains("=== overlays/production: 1 added, 3 modified, 0 removed"),
+        stdout.contains(
+            "=== web-production (overlays/production, tracks master): 1 added, 3 modified, 0 removed"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("=== overlays/staging: 0 added, 3 modified, 0 removed"),
+        stdout.contains("web-staging: not deployed from this branch (tracks develop)"),
         "{stdout}"
     );
     assert!(
@@ -43,7 +47,7 @@ fn the_demo_shows_both_overlays_the_redacted_secret_and_the_promotion_plan() {
     // The release's PodDisruptionBudget keeps all four production replicas up: no node can drain.
     assert!(stdout.contains("⚠ Risks:"), "{stdout}");
     assert!(
-        stdout.contains("medium overlays/production: PodDisruptionBudget web-production/web:"),
+        stdout.contains("medium web-production: PodDisruptionBudget web-production/web:"),
         "{stdout}"
     );
     assert!(stdout.contains("[pdb-blocks-eviction]"), "{stdout}");

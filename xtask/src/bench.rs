@@ -48,6 +48,12 @@ const TARGET_RISK_OVERHEAD: f64 = 1.05;
 /// Runs of scenario (b) with and without the risk check, interleaved; the medians are compared,
 /// so one noisy run cannot decide the figure.
 const RISK_RUNS: usize = 3;
+/// The application report may take at most this many times the directory report's time.
+const TARGET_APPS_RATIO: f64 = 2.0;
+/// The application scenario's repository: this many overlays, three ApplicationSets over them.
+const APP_OVERLAYS: usize = 20;
+/// The URL the generated ApplicationSets name as this repository.
+const APP_REPO_URL: &str = "https://git.example.com/platform/manifests.git";
 
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     build_product()?;
@@ -70,7 +76,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
             print!("{}", render_table(&naive, Some(&tool)));
             let risks = measure_risks(&bench, jobs)?;
             print!("{}", render_risks(&risks));
-            print!("{}", render_verdicts(&naive, &tool, &risks));
+            let apps = measure_applications(&dir, &kustomize, jobs)?;
+            print!("{}", render_applications(&apps));
+            print!("{}", render_verdicts(&naive, &tool, &risks, &apps));
             Ok(())
         }
         Err(err) => {
@@ -156,7 +164,7 @@ impl Workspace {
             "bench: generating {overlays} overlays in {}",
             repo.display()
         );
-        generate_repo(&repo, overlays)?;
+        generate_repo(&repo, overlays, false)?;
         let wrapper = KustomizeWrapper::create(dir, kustomize)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -276,10 +284,14 @@ fn overlay_tag(index: usize) -> String {
 }
 
 /// Writes the overlays over shared bases, commits them as `base`, and adds one branch per scenario.
-fn generate_repo(repo: &Path, overlays: usize) -> Result<()> {
+fn generate_repo(repo: &Path, overlays: usize, applications: bool) -> Result<()> {
     fs::create_dir_all(repo).with_context(|| format!("creating {}", repo.display()))?;
     git(repo, &["init", "--quiet", "--initial-branch", BASE_REF])?;
-    for (path, content) in base_files(overlays) {
+    let mut files = base_files(overlays);
+    if applications {
+        files.extend(application_files(overlays));
+    }
+    for (path, content) in files {
         write_file(&repo.join(path), &content)?;
     }
     commit_all(repo, "Shared bases and overlays")?;
@@ -298,6 +310,114 @@ fn generate_repo(repo: &Path, overlays: usize) -> Result<()> {
         &deployment_yaml("debug", false),
     )?;
     git(repo, &["checkout", "--quiet", BASE_REF])
+}
+
+/// Three ApplicationSets in the shapes of the Argo CD docs' examples, 3 × `overlays`
+/// applications: staging (git directories) and a second staging cluster (matrix of git
+/// directories × a cluster list) deploy from `base`, the compared branch; production (git files,
+/// one `config.json` per overlay) deploys from `release`, so the report lists it as not deployed
+/// from this branch.
+fn application_files(overlays: usize) -> Vec<(String, String)> {
+    let staging = format!(
+        "\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: staging
+spec:
+  goTemplate: true
+  generators:
+    - git:
+        repoURL: {APP_REPO_URL}
+        revision: {BASE_REF}
+        directories:
+          - path: overlays/*
+  template:
+    metadata:
+      name: '{{{{.path.basename}}}}-staging'
+    spec:
+      project: default
+      source:
+        repoURL: {APP_REPO_URL}
+        targetRevision: {BASE_REF}
+        path: '{{{{.path.path}}}}'
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: '{{{{.path.basename}}}}'
+"
+    );
+    let second_cluster = format!(
+        "\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: staging-clusters
+spec:
+  generators:
+    - matrix:
+        generators:
+          - git:
+              repoURL: {APP_REPO_URL}
+              revision: {BASE_REF}
+              directories:
+                - path: overlays/*
+          - list:
+              elements:
+                - cluster: eu
+                  url: https://eu.k8s.example.com
+  template:
+    metadata:
+      name: '{{{{path.basename}}}}-{{{{cluster}}}}'
+    spec:
+      project: default
+      source:
+        repoURL: {APP_REPO_URL}
+        targetRevision: {BASE_REF}
+        path: '{{{{path}}}}'
+      destination:
+        server: '{{{{url}}}}'
+        namespace: '{{{{path.basename}}}}'
+"
+    );
+    let production = format!(
+        "\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: production
+spec:
+  generators:
+    - git:
+        repoURL: {APP_REPO_URL}
+        revision: release
+        files:
+          - path: overlays/*/config.json
+  template:
+    metadata:
+      name: '{{{{team}}}}-production'
+    spec:
+      project: default
+      source:
+        repoURL: {APP_REPO_URL}
+        targetRevision: release
+        path: '{{{{path}}}}'
+      destination:
+        server: https://prod.k8s.example.com
+        namespace: '{{{{team}}}}'
+"
+    );
+    let mut files = vec![
+        ("argocd/staging.yaml".to_string(), staging),
+        ("argocd/staging-clusters.yaml".to_string(), second_cluster),
+        ("argocd/production.yaml".to_string(), production),
+    ];
+    for i in 1..=overlays {
+        files.push((
+            format!("{}/config.json", overlay_dir(i)),
+            format!("{{\"team\": \"team-{i:03}\"}}\n"),
+        ));
+    }
+    files
 }
 
 /// Every file of the `base` commit, as (path in the repository, content).
@@ -856,6 +976,13 @@ fn max_rss_kb(usage: &libc::rusage) -> u64 {
 struct ToolReport {
     stats: ToolStats,
     overlays: Vec<ToolOverlay>,
+    #[serde(default)]
+    applications: Option<ToolApplications>,
+}
+
+#[derive(Deserialize)]
+struct ToolApplications {
+    not_deployed: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -1043,7 +1170,104 @@ fn render_risks(risks: &RiskRuns) -> String {
     )
 }
 
-fn render_verdicts(naive: &Baselines, tool: &ToolRuns, risks: &RiskRuns) -> String {
+/// The application scenario: one repository, the shared base changed, reported by directory
+/// (`--applications off`) and by application, interleaved.
+struct AppRuns {
+    directory: Vec<ToolMeasurement>,
+    applications: Vec<ToolMeasurement>,
+    /// Applications the report renders, and those it lists as not deployed from the branch.
+    rendered: usize,
+    listed: usize,
+}
+
+impl AppRuns {
+    fn ratio(&self) -> f64 {
+        RiskRuns::median(&self.applications).as_secs_f64()
+            / RiskRuns::median(&self.directory).as_secs_f64()
+    }
+}
+
+fn measure_applications(dir: &Path, kustomize: &[String], jobs: usize) -> Result<AppRuns> {
+    let apps_dir = dir.join("applications");
+    fs::create_dir_all(&apps_dir).with_context(|| format!("creating {}", apps_dir.display()))?;
+    let repo = apps_dir.join("repo");
+    eprintln!(
+        "bench: generating {APP_OVERLAYS} overlays and 3 ApplicationSets in {}",
+        repo.display()
+    );
+    generate_repo(&repo, APP_OVERLAYS, true)?;
+    let bench = Workspace {
+        dir: apps_dir.clone(),
+        repo,
+        overlays: APP_OVERLAYS,
+        wrapper: KustomizeWrapper::create(&apps_dir, kustomize)?,
+    };
+    let by_directory = shared_base(APP_OVERLAYS);
+    // Two staging applications per overlay deploy from the compared branch.
+    let by_application = Scenario {
+        label: "(c) applications",
+        head: by_directory.head,
+        changed_overlays: 2 * APP_OVERLAYS,
+        changed_roots: 2 * APP_OVERLAYS + 1,
+    };
+    let app_args = ["--repo-url", APP_REPO_URL, "--branch", BASE_REF];
+    let mut runs = AppRuns {
+        directory: Vec::new(),
+        applications: Vec::new(),
+        rendered: 0,
+        listed: 0,
+    };
+    for _ in 0..RISK_RUNS {
+        runs.directory
+            .push(run_tool(&bench, &by_directory, jobs, &["--applications", "off"])?);
+        runs.applications
+            .push(run_tool(&bench, &by_application, jobs, &app_args)?);
+    }
+    let report = read_tool_report(&bench.dir.join(format!("tool-{}.json", by_application.head)))?;
+    runs.rendered = report.overlays.len();
+    runs.listed = report
+        .applications
+        .as_ref()
+        .map_or(0, |a| a.not_deployed.len());
+    ensure!(
+        runs.rendered + runs.listed == 3 * APP_OVERLAYS,
+        "(c) applications: expected {} applications, the report has {} rendered and {} listed",
+        3 * APP_OVERLAYS,
+        runs.rendered,
+        runs.listed
+    );
+    Ok(runs)
+}
+
+fn render_applications(apps: &AppRuns) -> String {
+    let walls = |runs: &[ToolMeasurement]| {
+        runs.iter()
+            .map(|r| format!("{:.2}", r.measurement.wall.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "\n(c) {APP_OVERLAYS} overlays, 3 ApplicationSets, {} applications ({} rendered, {} not \
+         deployed from the branch), shared base changed: wall s by application: {} (median \
+         {:.2}, {} kustomize runs), by directory: {} (median {:.2}, {} kustomize runs)\n",
+        apps.rendered + apps.listed,
+        apps.rendered,
+        apps.listed,
+        walls(&apps.applications),
+        RiskRuns::median(&apps.applications).as_secs_f64(),
+        apps.applications[0].measurement.kustomize_runs,
+        walls(&apps.directory),
+        RiskRuns::median(&apps.directory).as_secs_f64(),
+        apps.directory[0].measurement.kustomize_runs,
+    )
+}
+
+fn render_verdicts(
+    naive: &Baselines,
+    tool: &ToolRuns,
+    risks: &RiskRuns,
+    apps: &AppRuns,
+) -> String {
     let speedup = naive.naive_one.wall.as_secs_f64() / tool.one.measurement.wall.as_secs_f64();
     let bare_ratio = tool.base.measurement.wall.as_secs_f64() / naive.bare_base.wall.as_secs_f64();
     let own_peak = mb(tool
@@ -1075,6 +1299,12 @@ fn render_verdicts(naive: &Baselines, tool: &ToolRuns, risks: &RiskRuns) -> Stri
             format!("{:.3}x", risks.overhead()),
             format!("<= {TARGET_RISK_OVERHEAD}x"),
             risks.overhead() <= TARGET_RISK_OVERHEAD,
+        ),
+        (
+            "(c) by application / by directory",
+            format!("{:.2}x", apps.ratio()),
+            format!("< {TARGET_APPS_RATIO}x"),
+            apps.ratio() < TARGET_APPS_RATIO,
         ),
     ];
     let mut out = String::from("\n");
@@ -1176,6 +1406,7 @@ mod tests {
                 peak_rss_kb: 1,
                 risk_seconds: 0.0,
             },
+            applications: None,
             overlays: vec![
                 ToolOverlay {
                     path: "overlays/team-001".into(),

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use anyhow::Context;
 use globset::GlobSet;
 
@@ -830,19 +832,10 @@ fn prepare_application(
     unit: &UnitSide,
     at: &str,
 ) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
-    let prefix = if overlay == "." {
-        String::new()
-    } else {
-        format!("{overlay}/")
-    };
     // Argo CD docs, "Parameter Overrides" (user-guide/parameters.md): the generic file, then
     // the application's own, merged in that order.
     let mut files = Vec::new();
-    for name in [
-        source::GENERIC.to_string(),
-        format!(".argocd-source-{}.yaml", unit.app.name),
-    ] {
-        let path = format!("{prefix}{name}");
+    for path in crate::argocd::app::override_file_paths(overlay, &unit.app.name) {
         if let Some(entry) = side.snapshot.files.get(&path).filter(|e| !e.is_symlink()) {
             let bytes = repo
                 .read_blob(entry.oid)
@@ -851,10 +844,19 @@ fn prepare_application(
         }
     }
     let source = &unit.app.sources[unit.source];
-    let (settings, applied) = crate::argocd::app::with_override_files(source, &files)
-        .map_err(|e| format!("{at}: {e}"))?;
+    let manifest_source = match unit.app.manifest.pointer("/spec/sources") {
+        Some(Value::Array(sources)) => sources.get(unit.source).cloned(),
+        _ => unit.app.manifest.pointer("/spec/source").cloned(),
+    }
+    .unwrap_or(Value::Null);
+    let (settings, applied) =
+        crate::argocd::app::with_override_files(&manifest_source, &files)
+            .map_err(|e| format!("{at}: {e}"))?;
+    let (settings, dropped) =
+        crate::argocd::app::drop_missing_components(&settings, &tree.join(overlay));
     let mut overrides = Overrides {
         applied,
+        notes: dropped,
         ..Overrides::default()
     };
     if !settings.not_applied.is_empty() {
@@ -868,7 +870,7 @@ fn prepare_application(
             .notes
             .push(format!("not applied by gitops-promote: the source's {tool} settings"));
     }
-    if settings == Default::default() {
+    if settings.is_empty() {
         return Ok((tree.clone(), Some(overrides)));
     }
     let tree = if shared {
@@ -1077,7 +1079,7 @@ async fn find_applications(
 fn origin_default_branch(repo: &Repo) -> Option<String> {
     let git = repo.git2();
     let head = git.find_reference("refs/remotes/origin/HEAD").ok()?;
-    let target = head.symbolic_target()?;
+    let target = head.symbolic_target().ok()??;
     Some(target.strip_prefix("refs/remotes/origin/")?.to_string())
 }
 
@@ -1140,6 +1142,14 @@ fn plan_applications(
             }),
         });
     }
+    // A directory an application deploys from another branch is not an orphan.
+    rendered_dirs.extend(
+        found
+            .placement
+            .not_deployed
+            .iter()
+            .filter_map(|n| n.path.clone()),
+    );
     let orphans: Vec<String> = super_plan(sides, selector, options)
         .into_iter()
         .filter(|p| p.build && !rendered_dirs.contains(&p.path))

@@ -104,6 +104,13 @@ impl OverlayDiff {
         }
     }
 
+    /// What a reader calls this entry: its application, else its directory.
+    pub fn label(&self) -> &str {
+        self.application
+            .as_ref()
+            .map_or(self.path.as_str(), |a| a.name.as_str())
+    }
+
     pub(crate) fn counts(&self) -> Counts {
         Counts::of(&self.resources)
     }

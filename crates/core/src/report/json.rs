@@ -35,6 +35,9 @@ pub fn risks(report: &Report) -> Value {
             .map(|(o, f)| {
                 let mut value = risk(f);
                 value["overlay"] = json!(o.path);
+                if let Some(app) = &o.application {
+                    value["application"] = json!(app.name);
+                }
                 value
             })
             .collect(),

@@ -215,7 +215,7 @@ fn risk_block(report: &Report, max_lines: usize) -> String {
             out,
             "- **{}** {} {}: {} ({})",
             f.severity().as_str(),
-            code_span(&overlay.path),
+            code_span(overlay.label()),
             code_span(&f.resource()),
             inline(&f.message),
             code_span(f.rule.id())
@@ -267,7 +267,7 @@ fn image_lines(listed: &[&OverlayDiff]) -> String {
             let _ = writeln!(
                 out,
                 "- {}: {}",
-                code_span(&overlay.path),
+                code_span(overlay.label()),
                 code_span(&change.to_string())
             );
         }

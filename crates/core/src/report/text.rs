@@ -46,7 +46,7 @@ pub fn render(report: &Report, color: bool) -> String {
             let line = format!(
                 "{} {}: {}: {} [{}]",
                 f.severity().as_str(),
-                overlay.path,
+                overlay.label(),
                 f.resource(),
                 f.message,
                 f.rule.id()
@@ -58,7 +58,7 @@ pub fn render(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "\n{}", paint(HEADER, "Images:"));
         for overlay in report.shown() {
             for change in &overlay.images {
-                let line = format!("{}: {change}", overlay.path);
+                let line = format!("{}: {change}", overlay.label());
                 let _ = writeln!(out, "  {}", printable(&line));
             }
         }
