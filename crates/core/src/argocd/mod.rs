@@ -2,5 +2,6 @@
 //! overrides Argo CD applies before building, and the allow-tags filters Image Updater reads.
 
 pub mod allow_tags;
+pub mod appset;
 pub mod repo_url;
 pub(crate) mod source;
