@@ -3,5 +3,6 @@
 
 pub mod allow_tags;
 pub mod app;
+pub mod appset;
 pub mod repo_url;
 pub(crate) mod source;
