@@ -427,7 +427,10 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     ) {
         Ok(mut options) => {
             // The demo repository has no remote; its Applications name where it would live.
-            options.apps.repo_url.get_or_insert_with(|| crate::demo::DEMO_REPO_URL.to_string());
+            options
+                .apps
+                .repo_url
+                .get_or_insert_with(|| crate::demo::DEMO_REPO_URL.to_string());
             options
         }
         Err(code) => return code,

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
 
-use crate::globs::{GlobError, glob_set};
 use crate::applications::AppOptions;
+use crate::globs::{GlobError, glob_set};
 use crate::ignore::IgnoreRules;
 use crate::promote::plan::Reviewers;
 use crate::promote::settings::{Assignees, PromotionSettings};

@@ -250,7 +250,12 @@ API_KEY=demo-api-key-not-a-real-key
     );
     files.insert(
         "argocd/web-production.yaml",
-        application("web-production", "overlays/production", DEMO_BASE, "web-production"),
+        application(
+            "web-production",
+            "overlays/production",
+            DEMO_BASE,
+            "web-production",
+        ),
     );
     files
 }

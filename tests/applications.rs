@@ -87,7 +87,10 @@ spec:
 "
         ),
     );
-    for (name, address) in [("eu", "https://eu.example.com"), ("us", "https://us.example.com")] {
+    for (name, address) in [
+        ("eu", "https://eu.example.com"),
+        ("us", "https://us.example.com"),
+    ] {
         repo.write(
             &format!("clusters/{name}/config.json"),
             &format!("{{\"cluster\": {{\"name\": \"{name}\", \"address\": \"{address}\"}}}}\n"),
@@ -185,7 +188,10 @@ spec:
 "
         ),
     );
-    repo.write("guestbook/kustomization.yaml", "resources:\n- configmap.yaml\n");
+    repo.write(
+        "guestbook/kustomization.yaml",
+        "resources:\n- configmap.yaml\n",
+    );
     repo.write(
         "guestbook/configmap.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guestbook\ndata:\n  TITLE: hello\n",
@@ -214,7 +220,11 @@ fn diff(repo: &GitRepo, extra: &[&str]) -> Report {
 #[test]
 fn each_application_deploying_from_the_branch_is_rendered_its_own_way() {
     let repo = repo_with_applications();
-    repo.edit("base/deployment.yaml", "image: nginx", "image: ghcr.io/acme/nginx");
+    repo.edit(
+        "base/deployment.yaml",
+        "image: nginx",
+        "image: ghcr.io/acme/nginx",
+    );
     repo.edit("services/api/configmap.yaml", "LEVEL: info", "LEVEL: debug");
     repo.commit("a new registry, and debug logs for the api");
 
@@ -227,7 +237,14 @@ fn each_application_deploying_from_the_branch_is_rendered_its_own_way() {
     // its app of apps has patched it.
     assert_eq!(
         names,
-        ["api-qa", "guestbook", "web-eu", "web-staging", "web-us", "worker-qa"],
+        [
+            "api-qa",
+            "guestbook",
+            "web-eu",
+            "web-staging",
+            "web-us",
+            "worker-qa"
+        ],
         "{:#}",
         report.0
     );
@@ -235,7 +252,12 @@ fn each_application_deploying_from_the_branch_is_rendered_its_own_way() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["name"].as_str().unwrap(), n["target_revision"].as_str().unwrap()))
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap(),
+                n["target_revision"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(not_deployed, [("web-production", "master")]);
 
@@ -260,7 +282,10 @@ fn each_application_deploying_from_the_branch_is_rendered_its_own_way() {
             "{cluster}: {names:?}"
         );
     }
-    assert_eq!(apps_found["guestbook"]["application"]["target_revision"], "develop");
+    assert_eq!(
+        apps_found["guestbook"]["application"]["target_revision"],
+        "develop"
+    );
     assert_eq!(
         apps_found["guestbook"]["application"]["origin"],
         "rendered by apps/root"
@@ -270,10 +295,7 @@ fn each_application_deploying_from_the_branch_is_rendered_its_own_way() {
 #[test]
 fn application_manifest_changes_are_described_and_a_removed_app_counts_what_it_deletes() {
     let repo = repo_with_applications();
-    repo.write(
-        "apps/root/kustomization.yaml",
-        "resources: []\n",
-    );
+    repo.write("apps/root/kustomization.yaml", "resources: []\n");
     repo.edit(
         "argocd/environments.yaml",
         "      syncPolicy:\n        automated:\n          prune: true\n",
@@ -298,11 +320,18 @@ fn application_manifest_changes_are_described_and_a_removed_app_counts_what_it_d
         staging["details"]
             .as_array()
             .unwrap()
-            .contains(&Value::from("sync policy: automated sync with prune → manual sync")),
+            .contains(&Value::from(
+                "sync policy: automated sync with prune → manual sync"
+            )),
         "{staging:#}"
     );
     let markdown = repo
-        .diff_as("markdown", "develop", "feature", &["--quiet", "--repo-url", URL])
+        .diff_as(
+            "markdown",
+            "develop",
+            "feature",
+            &["--quiet", "--repo-url", URL],
+        )
         .assert_code(0);
     assert!(
         markdown
@@ -312,12 +341,16 @@ fn application_manifest_changes_are_described_and_a_removed_app_counts_what_it_d
         markdown.stdout
     );
     assert!(
-        markdown.stdout.contains("Not deployed from `develop`: `web-production` (tracks `master`)."),
+        markdown
+            .stdout
+            .contains("Not deployed from `develop`: `web-production` (tracks `master`)."),
         "{}",
         markdown.stdout
     );
     assert!(
-        markdown.stdout.contains("| Application | Path | Added | Modified | Removed | Status |"),
+        markdown
+            .stdout
+            .contains("| Application | Path | Added | Modified | Removed | Status |"),
         "{}",
         markdown.stdout
     );
@@ -326,19 +359,31 @@ fn application_manifest_changes_are_described_and_a_removed_app_counts_what_it_d
 #[test]
 fn without_applications_or_with_them_turned_off_the_report_is_by_directory() {
     let repo = repo_with_applications();
-    repo.edit("base/deployment.yaml", "image: nginx", "image: ghcr.io/acme/nginx");
+    repo.edit(
+        "base/deployment.yaml",
+        "image: nginx",
+        "image: ghcr.io/acme/nginx",
+    );
     repo.commit("a new registry");
     let report = diff(&repo, &["--applications", "off"]);
     assert!(report.0["applications"].is_null(), "{:#}", report.0);
     assert_eq!(
-        report.statuses().iter().filter(|(_, s)| s == "changed").count(),
+        report
+            .statuses()
+            .iter()
+            .filter(|(_, s)| s == "changed")
+            .count(),
         2,
         "{:?}",
         report.statuses()
     );
 
     let plain = GitRepo::base_and_two_overlays();
-    plain.edit("base/deployment.yaml", "image: nginx", "image: ghcr.io/acme/nginx");
+    plain.edit(
+        "base/deployment.yaml",
+        "image: nginx",
+        "image: ghcr.io/acme/nginx",
+    );
     plain.commit("a new registry");
     let report = plain
         .diff_json("master", "develop", &["--quiet"])

@@ -1218,8 +1218,12 @@ fn measure_applications(dir: &Path, kustomize: &[String], jobs: usize) -> Result
         listed: 0,
     };
     for _ in 0..RISK_RUNS {
-        runs.directory
-            .push(run_tool(&bench, &by_directory, jobs, &["--applications", "off"])?);
+        runs.directory.push(run_tool(
+            &bench,
+            &by_directory,
+            jobs,
+            &["--applications", "off"],
+        )?);
         runs.applications
             .push(run_tool(&bench, &by_application, jobs, &app_args)?);
     }
@@ -1262,12 +1266,7 @@ fn render_applications(apps: &AppRuns) -> String {
     )
 }
 
-fn render_verdicts(
-    naive: &Baselines,
-    tool: &ToolRuns,
-    risks: &RiskRuns,
-    apps: &AppRuns,
-) -> String {
+fn render_verdicts(naive: &Baselines, tool: &ToolRuns, risks: &RiskRuns, apps: &AppRuns) -> String {
     let speedup = naive.naive_one.wall.as_secs_f64() / tool.one.measurement.wall.as_secs_f64();
     let bare_ratio = tool.base.measurement.wall.as_secs_f64() / naive.bare_base.wall.as_secs_f64();
     let own_peak = mb(tool

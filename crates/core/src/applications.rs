@@ -132,12 +132,25 @@ pub(crate) fn scan(repo: &Repo, snapshot: &Snapshot, graph: &Graph) -> Scan {
     for overlay in graph.overlays(None) {
         let closure = graph.closure(snapshot, &overlay);
         if closure.files.iter().any(|f| in_files.contains_key(f)) {
-            built.extend(closure.files.iter().filter(|f| in_files.contains_key(*f)).cloned());
+            built.extend(
+                closure
+                    .files
+                    .iter()
+                    .filter(|f| in_files.contains_key(*f))
+                    .cloned(),
+            );
             scan.render.insert(overlay);
         }
     }
     for (path, docs) in in_files {
         if built.contains(&path) {
+            continue;
+        }
+        // A directory with a kustomization is applied through it (Argo CD docs, "Tool
+        // Detection": a kustomization file makes the directory a kustomize application), so a
+        // file beside it that no overlay builds is applied by nothing.
+        let dir = path.rsplit_once('/').map_or(".", |(dir, _)| dir);
+        if graph.roots.contains_key(dir) {
             continue;
         }
         for doc in docs {
@@ -390,7 +403,9 @@ pub(crate) fn place(
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.path.is_some())
-                .filter(|(_, s)| this_repo.is_none_or(|url| crate::argocd::repo_url::same_repo(&s.repo_url, url)))
+                .filter(|(_, s)| {
+                    this_repo.is_none_or(|url| crate::argocd::repo_url::same_repo(&s.repo_url, url))
+                })
                 .collect();
             let Some((index, source)) = sources.first() else {
                 return Err(NotDeployed {
@@ -441,8 +456,7 @@ pub(crate) fn place(
                 let base = base.unwrap_or(None);
                 let settings_changed = match (&base, &head) {
                     (Some(b), Some(h)) => {
-                        b.dir != h.dir
-                            || b.app.sources.get(b.source) != h.app.sources.get(h.source)
+                        b.dir != h.dir || b.app.sources.get(b.source) != h.app.sources.get(h.source)
                     }
                     _ => true,
                 };
@@ -513,7 +527,12 @@ pub(crate) fn manifest_changes(sides: [&Resolved; 2]) -> Vec<ManifestChange> {
     changes
 }
 
-fn compare(kind: &str, name: &str, base: Option<&Value>, head: Option<&Value>) -> Option<ManifestChange> {
+fn compare(
+    kind: &str,
+    name: &str,
+    base: Option<&Value>,
+    head: Option<&Value>,
+) -> Option<ManifestChange> {
     let change = match (base, head) {
         (Some(b), Some(h)) if b == h => return None,
         (Some(_), Some(_)) => Change::Modified,

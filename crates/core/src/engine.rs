@@ -821,7 +821,10 @@ fn prepare_overrides(
 /// merged with `.argocd-source.yaml` and its own `.argocd-source-<app>.yaml`, applied to the
 /// kustomization before the build. Each application gets its own file, so several applications
 /// of one directory each render their own way.
-#[allow(clippy::too_many_arguments, reason = "the overlay's preparation plus the application")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the overlay's preparation plus the application"
+)]
 fn prepare_application(
     repo: &Repo,
     side: &Loaded,
@@ -849,9 +852,8 @@ fn prepare_application(
         _ => unit.app.manifest.pointer("/spec/source").cloned(),
     }
     .unwrap_or(Value::Null);
-    let (settings, applied) =
-        crate::argocd::app::with_override_files(&manifest_source, &files)
-            .map_err(|e| format!("{at}: {e}"))?;
+    let (settings, applied) = crate::argocd::app::with_override_files(&manifest_source, &files)
+        .map_err(|e| format!("{at}: {e}"))?;
     let (settings, dropped) =
         crate::argocd::app::drop_missing_components(&settings, &tree.join(overlay));
     let mut overrides = Overrides {
@@ -866,9 +868,9 @@ fn prepare_application(
         ));
     }
     for tool in &source.other_tools {
-        overrides
-            .notes
-            .push(format!("not applied by gitops-promote: the source's {tool} settings"));
+        overrides.notes.push(format!(
+            "not applied by gitops-promote: the source's {tool} settings"
+        ));
     }
     if settings.is_empty() {
         return Ok((tree.clone(), Some(overrides)));
@@ -977,9 +979,8 @@ async fn find_applications(
         }
         let tree = workspace.join(format!("applications-{i}"));
         std::fs::create_dir(&tree).with_context(|| format!("creating {}", tree.display()))?;
-        repo.export(&side.snapshot, &tree).with_context(|| {
-            format!("exporting {} ({})", side.revision.name, side.revision.sha)
-        })?;
+        repo.export(&side.snapshot, &tree)
+            .with_context(|| format!("exporting {} ({})", side.revision.name, side.revision.sha))?;
         let tree = Arc::new(tree);
         let overlays: Vec<String> = scans[i].render.iter().cloned().collect();
         let jobs: Vec<BuildJob> = overlays
@@ -1002,7 +1003,9 @@ async fn find_applications(
                 .map_err(|f| cause_lines(&f.to_string()))
                 .and_then(|yaml| parse_resources(&yaml).map_err(|e| e.to_string()));
             match docs {
-                Ok(resources) => scans[i].add_rendered(overlay, resources.into_iter().map(|r| r.body)),
+                Ok(resources) => {
+                    scans[i].add_rendered(overlay, resources.into_iter().map(|r| r.body))
+                }
                 Err(e) => scans[i].notes.push(format!(
                     "at {}: {overlay} holds Argo CD applications but did not render: {e}",
                     side.revision.name
@@ -1096,7 +1099,12 @@ fn plan_applications(
     let mut plan = Vec::new();
     let mut rendered_dirs = BTreeSet::new();
     for unit in &found.placement.units {
-        let dirs: Vec<&str> = unit.sides.iter().flatten().map(|s| s.dir.as_str()).collect();
+        let dirs: Vec<&str> = unit
+            .sides
+            .iter()
+            .flatten()
+            .map(|s| s.dir.as_str())
+            .collect();
         if let Some(globs) = selector
             && !dirs.iter().any(|d| globs.is_match(d))
         {
@@ -1116,7 +1124,9 @@ fn plan_applications(
             || !(at_base && at_head)
             || unit.settings_changed
             || closures.iter().any(|(side, c)| {
-                let dir = unit.sides[*side as usize].as_ref().map_or("", |s| s.dir.as_str());
+                let dir = unit.sides[*side as usize]
+                    .as_ref()
+                    .map_or("", |s| s.dir.as_str());
                 !c.unparseable.is_empty() || c.touched_by(dir, &changed)
             });
         let remote = closures

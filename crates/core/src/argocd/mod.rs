@@ -1,5 +1,6 @@
-//! What Argo CD and Argo CD Image Updater add on top of plain kustomize: the `.argocd-source*.yaml`
-//! overrides Argo CD applies before building, and the allow-tags filters Image Updater reads.
+//! What Argo CD and Argo CD Image Updater add on top of plain kustomize: Applications and the
+//! kustomize settings Argo CD applies, ApplicationSets and their generators, the
+//! `.argocd-source*.yaml` overrides, and the allow-tags filters Image Updater reads.
 
 pub mod allow_tags;
 pub mod app;
