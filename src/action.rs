@@ -46,7 +46,10 @@ pub(crate) async fn run() -> anyhow::Result<Outcome> {
     let mut inputs = ActionInputs::from_env().context("reading the action's inputs")?;
     runner.mask(inputs.github_token.expose_secret());
     let env = RunnerEnv::from_env().context("reading the runner's environment")?;
-    inputs.apps.repo_url = Some(env.repository_url());
+    inputs
+        .apps
+        .repo_url
+        .get_or_insert_with(|| env.repository_url());
     inputs.apps.default_branch = default_branch(&env.event_path);
     let event = event::load(&env.event_name, &env.event_path)?;
     let trust = event::trust(&env.event_name, &event);
@@ -283,7 +286,13 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         }
     };
 
-    let affected: Vec<&str> = report.shown().map(|o| o.path.as_str()).collect();
+    // Several applications may deploy one overlay; each overlay is named once.
+    let mut affected: Vec<&str> = Vec::new();
+    for path in report.shown().map(|o| o.path.as_str()) {
+        if !affected.contains(&path) {
+            affected.push(path);
+        }
+    }
     ctx.runner
         .set_output("has-changes", &report.has_changes().to_string())?;
     ctx.runner
@@ -410,7 +419,12 @@ fn image_changes(report: &Report) -> Vec<serde_json::Value> {
         .iter()
         .flat_map(|o| {
             o.images.iter().map(|i| {
-                serde_json::json!({"overlay": o.path, "image": i.image, "old": i.old, "new": i.new})
+                let mut change = serde_json::json!({"overlay": o.path, "image": i.image, "old": i.old, "new": i.new});
+                // In a report by application, several applications may deploy one overlay.
+                if let Some(app) = &o.application {
+                    change["application"] = serde_json::json!(app.name);
+                }
+                change
             })
         })
         .collect()

@@ -51,6 +51,7 @@ pub const INPUT_NAMES: &[&str] = &[
     "paths",
     "pr-number",
     "production-paths",
+    "repo-url",
     "reviewers",
     "risk-ignore",
     "risk-level",
@@ -499,6 +500,7 @@ struct RawInputs {
     ignore: Option<String>,
     kubernetes_version: Option<String>,
     production_paths: Option<String>,
+    repo_url: Option<String>,
     risk_ignore: Option<String>,
     risk_level: Option<String>,
     allow_remote: Option<String>,
@@ -637,6 +639,7 @@ impl ActionInputs {
                 .transpose()
                 .map_err(|e| anyhow!("input `applications` {e}"))?
                 .unwrap_or_default(),
+            repo_url: raw.repo_url.clone(),
             ..AppOptions::default()
         };
         Ok(ActionInputs {

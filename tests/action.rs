@@ -44,8 +44,22 @@ impl Scenario {
     }
 
     fn build(change: impl FnOnce(&GitRepo), with_merge: bool) -> Scenario {
+        Scenario::build_on(|_| {}, change, with_merge)
+    }
+
+    /// `prepare` edits `master` (committed there) before the PR branches from it.
+    fn build_on(
+        prepare: impl FnOnce(&GitRepo),
+        change: impl FnOnce(&GitRepo),
+        with_merge: bool,
+    ) -> Scenario {
         let repo = GitRepo::base_and_two_overlays();
         repo.checkout("master");
+        prepare(&repo);
+        // Only a real preparation is a commit: the other tests' base stays the fixture's own.
+        if !repo.git(&["status", "--porcelain"]).trim().is_empty() {
+            repo.commit("prepared on master");
+        }
         let base = repo.sha("master");
         repo.git(&["checkout", "-q", "-b", "feature"]);
         change(&repo);
@@ -915,4 +929,76 @@ fn an_ignored_field_changes_nothing_and_the_comment_says_it_was_left_out() {
         "{body}"
     );
     assert!(!body.contains("replicas: 0"), "{body}");
+}
+
+const APPS_URL: &str = "https://github.com/acme/manifests.git";
+
+/// Argo CD's seed flow in the repository: staging deploys from `develop`, production from
+/// `master`.
+fn seed_flow_applications(repo: &GitRepo) {
+    let app = |env: &str, branch: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web-{env}\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: {APPS_URL}\n    targetRevision: {branch}\n    path: overlays/{env}\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: {env}\n"
+        )
+    };
+    repo.write(
+        "argocd/applications.yaml",
+        &format!(
+            "{}---\n{}",
+            app("staging", "develop"),
+            app("production", "master")
+        ),
+    );
+}
+
+/// A PR into `master` shows what production will sync, by application; staging, which deploys
+/// from `develop`, is listed, and the image output names the application.
+#[test]
+fn a_pr_into_master_is_reported_by_the_applications_that_deploy_from_master() {
+    let s = Scenario::build_on(
+        seed_flow_applications,
+        |repo| {
+            bump_staging_image(repo);
+            repo.edit(
+                "overlays/production/kustomization.yaml",
+                "newTag: 1.24.0",
+                "newTag: 1.26.0",
+            );
+        },
+        true,
+    )
+    .input("repo-url", APPS_URL);
+    let run = s.run().ok();
+    let body = &s.ours()[0].body;
+    assert!(
+        body.contains(
+            "By Argo CD application: what the applications that deploy from `master` will sync."
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("| `web-production` | `overlays/production` | 0 | 1 | 0 | changed |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Not deployed from `master`: `web-staging` (tracks `develop`)."),
+        "{body}"
+    );
+    assert!(!body.contains("| `web-staging` |"), "{body}");
+    assert_eq!(
+        run.output("affected-overlays"),
+        r#"["overlays/production"]"#
+    );
+    assert_eq!(
+        run.output("image-changes"),
+        r#"[{"overlay":"overlays/production","image":"nginx","old":"nginx:1.24.0","new":"nginx:1.26.0","application":"web-production"}]"#
+    );
+
+    // Without the input, the Applications name another URL than this repository's on the
+    // (loopback) server: the report stays by directory and shows both overlays.
+    let s = Scenario::build_on(seed_flow_applications, bump_staging_image, true);
+    s.run().ok();
+    let body = &s.ours()[0].body;
+    assert!(body.contains("| Overlay | Added |"), "{body}");
+    assert!(!body.contains("By Argo CD application"), "{body}");
 }

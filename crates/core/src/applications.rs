@@ -640,3 +640,193 @@ fn destination(a: &Application) -> String {
         None => a.destination.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str, path: &str, revision: &str, extra: &str) -> Located {
+        let manifest: Value = serde_saphyr::from_str(&format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+spec:
+  project: default
+  source:
+    repoURL: https://github.com/acme/manifests
+    targetRevision: {revision}
+    path: {path}
+{extra}  destination:
+    server: https://kubernetes.default.svc
+    namespace: {name}
+"
+        ))
+        .unwrap();
+        Located {
+            origin: format!("argocd/{name}.yaml"),
+            app: app::parse(&manifest).unwrap(),
+        }
+    }
+
+    fn side(apps: Vec<Located>) -> Resolved {
+        Resolved {
+            apps: apps.into_iter().map(|l| (l.app.name.clone(), l)).collect(),
+            ..Resolved::default()
+        }
+    }
+
+    fn graph(roots: &[&str]) -> Graph {
+        let mut graph = Graph::default();
+        for root in roots {
+            graph.roots.insert(
+                root.to_string(),
+                crate::kustomize::graph::Root {
+                    dir: root.to_string(),
+                    file: format!("{root}/kustomization.yaml"),
+                    component: false,
+                    refs: Ok(Default::default()),
+                },
+            );
+        }
+        graph
+    }
+
+    #[test]
+    fn branch_names_lose_what_only_says_where_they_came_from() {
+        for rev in [
+            "develop",
+            "origin/develop",
+            "refs/heads/develop",
+            "refs/remotes/origin/develop",
+        ] {
+            assert_eq!(branch_name(rev), "develop", "{rev}");
+        }
+        assert_eq!(branch_name("v1.2.0"), "v1.2.0");
+    }
+
+    #[test]
+    fn only_applications_tracking_the_branch_render_the_others_are_listed_with_why() {
+        let both = side(vec![
+            app("web-staging", "overlays/staging", "develop", ""),
+            app("web-production", "overlays/production", "master", ""),
+            app("docs", "docs", "develop", ""),
+            app("head-app", "overlays/staging", "HEAD", ""),
+        ]);
+        let graphs = graph(&["overlays/staging", "overlays/production"]);
+        let placed = place(
+            [&both, &both],
+            [&graphs, &graphs],
+            Some("git@github.com:acme/manifests.git"),
+            "develop",
+            "develop",
+        );
+        let units: Vec<&str> = placed.units.iter().map(|u| u.info.name.as_str()).collect();
+        assert_eq!(units, ["head-app", "web-staging"]);
+        assert!(placed.units.iter().all(|u| !u.settings_changed));
+        let listed: Vec<(&str, &str)> = placed
+            .not_deployed
+            .iter()
+            .map(|n| (n.name.as_str(), n.reason.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "docs",
+                    "its path is not a kustomization (plain and Helm directories are not rendered)"
+                ),
+                ("web-production", "not deployed from this branch"),
+            ]
+        );
+
+        let other_repo = place(
+            [&both, &both],
+            [&graphs, &graphs],
+            Some("https://github.com/acme/other"),
+            "develop",
+            "develop",
+        );
+        assert!(other_repo.units.is_empty());
+        assert!(
+            other_repo
+                .not_deployed
+                .iter()
+                .all(|n| n.reason == "renders from another repository or a Helm chart")
+        );
+    }
+
+    #[test]
+    fn a_new_an_edited_and_a_removed_application_are_placed_and_described() {
+        let base = side(vec![
+            app("kept", "overlays/staging", "develop", ""),
+            app(
+                "retired",
+                "overlays/staging",
+                "develop",
+                "    kustomize:\n      namePrefix: old-\n",
+            ),
+        ]);
+        let head = side(vec![
+            app(
+                "kept",
+                "overlays/staging",
+                "develop",
+                "    kustomize:\n      namePrefix: new-\n",
+            ),
+            app("fresh", "overlays/staging", "develop", ""),
+        ]);
+        let graphs = graph(&["overlays/staging"]);
+        let placed = place([&base, &head], [&graphs, &graphs], None, "develop", "main");
+        let shape: Vec<(&str, bool, bool, bool)> = placed
+            .units
+            .iter()
+            .map(|u| {
+                (
+                    u.info.name.as_str(),
+                    u.sides[0].is_some(),
+                    u.sides[1].is_some(),
+                    u.settings_changed,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("fresh", false, true, true),
+                ("kept", true, true, true),
+                ("retired", true, false, true),
+            ]
+        );
+        let changes = manifest_changes([&base, &head]);
+        let described: Vec<(&str, Change, Vec<String>)> = changes
+            .iter()
+            .map(|c| (c.name.as_str(), c.change, c.details.clone()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                (
+                    "fresh",
+                    Change::Added,
+                    vec!["new application: manual sync into https://kubernetes.default.svc namespace fresh".to_string()]
+                ),
+                (
+                    "kept",
+                    Change::Modified,
+                    vec!["kustomize settings changed".to_string()]
+                ),
+                (
+                    "retired",
+                    Change::Removed,
+                    vec!["removed: Argo CD stops managing it; its resources stay in the cluster (no resources finalizer)".to_string()]
+                ),
+            ]
+        );
+        assert!(
+            changes[1].diff.contains("+      namePrefix: new-"),
+            "{}",
+            changes[1].diff
+        );
+    }
+}

@@ -98,7 +98,7 @@ fn parent_and_name(path: &str) -> Option<(&str, &str)> {
 }
 
 /// All kustomization roots of one snapshot.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Graph {
     pub(crate) roots: BTreeMap<String, Root>,
     /// Symlinks of the snapshot (path → target text): kustomize follows them, so must we.
