@@ -804,6 +804,50 @@ pub(crate) mod tests {
         assert_contained(&markdown, 2, 2, &names);
     }
 
+    /// Application names, revisions, origins, details and notes come from manifests in the PR.
+    #[test]
+    fn hostile_applications_stay_text_in_their_place() {
+        use crate::applications::{AppInfo, AppsReport, ManifestChange, NotDeployed};
+        let mut report = hostile_report();
+        report.overlays[0].application = Some(AppInfo {
+            name: hostile("app"),
+            target_revision: hostile("revision"),
+            origin: hostile("origin"),
+        });
+        report.applications = Some(AppsReport {
+            branch: hostile("branch"),
+            not_deployed: vec![NotDeployed {
+                name: hostile("other-app"),
+                target_revision: hostile("other-revision"),
+                path: Some(hostile("other-path")),
+                reason: "not deployed from this branch".into(),
+            }],
+            manifests: vec![ManifestChange {
+                kind: "Application".into(),
+                name: hostile("changed-app"),
+                change: Change::Modified,
+                details: vec![hostile("detail")],
+                diff: String::new(),
+                deletes: Some(3),
+            }],
+            notes: vec![hostile("apps-note")],
+        });
+        let markdown = render(&report);
+        let mut names = hostile_names(&report);
+        names.extend([
+            hostile("app"),
+            hostile("revision"),
+            hostile("branch"),
+            hostile("other-app"),
+            hostile("other-revision"),
+            hostile("changed-app"),
+            hostile("detail"),
+            hostile("apps-note"),
+        ]);
+        // One list item for the image, one for the manifest change.
+        assert_contained(&markdown, 2, 2, &names);
+    }
+
     #[test]
     fn inline_text_leaves_ordinary_names_alone_and_starts_no_block() {
         let plain =
