@@ -389,6 +389,7 @@ pub(crate) fn place(
         not_deployed: Vec::new(),
         notes: Vec::new(),
     };
+    let notes = std::cell::RefCell::new(Vec::new());
     let names: BTreeSet<&String> = sides.iter().flat_map(|s| s.apps.keys()).collect();
     for name in names {
         let located = [sides[0].apps.get(name), sides[1].apps.get(name)];
@@ -437,6 +438,12 @@ pub(crate) fn place(
                     reason: "its path is not a kustomization (plain and Helm directories are not rendered)".to_string(),
                 });
             }
+            if sources.len() > 1 {
+                notes.borrow_mut().push(format!(
+                    "Application {name} has {} sources from this repository; only the first ({dir}) is rendered",
+                    sources.len()
+                ));
+            }
             Ok(Some(UnitSide {
                 dir,
                 app: l.app.clone(),
@@ -476,6 +483,11 @@ pub(crate) fn place(
                     settings_changed,
                 });
             }
+        }
+    }
+    for note in notes.into_inner() {
+        if !placement.notes.contains(&note) {
+            placement.notes.push(note);
         }
     }
     placement
@@ -753,6 +765,42 @@ spec:
                 .not_deployed
                 .iter()
                 .all(|n| n.reason == "renders from another repository or a Helm chart")
+        );
+    }
+
+    #[test]
+    fn a_second_source_from_this_repository_is_named_in_a_note() {
+        let manifest: Value = serde_saphyr::from_str(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: multi
+spec:
+  project: default
+  sources:
+  - repoURL: https://github.com/acme/manifests
+    targetRevision: develop
+    path: overlays/staging
+  - repoURL: https://github.com/acme/manifests
+    targetRevision: develop
+    path: overlays/extra
+  destination:
+    server: https://kubernetes.default.svc
+",
+        )
+        .unwrap();
+        let both = side(vec![Located {
+            origin: "argocd/multi.yaml".into(),
+            app: app::parse(&manifest).unwrap(),
+        }]);
+        let graphs = graph(&["overlays/staging", "overlays/extra"]);
+        let placed = place([&both, &both], [&graphs, &graphs], None, "develop", "main");
+        assert_eq!(placed.units.len(), 1);
+        assert_eq!(
+            placed.notes,
+            [
+                "Application multi has 2 sources from this repository; only the first (overlays/staging) is rendered"
+            ]
         );
     }
 
