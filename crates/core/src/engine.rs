@@ -454,13 +454,7 @@ async fn build(
                 jobs.len() - 1
             });
     }
-    let builder = Builder {
-        command: options.kustomize.clone(),
-        build_args: options.build_args.clone(),
-        jobs: options.jobs,
-        timeout: options.timeout,
-        ..Builder::default()
-    };
+    let builder = builder(options);
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
     // One output per job, in the order of `jobs`, which is the order walked below.
@@ -492,6 +486,17 @@ async fn build(
             })
         })
         .collect()
+}
+
+/// How every build of the run is made.
+fn builder(options: &DiffOptions) -> Builder {
+    Builder {
+        command: options.kustomize.clone(),
+        build_args: options.build_args.clone(),
+        jobs: options.jobs,
+        timeout: options.timeout,
+        ..Builder::default()
+    }
 }
 
 /// Parses and diffs each overlay's renders, then scrubs every Secret value any render or
@@ -724,6 +729,67 @@ impl Rendering {
     }
 }
 
+/// Where one overlay is prepared at one side: the tree exported for the side, and whether
+/// another build reads the same directory there.
+struct Site<'a> {
+    repo: &'a Repo,
+    side: &'a Loaded,
+    overlay: &'a str,
+    tree: &'a Arc<PathBuf>,
+    shared: bool,
+    workspace: &'a std::path::Path,
+    /// `at <revision> (<sha>)`, which starts every error.
+    at: &'a str,
+}
+
+impl Site<'_> {
+    /// Edits the overlay's kustomization as Argo CD does before building, in a private copy of
+    /// the side's tree when another build reads the same directory, so the edit cannot leak
+    /// into it. Returns the tree to build in; `what` names the edit in an error.
+    fn edit_kustomization(
+        &self,
+        what: &str,
+        edit: impl FnOnce(&mut Value) -> Result<(), String>,
+    ) -> Result<Arc<PathBuf>, String> {
+        let (at, overlay) = (self.at, self.overlay);
+        let tree = if self.shared {
+            let private = tempfile::Builder::new()
+                .prefix("overlay-")
+                .tempdir_in(self.workspace)
+                .map_err(|e| format!("{at}: creating a private copy for {overlay}: {e}"))?
+                .keep();
+            self.repo
+                .export(&self.side.snapshot, &private)
+                .map_err(|e| format!("{at}: exporting a private copy for {overlay}: {e:#}"))?;
+            Arc::new(private)
+        } else {
+            self.tree.clone()
+        };
+        let kustomization = &self.side.graph.roots[overlay].file;
+        let target = tree.join(kustomization);
+        let apply = || -> Result<(), String> {
+            let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
+            let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| {
+                format!(
+                    "not valid YAML: {}",
+                    crate::manifest::yaml_error_summary(&e)
+                )
+            })?;
+            edit(&mut doc)?;
+            // A symlinked kustomization must not be edited through the link.
+            std::fs::remove_file(&target).map_err(|e| e.to_string())?;
+            // JSON is YAML, and kustomize reads it as such.
+            std::fs::write(
+                &target,
+                serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())
+        };
+        apply().map_err(|e| format!("{at}: cannot apply {what} to {kustomization}: {e}"))?;
+        Ok(tree)
+    }
+}
+
 /// Applies the overlay's Argo CD override files (if any set images) to its kustomization in the
 /// exported tree, the way Argo CD runs `kustomize edit set image` before building. An overlay
 /// that another overlay includes gets a private copy of the tree to edit. Returns the tree to
@@ -738,8 +804,17 @@ fn prepare_overrides(
     app: Option<&UnitSide>,
 ) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
     let at = format!("at {} ({})", side.revision.name, short(&side.revision.sha));
+    let site = Site {
+        repo,
+        side,
+        overlay,
+        tree,
+        shared,
+        workspace,
+        at: &at,
+    };
     if let Some(app) = app {
-        return prepare_application(repo, side, overlay, tree, shared, workspace, app, &at);
+        return prepare_application(&site, app);
     }
     let prefix = if overlay == "." {
         ".argocd-".to_string()
@@ -776,44 +851,8 @@ fn prepare_overrides(
     if overrides.images.is_empty() {
         return Ok((tree.clone(), Some(overrides)));
     }
-    let tree = if shared {
-        let private = tempfile::Builder::new()
-            .prefix("overlay-")
-            .tempdir_in(workspace)
-            .map_err(|e| format!("{at}: creating a private copy for {overlay}: {e}"))?
-            .keep();
-        repo.export(&side.snapshot, &private)
-            .map_err(|e| format!("{at}: exporting a private copy for {overlay}: {e:#}"))?;
-        Arc::new(private)
-    } else {
-        tree.clone()
-    };
-    let kustomization = &side.graph.roots[overlay].file;
-    let target = tree.join(kustomization);
-    let edit = || -> Result<(), String> {
-        let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
-        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-            format!(
-                "not valid YAML: {}",
-                crate::manifest::yaml_error_summary(&e)
-            )
-        })?;
-        source::set_images(&mut doc, &overrides.images)?;
-        // A symlinked kustomization must not be edited through the link.
-        std::fs::remove_file(&target).map_err(|e| e.to_string())?;
-        // JSON is YAML, and kustomize reads it as such.
-        std::fs::write(
-            &target,
-            serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())
-    };
-    edit().map_err(|e| {
-        format!(
-            "{at}: cannot apply the image overrides of {} to {kustomization}: {e}",
-            overrides.applied.join(", ")
-        )
-    })?;
+    let what = format!("the image overrides of {}", overrides.applied.join(", "));
+    let tree = site.edit_kustomization(&what, |doc| source::set_images(doc, &overrides.images))?;
     Ok((tree, Some(overrides)))
 }
 
@@ -821,20 +860,18 @@ fn prepare_overrides(
 /// merged with `.argocd-source.yaml` and its own `.argocd-source-<app>.yaml`, applied to the
 /// kustomization before the build. Each application gets its own file, so several applications
 /// of one directory each render their own way.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the overlay's preparation plus the application"
-)]
 fn prepare_application(
-    repo: &Repo,
-    side: &Loaded,
-    overlay: &str,
-    tree: &Arc<PathBuf>,
-    shared: bool,
-    workspace: &std::path::Path,
+    site: &Site,
     unit: &UnitSide,
-    at: &str,
 ) -> Result<(Arc<PathBuf>, Option<Overrides>), String> {
+    let Site {
+        repo,
+        side,
+        overlay,
+        tree,
+        at,
+        ..
+    } = *site;
     // Argo CD docs, "Parameter Overrides" (user-guide/parameters.md): the generic file, then
     // the application's own, merged in that order.
     let mut files = Vec::new();
@@ -875,42 +912,12 @@ fn prepare_application(
     if settings.is_empty() {
         return Ok((tree.clone(), Some(overrides)));
     }
-    let tree = if shared {
-        let private = tempfile::Builder::new()
-            .prefix("app-")
-            .tempdir_in(workspace)
-            .map_err(|e| format!("{at}: creating a private copy for {overlay}: {e}"))?
-            .keep();
-        repo.export(&side.snapshot, &private)
-            .map_err(|e| format!("{at}: exporting a private copy for {overlay}: {e:#}"))?;
-        Arc::new(private)
-    } else {
-        tree.clone()
-    };
-    let kustomization = &side.graph.roots[overlay].file;
-    let target = tree.join(kustomization);
-    let mut edit = || -> Result<(), String> {
-        let text = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
-        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-            format!(
-                "not valid YAML: {}",
-                crate::manifest::yaml_error_summary(&e)
-            )
-        })?;
-        let notes = crate::argocd::app::apply_kustomize(&mut doc, &settings)?;
-        overrides.notes.extend(notes);
-        std::fs::remove_file(&target).map_err(|e| e.to_string())?;
-        std::fs::write(
-            &target,
-            serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())
-    };
-    edit().map_err(|e| {
-        format!(
-            "{at}: cannot apply application {}'s kustomize settings to {kustomization}: {e}",
-            unit.app.name
-        )
+    let what = format!("application {}'s kustomize settings", unit.app.name);
+    let tree = site.edit_kustomization(&what, |doc| {
+        overrides
+            .notes
+            .extend(crate::argocd::app::apply_kustomize(doc, &settings)?);
+        Ok(())
     })?;
     Ok((tree, Some(overrides)))
 }
@@ -990,13 +997,7 @@ async fn find_applications(
                 overlay: o.clone(),
             })
             .collect();
-        let builder = Builder {
-            command: options.kustomize.clone(),
-            build_args: options.build_args.clone(),
-            jobs: options.jobs,
-            timeout: options.timeout,
-            ..Builder::default()
-        };
+        let builder = builder(options);
         let outputs = builds.run_all(&builder, &jobs, || {}).await;
         for (overlay, output) in overlays.iter().zip(outputs) {
             let docs = output
@@ -1096,7 +1097,7 @@ fn plan_applications(
     found: &mut FoundApps,
 ) -> Vec<Planned> {
     let changed = sides[0].snapshot.changed_paths(&sides[1].snapshot);
-    let mut plan = Vec::new();
+    let mut planned = Vec::new();
     let mut rendered_dirs = BTreeSet::new();
     for unit in &found.placement.units {
         let dirs: Vec<&str> = unit
@@ -1138,7 +1139,7 @@ fn plan_applications(
             .or(unit.sides[0].as_ref())
             .map(|s| s.dir.clone())
             .unwrap_or_default();
-        plan.push(Planned {
+        planned.push(Planned {
             path,
             at_base,
             at_head,
@@ -1160,7 +1161,7 @@ fn plan_applications(
             .iter()
             .filter_map(|n| n.path.clone()),
     );
-    let orphans: Vec<String> = super_plan(sides, selector, options)
+    let orphans: Vec<String> = plan(&sides[0], &sides[1], selector, options)
         .into_iter()
         .filter(|p| p.build && !rendered_dirs.contains(&p.path))
         .map(|p| p.path)
@@ -1173,17 +1174,7 @@ fn plan_applications(
             orphans.join(", ")
         ));
     }
-    plan
-}
-
-/// The directory plan, for the overlays an application report does not render.
-fn super_plan(
-    sides: &[Loaded; 2],
-    selector: Option<&GlobSet>,
-    options: &DiffOptions,
-) -> Vec<Planned> {
-    let [base, head] = sides;
-    plan(base, head, selector, options)
+    planned
 }
 
 fn load_side(repo: &Repo, name: &str, commit: git2::Oid) -> Result<Loaded, DiffError> {
