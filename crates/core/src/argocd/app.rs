@@ -405,7 +405,7 @@ pub fn with_override_files(
             // An empty file patches nothing: the merged null cannot be decoded into a source,
             // so the source stays as it was.
             Value::Null => {}
-            Value::Object(_) => merge_patch(&mut merged, patch),
+            Value::Object(_) => super::source::merge_patch(&mut merged, patch),
             _ => {
                 return Err(format!(
                     "{path}: must be a mapping (e.g. `kustomize: {{images: [...]}}`)"
@@ -422,25 +422,6 @@ fn settings_of(source: &Value, at: &str) -> Result<KustomizeSettings, String> {
     match source.get("kustomize") {
         None | Some(Value::Null) => Ok(KustomizeSettings::default()),
         Some(k) => parse_kustomize(k, at),
-    }
-}
-
-/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
-fn merge_patch(target: &mut Value, patch: Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch;
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let map = target.as_object_mut().expect("made an object above");
-    for (key, value) in patch {
-        if value.is_null() {
-            map.remove(&key);
-        } else {
-            merge_patch(map.entry(key).or_insert(Value::Null), value);
-        }
     }
 }
 

@@ -180,8 +180,9 @@ pub(crate) fn merge(files: &[(String, Vec<u8>)]) -> Result<Overrides, OverrideEr
     Ok(overrides)
 }
 
-/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
-fn merge_patch(target: &mut Value, patch: Value) {
+/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces. Argo CD merges
+/// override files, and ApplicationSet template patches, this way.
+pub(crate) fn merge_patch(target: &mut Value, patch: Value) {
     let Value::Object(patch) = patch else {
         *target = patch;
         return;

@@ -204,27 +204,12 @@ fn render_app(
             if !value.is_object() {
                 return Err("templatePatch is not a mapping after templating".into());
             }
-            merge_patch(&mut app, &value);
+            // The Application type declares no merge keys, so a strategic merge patch behaves
+            // as a JSON merge patch on it.
+            super::source::merge_patch(&mut app, value);
         }
     }
     Ok(app)
-}
-
-/// JSON merge patch: objects merge, `null` deletes, anything else replaces. The Application
-/// type declares no merge keys, so a strategic merge patch behaves this way on it.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
 }
 
 /// Whether Go would call this value zero (what mergo fills in).
