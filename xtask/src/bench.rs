@@ -1149,13 +1149,15 @@ fn render_table(naive: &Baselines, tool: Option<&ToolRuns>) -> String {
     out
 }
 
+/// Each run's wall time, as the figures list them.
+fn walls(runs: &[ToolMeasurement]) -> String {
+    runs.iter()
+        .map(|r| format!("{:.2}", r.measurement.wall.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn render_risks(risks: &RiskRuns) -> String {
-    let walls = |runs: &[ToolMeasurement]| {
-        runs.iter()
-            .map(|r| format!("{:.2}", r.measurement.wall.as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let in_process: f64 =
         risks.with.iter().map(|r| r.risk_seconds).sum::<f64>() / risks.with.len() as f64;
     format!(
@@ -1244,12 +1246,6 @@ fn measure_applications(dir: &Path, kustomize: &[String], jobs: usize) -> Result
 }
 
 fn render_applications(apps: &AppRuns) -> String {
-    let walls = |runs: &[ToolMeasurement]| {
-        runs.iter()
-            .map(|r| format!("{:.2}", r.measurement.wall.as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     format!(
         "\n(c) {APP_OVERLAYS} overlays, 3 ApplicationSets, {} applications ({} rendered, {} not \
          deployed from the branch), shared base changed: wall s by application: {} (median \
