@@ -47,6 +47,24 @@ pub(crate) enum Command {
     /// The GitHub Actions entry: reads INPUT_*, GITHUB_* and the event payload, then comments
     /// the rendered diff on the pull request.
     Action,
+    /// Join the partial reports of `diff --shard` into the report one job would have made.
+    MergeReports(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The partial reports, one per shard. A shard whose report is missing or unreadable shows
+    /// as its overlays failing ("not compared").
+    #[arg(value_name = "FILE", required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Which risks make the exit code 4: none, high or any.
+    #[arg(long, value_name = "LEVEL", default_value = "none")]
+    pub(crate) risk_level: String,
+    /// Record the shards' build times in this render cache, for the next run's balancing.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +87,10 @@ pub(crate) struct DiffArgs {
     /// Render every overlay at both refs, not only those the change affects.
     #[arg(long)]
     pub(crate) all: bool,
+    /// Build only shard I of N of the affected overlays and write a partial report (JSON) for
+    /// `merge-reports`; every shard of a run must get the same options and commits.
+    #[arg(long, value_name = "I/N", conflicts_with = "format")]
+    pub(crate) shard: Option<crate::shard::Shard>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
     #[command(flatten)]
@@ -217,6 +239,13 @@ pub(crate) struct BuildArgs {
     /// Build overlays that use remote bases (fetches them over the network).
     #[arg(long)]
     pub(crate) allow_remote: bool,
+    /// Keep renders in DIR by the content they are built from, and read them back instead of
+    /// building again (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache: Option<PathBuf>,
+    /// Most megabytes the cache keeps; the least recently used renders go first.
+    #[arg(long, value_name = "MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) cache_size: u64,
 }
 
 /// Entry point for the binary.
@@ -264,6 +293,7 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Demo(args) => run_demo(args).await,
+        Command::MergeReports(args) => run_merge(args),
     }
 }
 
@@ -319,6 +349,7 @@ async fn run_promote(args: &PromoteArgs) -> anyhow::Result<bool> {
             ignore: Default::default(),
             risks: Default::default(),
             apps: Default::default(),
+            cache: None,
         },
         token,
         clone_url: format!("{repository_url}.git"),
@@ -386,15 +417,65 @@ async fn run_diff(args: DiffArgs) -> ExitCode {
             options.merge_base = args.merge_base;
             options.paths = args.paths;
             options.all = args.all;
+            options.shard = args.shard;
             options
         }
         Err(code) => return code,
     };
+    let risk_level = &args.review.risk_level;
+    if options.shard.is_some() {
+        return match engine::run_partial(&options, &crate::processes::Processes).await {
+            Ok(partial) => {
+                let json = partial.to_json();
+                finish_with(&partial.report, &json, &args.output, risk_level)
+            }
+            Err(e) => diff_failed(e),
+        };
+    }
     finish(
         engine::run(&options, &crate::processes::Processes).await,
         &args.output,
-        &args.review,
+        risk_level,
     )
+}
+
+fn run_merge(args: MergeArgs) -> ExitCode {
+    if let Err(e) = crate::risk::failing_level(&args.risk_level) {
+        return usage(&format!("--risk-level {e}"));
+    }
+    let inputs = args
+        .files
+        .iter()
+        .map(|file| {
+            let read = std::fs::read(file)
+                .map_err(|e| format!("cannot be read: {e}"))
+                .and_then(|bytes| crate::shard::Partial::from_json(&bytes));
+            (file.display().to_string(), read)
+        })
+        .collect();
+    let merged = match crate::shard::merge(inputs) {
+        Ok(merged) => merged,
+        Err(e) => return fail(&anyhow::Error::new(e)),
+    };
+    for warning in &merged.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(dir) = &args.cache {
+        let recorded = crate::cache::RenderCache::open(crate::cache::CacheSettings {
+            dir: dir.clone(),
+            max_bytes: crate::cache::DEFAULT_MAX_BYTES,
+        })
+        .map_err(anyhow::Error::new)
+        .and_then(|cache| {
+            cache
+                .record_times(&merged.times)
+                .with_context(|| format!("recording build times in {}", dir.display()))
+        });
+        if let Err(e) = recorded {
+            eprintln!("warning: {e:#}");
+        }
+    }
+    finish(Ok(merged.report), &args.output, &args.risk_level)
 }
 
 async fn run_demo(args: DemoArgs) -> ExitCode {
@@ -438,7 +519,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     let code = finish(
         engine::run(&options, &crate::processes::Processes).await,
         &args.output,
-        &args.review,
+        &args.review.risk_level,
     );
     // The other half of the product: what a push of develop would open against master.
     if args.output.format == FormatArg::Text && args.output.output.is_none() {
@@ -528,21 +609,38 @@ fn diff_options(
         ignore,
         risks,
         apps,
+        cache: build.cache.as_ref().map(|dir| crate::cache::CacheSettings {
+            dir: dir.clone(),
+            max_bytes: build.cache_size.saturating_mul(1024 * 1024),
+        }),
+        shard: None,
     })
 }
 
-fn finish(result: Result<Report, DiffError>, output: &OutputArgs, review: &ReviewArgs) -> ExitCode {
+fn diff_failed(error: DiffError) -> ExitCode {
+    match error {
+        DiffError::Other(e) => fail(&e),
+        e => fail(&anyhow::Error::new(e)),
+    }
+}
+
+fn finish(result: Result<Report, DiffError>, output: &OutputArgs, risk_level: &str) -> ExitCode {
     let report = match result {
         Ok(report) => report,
-        Err(DiffError::Other(e)) => return fail(&e),
-        Err(e) => return fail(&anyhow::Error::new(e)),
+        Err(e) => return diff_failed(e),
     };
     let color = output.output.is_none()
         && output.format == FormatArg::Text
         && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
     let rendered = report::render(&report, output.format.into(), color);
+    finish_with(&report, &rendered, output, risk_level)
+}
+
+/// Writes `rendered` (the report, or a shard's partial report) and maps `report` to the exit
+/// code.
+fn finish_with(report: &Report, rendered: &str, output: &OutputArgs, risk_level: &str) -> ExitCode {
     let written = match &output.output {
-        Some(path) => write_atomically(path, &rendered),
+        Some(path) => write_atomically(path, rendered),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -570,16 +668,13 @@ fn finish(result: Result<Report, DiffError>, output: &OutputArgs, review: &Revie
         return ExitCode::from(EXIT_BUILD_FAILED);
     }
     // Checked when the options were made.
-    let level = crate::risk::failing_level(&review.risk_level).unwrap_or(None);
+    let level = crate::risk::failing_level(risk_level).unwrap_or(None);
     if report.has_risks_at(level) {
         let count = report
             .risks()
             .filter(|(_, f)| level.is_some_and(|l| f.severity() <= l))
             .count();
-        eprintln!(
-            "error: {count} risk(s) at --risk-level {}",
-            review.risk_level
-        );
+        eprintln!("error: {count} risk(s) at --risk-level {risk_level}");
         return ExitCode::from(EXIT_RISKS);
     }
     if output.exit_code && report.has_changes() {

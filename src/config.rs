@@ -554,6 +554,7 @@ impl ActionInputs {
             ignore: self.ignore.clone(),
             risks: self.risks.clone(),
             apps: self.apps.clone(),
+            cache: None,
         }
     }
 

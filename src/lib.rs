@@ -16,6 +16,6 @@ mod publish;
 
 // The core's modules under their own names, so paths read the same on both sides.
 use gitops_promote_core::{
-    applications, argocd, comment, engine, git, globs, ignore, kustomize, model, process_group,
-    report, risk,
+    applications, argocd, cache, comment, engine, git, globs, ignore, kustomize, model,
+    process_group, report, risk, shard,
 };

@@ -24,18 +24,18 @@ impl RunBuilds for Processes {
         &self,
         builder: &Builder,
         jobs: &[BuildJob],
-        on_done: impl Fn() + Send + Sync + 'static,
+        on_done: impl Fn(usize, std::time::Duration) + Send + Sync + 'static,
     ) -> Vec<Result<String, BuildFailure>> {
         run_all(builder, jobs, on_done).await
     }
 }
 
 /// Runs every job, at most `jobs` at once, and returns the results in the jobs' order.
-/// `on_done` is called as each build finishes (for progress display).
+/// `on_done` is called as each build finishes, with its index and how long it ran.
 async fn run_all(
     builder: &Builder,
     jobs: &[BuildJob],
-    on_done: impl Fn() + Send + Sync + 'static,
+    on_done: impl Fn(usize, std::time::Duration) + Send + Sync + 'static,
 ) -> Vec<Result<String, BuildFailure>> {
     let permits = Arc::new(Semaphore::new(builder.jobs.max(1)));
     let on_done = Arc::new(on_done);
@@ -51,8 +51,9 @@ async fn run_all(
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
+            let started = std::time::Instant::now();
             let result = run_one(&builder, &job).await;
-            on_done();
+            on_done(index, started.elapsed());
             (index, result)
         });
     }

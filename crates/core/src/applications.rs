@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::argocd::app::{self, Application};
@@ -297,7 +297,7 @@ pub(crate) fn resolve(scan: Scan, this_repo: &str, files: &dyn RepoFiles) -> Res
 }
 
 /// An application the report shows, and how it deploys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppInfo {
     pub name: String,
     /// The branch (or revision) it deploys from.
@@ -307,7 +307,7 @@ pub struct AppInfo {
 }
 
 /// An application that does not deploy from the compared branch, or from this repository.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotDeployed {
     pub name: String,
     pub target_revision: String,
@@ -317,7 +317,7 @@ pub struct NotDeployed {
 }
 
 /// How an Application or ApplicationSet manifest itself changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestChange {
     pub kind: String,
     pub name: String,
@@ -331,7 +331,7 @@ pub struct ManifestChange {
 }
 
 /// The application view of a report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AppsReport {
     /// The branch whose applications were rendered.
     pub branch: String,

@@ -13,6 +13,7 @@ use anyhow::Context;
 use globset::GlobSet;
 
 use crate::applications::{self, AppOptions, AppsReport, Placement, Resolved, Scan, UnitSide};
+use crate::cache::{CacheSettings, CacheStats, Key, KeyBuilder, Lookup, RenderCache};
 use crate::argocd::source::{self, Overrides};
 use crate::diff::{diff_paired, pair};
 use crate::git::{ExportReport, GitError, Repo, Snapshot, join_relative};
@@ -24,6 +25,7 @@ use crate::kustomize::{
 use crate::manifest::{Resource, SecretValues, parse_resources};
 use crate::model::{Filters, OverlayDiff, OverlayStatus, Report, Revision, Stats, short};
 use crate::risk::{self, RiskSettings, Sides as RiskSides};
+use crate::shard::{self, Partial, Shard, Work};
 
 /// What to compare and how to build.
 #[derive(Debug, Clone)]
@@ -57,6 +59,10 @@ pub struct DiffOptions {
     pub risks: RiskSettings,
     /// Whether and how to report by Argo CD application.
     pub apps: AppOptions,
+    /// Where renders are kept by content, to read back instead of building again.
+    pub cache: Option<CacheSettings>,
+    /// Build only this shard's part of the affected overlays (`run_partial`).
+    pub shard: Option<Shard>,
 }
 
 /// How every diff of one run is built, before the two commits are known: the action's PR
@@ -76,6 +82,7 @@ pub struct BuildSettings {
     pub ignore: IgnoreRules,
     pub risks: RiskSettings,
     pub apps: AppOptions,
+    pub cache: Option<CacheSettings>,
 }
 
 impl BuildSettings {
@@ -107,6 +114,8 @@ impl BuildSettings {
             ignore: self.ignore.clone(),
             risks: self.risks.clone(),
             apps: self.apps.clone(),
+            cache: self.cache.clone(),
+            shard: None,
         })
     }
 }
@@ -140,6 +149,8 @@ struct Planned {
     blocked: Option<String>,
     /// The Argo CD application this entry renders, when the report is by application.
     app: Option<PlannedApp>,
+    /// Another shard builds it.
+    elsewhere: bool,
 }
 
 /// An application's place in the plan: what the report calls it and what it renders per side.
@@ -157,6 +168,13 @@ impl Planned {
             .and_then(|a| a.sides[side as usize].as_ref())
             .map_or(self.path.as_str(), |s| s.dir.as_str())
     }
+
+    /// What the report calls it: its application, else its directory.
+    fn label(&self) -> &str {
+        self.app
+            .as_ref()
+            .map_or(self.path.as_str(), |a| a.info.name.as_str())
+    }
 }
 
 /// One side of the comparison: its commit, files and kustomizations.
@@ -168,6 +186,36 @@ struct Loaded {
 
 /// Renders every affected overlay at both commits with `builds` and diffs them.
 pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Report, DiffError> {
+    Ok(execute(options, builds).await?.report)
+}
+
+/// Renders this shard's part (`options.shard`) of the affected overlays and diffs them, for
+/// `shard::merge` to join with the other shards' parts.
+pub async fn run_partial(
+    options: &DiffOptions,
+    builds: &impl RunBuilds,
+) -> Result<Partial, DiffError> {
+    let shard = options
+        .shard
+        .ok_or_else(|| anyhow::anyhow!("a partial report needs a shard"))?;
+    let done = execute(options, builds).await?;
+    Ok(Partial {
+        format: shard::FORMAT.to_string(),
+        shard,
+        owners: done.owners,
+        times: done.times,
+        report: done.report,
+    })
+}
+
+/// A run's report, which shard built each overlay, and how long this run's builds took.
+struct Done {
+    report: Report,
+    owners: Vec<usize>,
+    times: BTreeMap<String, f64>,
+}
+
+async fn execute(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Done, DiffError> {
     let started = Instant::now();
     let selector = globs(&options.paths)?;
     let repo = Repo::open(&options.repo)?;
@@ -180,13 +228,19 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         load_side(&repo, &options.base, base_commit)?,
         load_side(&repo, &options.head, head_commit)?,
     ];
+    let cache = options
+        .cache
+        .clone()
+        .map(RenderCache::open)
+        .transpose()
+        .map_err(|e| DiffError::Other(e.into()))?;
 
     let workspace = tempfile::Builder::new()
         .prefix("gitops-promote-")
         .tempdir()
         .context("creating a temporary directory for the exported trees")?;
     let mut apps = find_applications(&repo, &sides, options, builds, workspace.path()).await?;
-    let plan = match apps.as_mut() {
+    let mut plan = match apps.as_mut() {
         Some(found) => {
             let mut plan = plan_applications(&sides, selector.as_ref(), options, found);
             block(&mut plan, options);
@@ -194,19 +248,48 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         }
         None => plan_overlays(&sides, selector.as_ref(), options),
     };
+    let owners = match options.shard {
+        Some(shard) => {
+            let known = cache.as_ref().map(RenderCache::times).unwrap_or_default();
+            place(&mut plan, shard, &known)
+        }
+        None => vec![0; plan.len()],
+    };
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
-    let build_count = materialised.builds();
-    let built = build(materialised.overlays, options, builds).await;
+    let site = BuildSite {
+        plan: &plan,
+        sides: &sides,
+        cache: cache.as_ref(),
+    };
+    let outcome = build(materialised.overlays, site, options, builds).await;
     let mut risk_time = Duration::ZERO;
     let review = Review {
         ignore: &options.ignore,
         risks: &options.risks,
         risk_time: &mut risk_time,
     };
-    let overlays = diff(&plan, built, &sides, &materialised.exports, review, || {
-        generator_secrets(&repo, &sides)
-    });
+    let overlays = diff(
+        &plan,
+        outcome.built,
+        &sides,
+        &materialised.exports,
+        review,
+        || generator_secrets(&repo, &sides),
+    );
     let applications = apps.map(|found| found.report(&plan, &overlays));
+    let times: BTreeMap<String, f64> = plan
+        .iter()
+        .zip(&outcome.seconds)
+        .filter_map(|(p, s)| Some((p.label().to_string(), (*s)?)))
+        .collect();
+    let mut cache_stats = outcome.cache;
+    if let (Some(cache), Some(stats)) = (&cache, cache_stats.as_mut()) {
+        // A full cache disk or a read-only one loses the next run's speed, not this report.
+        stats.evicted = cache.evict().unwrap_or(0);
+        if options.shard.is_none() {
+            let _ = cache.record_times(&times);
+        }
+    }
 
     let roots: BTreeSet<&String> = sides
         .iter()
@@ -216,14 +299,15 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
         roots: roots.len(),
         overlays: plan.len(),
         affected: plan.iter().filter(|p| p.build).count(),
-        builds: build_count,
+        builds: outcome.runs,
         seconds: started.elapsed().as_secs_f64(),
         risk_seconds: risk_time.as_secs_f64(),
         peak_rss_kb: peak_rss_kb(),
+        cache: cache_stats,
     };
     drop(workspace);
     let [base, head] = sides;
-    Ok(Report {
+    let report = Report {
         base: base.revision,
         head: head.revision,
         merge_base: options.merge_base,
@@ -243,7 +327,41 @@ pub async fn run(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Repor
             },
         },
         stats,
+    };
+    Ok(Done {
+        report,
+        owners,
+        times,
     })
+}
+
+/// Splits the affected entries among the shards and marks those another shard builds; returns
+/// each entry's shard (0: unaffected, no shard builds it). Every shard computes the same split
+/// from the same commits and recorded times.
+fn place(plan: &mut [Planned], shard: Shard, known: &BTreeMap<String, f64>) -> Vec<usize> {
+    let affected: Vec<usize> = (0..plan.len()).filter(|&i| plan[i].build).collect();
+    let work: Vec<Work> = affected
+        .iter()
+        .map(|&i| {
+            let p = &plan[i];
+            Work {
+                label: p.label(),
+                seconds: known.get(p.label()).copied(),
+                size: p
+                    .closures
+                    .iter()
+                    .map(|(_, c)| c.files.len() + c.dirs.len())
+                    .sum(),
+            }
+        })
+        .collect();
+    let assigned = shard::assign(&work, shard.count);
+    let mut owners = vec![0; plan.len()];
+    for (i, owner) in affected.into_iter().zip(assigned) {
+        owners[i] = owner;
+        plan[i].elsewhere = owner != shard.index;
+    }
+    owners
 }
 
 /// Every `secretGenerator` value that every kustomization names at both refs, literal or read
@@ -303,18 +421,6 @@ struct Materialised {
     exports: [ExportReport; 2],
     /// One entry per planned overlay, in plan order; `None` for those not built.
     overlays: Vec<Option<Prepared>>,
-}
-
-impl Materialised {
-    /// How many times kustomize runs.
-    fn builds(&self) -> usize {
-        self.overlays
-            .iter()
-            .flatten()
-            .flat_map(|p| &p.sides)
-            .filter(|(_, job)| job.is_ok())
-            .count()
-    }
 }
 
 /// One overlay ready to build: the Argo CD overrides applied to its trees.
@@ -431,39 +537,135 @@ fn materialise(
     Ok(Materialised { exports, overlays })
 }
 
-/// Runs every prepared build in parallel and hands each output back to its overlay and side.
+/// What the builds read besides the jobs: the plan and both sides (for cache keys), and the
+/// cache.
+struct BuildSite<'a> {
+    plan: &'a [Planned],
+    sides: &'a [Loaded; 2],
+    cache: Option<&'a RenderCache>,
+}
+
+/// The builds' results per plan entry, how many times kustomize ran, how long each entry's
+/// builds took, and what the cache did.
+struct Outcome {
+    built: Vec<Option<Built>>,
+    runs: usize,
+    /// Per plan entry, its builds' time in seconds (as recorded, for a render read from the
+    /// cache); `None` where nothing was built.
+    seconds: Vec<Option<f64>>,
+    cache: Option<CacheStats>,
+}
+
+/// One distinct render: its job, cache key, and result once known.
+struct Render {
+    job: BuildJob,
+    key: Option<Key>,
+    output: Option<Result<String, BuildFailure>>,
+    took: Duration,
+}
+
+/// Reads what the cache holds, runs every other prepared build in parallel, stores the new
+/// renders, and hands each output back to its overlay and side.
 async fn build(
     prepared: Vec<Option<Prepared>>,
+    site: BuildSite<'_>,
     options: &DiffOptions,
     builds: &impl RunBuilds,
-) -> Vec<Option<Built>> {
+) -> Outcome {
+    let identity = site.cache.and_then(|_| command_identity(options));
+    let mut stats = site.cache.map(|_| CacheStats::default());
     // Applications that render one directory alike at one side (no settings of their own)
-    // share its build.
+    // share its build, and so do two builds with one cache key (an overlay both sides build
+    // alike).
     let mut unique: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
-    let mut jobs: Vec<BuildJob> = Vec::new();
-    for job in prepared
-        .iter()
-        .flatten()
-        .flat_map(|p| &p.sides)
-        .filter_map(|(_, job)| job.as_ref().ok())
-    {
-        unique
-            .entry(((*job.tree).clone(), job.overlay.clone()))
-            .or_insert_with(|| {
-                jobs.push(job.clone());
-                jobs.len() - 1
-            });
+    let mut by_key: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut renders: Vec<Render> = Vec::new();
+    for (p, prep) in site.plan.iter().zip(&prepared) {
+        let Some(prep) = prep else {
+            continue;
+        };
+        for (side, job) in &prep.sides {
+            let Ok(job) = job else {
+                continue;
+            };
+            let place = ((*job.tree).clone(), job.overlay.clone());
+            if unique.contains_key(&place) {
+                continue;
+            }
+            let key = identity
+                .as_deref()
+                .and_then(|id| render_key(id, p, *side, &site.sides[*side as usize], job));
+            if let Some(&i) = key.as_ref().and_then(|k| by_key.get(k)) {
+                unique.insert(place, i);
+                continue;
+            }
+            let mut render = Render {
+                job: job.clone(),
+                key,
+                output: None,
+                took: Duration::ZERO,
+            };
+            if let (Some(cache), Some(stats)) = (site.cache, stats.as_mut()) {
+                match render.key.as_ref().map(|k| cache.get(k)) {
+                    None => stats.uncacheable += 1,
+                    Some(Lookup::Hit(yaml, took)) => {
+                        stats.hits += 1;
+                        render.output = Some(Ok(yaml));
+                        render.took = took;
+                    }
+                    Some(Lookup::Miss) => stats.misses += 1,
+                    Some(Lookup::Corrupt(_)) => stats.corrupt += 1,
+                }
+            }
+            if let Some(k) = &render.key {
+                by_key.insert(k.clone(), renders.len());
+            }
+            unique.insert(place, renders.len());
+            renders.push(render);
+        }
     }
+
+    let to_run: Vec<usize> = (0..renders.len())
+        .filter(|&i| renders[i].output.is_none())
+        .collect();
+    let jobs: Vec<BuildJob> = to_run.iter().map(|&i| renders[i].job.clone()).collect();
     let builder = builder(options);
     let bar = progress_bar(options.progress, jobs.len());
     let tick = bar.clone();
-    // One output per job, in the order of `jobs`, which is the order walked below.
-    let outputs = builds.run_all(&builder, &jobs, move || tick.inc(1)).await;
+    let took = Arc::new(std::sync::Mutex::new(vec![Duration::ZERO; jobs.len()]));
+    let record = took.clone();
+    // One output per job, in the order of `jobs`.
+    let outputs = builds
+        .run_all(&builder, &jobs, move |index, elapsed| {
+            if let Some(slot) = record.lock().expect("never poisoned").get_mut(index) {
+                *slot = elapsed;
+            }
+            tick.inc(1);
+        })
+        .await;
     bar.finish_and_clear();
-    prepared
+    let took = took.lock().expect("never poisoned").clone();
+    for ((i, output), elapsed) in to_run.iter().zip(outputs).zip(took) {
+        let render = &mut renders[*i];
+        if let (Some(cache), Some(key), Ok(yaml), Some(stats)) =
+            (site.cache, &render.key, &output, stats.as_mut())
+            && cache.put(key, yaml, elapsed).is_ok()
+        {
+            stats.written += 1;
+        }
+        render.output = Some(output);
+        render.took = elapsed;
+    }
+
+    let mut seconds = Vec::with_capacity(prepared.len());
+    let built = prepared
         .into_iter()
         .map(|p| {
-            let p = p?;
+            let Some(p) = p else {
+                seconds.push(None);
+                return None;
+            };
+            let mut total = 0.0;
             let outputs = p
                 .sides
                 .into_iter()
@@ -471,7 +673,11 @@ async fn build(
                     let output = match job {
                         Ok(job) => unique
                             .get(&((*job.tree).clone(), job.overlay))
-                            .and_then(|&i| outputs.get(i).cloned())
+                            .map(|&i| {
+                                total += renders[i].took.as_secs_f64();
+                                renders[i].output.clone()
+                            })
+                            .and_then(|o| o)
                             .unwrap_or_else(|| {
                                 Err(BuildFailure::Failed("the build gave no result".to_string()))
                             }),
@@ -480,12 +686,107 @@ async fn build(
                     (side, output)
                 })
                 .collect();
+            seconds.push(Some(total));
             Some(Built {
                 rendering: p.rendering,
                 outputs,
             })
         })
-        .collect()
+        .collect();
+    Outcome {
+        built,
+        runs: jobs.len(),
+        seconds,
+        cache: stats,
+    }
+}
+
+/// What identifies the build command in every cache key: the kustomize binary's content (its
+/// version, however it was installed), its arguments and the build args. `None` when renders
+/// cannot be cached: the program is not found, or the args let a build run programs or read
+/// files outside its tree, which the key cannot cover.
+fn command_identity(options: &DiffOptions) -> Option<Vec<u8>> {
+    let command = &options.kustomize;
+    let args: Vec<String> = command
+        .args
+        .iter()
+        .chain(&options.build_args)
+        .cloned()
+        .collect();
+    if !crate::kustomize::privileged_args(&args).is_empty() {
+        return None;
+    }
+    let program = if command.program.contains('/') {
+        PathBuf::from(&command.program)
+    } else {
+        crate::kustomize::build::find_on_path(&command.program)?
+    };
+    let digest = crate::cache::hash_file(&program).ok()?;
+    let mut identity = KeyBuilder::new();
+    identity.part(digest.as_bytes());
+    identity.part(&(command.args.len() as u64).to_le_bytes());
+    for arg in &args {
+        identity.part(arg.as_bytes());
+    }
+    Some(identity.finish().as_str().as_bytes().to_vec())
+}
+
+/// The cache key of `p`'s build at `side`: the command, the directory, every file of its closure
+/// (path and blob), and its kustomization as built (after Argo CD's edits). `None` when the
+/// closure is not all in the repository: remote bases, an unreadable kustomization, a symlink.
+fn render_key(
+    identity: &[u8],
+    p: &Planned,
+    side: Side,
+    loaded: &Loaded,
+    job: &BuildJob,
+) -> Option<Key> {
+    let (_, closure) = p.closures.iter().find(|(s, _)| *s == side)?;
+    if !closure.remote.is_empty() || !closure.unparseable.is_empty() {
+        return None;
+    }
+    let files = &loaded.snapshot.files;
+    let mut key = KeyBuilder::new();
+    key.part(identity).part(job.overlay.as_bytes());
+    let add = |key: &mut KeyBuilder, path: &str| -> Option<()> {
+        key.part(path.as_bytes());
+        match files.get(path) {
+            Some(entry) if entry.is_symlink() => return None,
+            Some(entry) => key.part(entry.oid.as_bytes()),
+            None => key.part(b"-"),
+        };
+        Some(())
+    };
+    for file in &closure.files {
+        add(&mut key, file)?;
+    }
+    for dir in &closure.dirs {
+        let prefix = if dir == "." {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        key.part(b"dir").part(prefix.as_bytes());
+        let inside = files
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, _)| path.clone())
+            .collect::<Vec<_>>();
+        for path in inside {
+            add(&mut key, &path)?;
+        }
+    }
+    for root in &closure.roots {
+        for name in crate::kustomize::KUSTOMIZATION_FILES {
+            if let Some(path) = join_relative(root, name).filter(|p| files.contains_key(p)) {
+                add(&mut key, &path)?;
+            }
+        }
+    }
+    let kustomization = &loaded.graph.roots.get(&job.overlay)?.file;
+    let built = std::fs::read(job.tree.join(kustomization)).ok()?;
+    key.part(b"built").part(&built);
+    Some(key.finish())
 }
 
 /// How every build of the run is made.
@@ -547,7 +848,8 @@ fn diff_overlay(
     review: &mut Review,
     secrets: &mut SecretValues,
 ) -> OverlayDiff {
-    if !p.build {
+    // Another shard's entry is a placeholder the merge replaces.
+    if !p.build || p.elsewhere {
         return overlay(p, OverlayStatus::Unchanged, None, Vec::new());
     }
     let Some(Built { rendering, outputs }) = built else {
@@ -621,7 +923,7 @@ fn diff_overlay(
 impl Planned {
     /// Whether kustomize runs for this overlay.
     fn builds(&self) -> bool {
-        self.build && self.blocked.is_none()
+        self.build && self.blocked.is_none() && !self.elsewhere
     }
 
     /// Why this overlay may not be built with these options, if it may not.
@@ -998,7 +1300,7 @@ async fn find_applications(
             })
             .collect();
         let builder = builder(options);
-        let outputs = builds.run_all(&builder, &jobs, || {}).await;
+        let outputs = builds.run_all(&builder, &jobs, |_, _| {}).await;
         for (overlay, output) in overlays.iter().zip(outputs) {
             let docs = output
                 .map_err(|f| cause_lines(&f.to_string()))
@@ -1151,6 +1453,7 @@ fn plan_applications(
                 info: unit.info.clone(),
                 sides: unit.sides.clone(),
             }),
+            elsewhere: false,
         });
     }
     // A directory an application deploys from another branch is not an orphan.
@@ -1258,6 +1561,7 @@ fn plan(
                 remote,
                 blocked: None,
                 app: None,
+                elsewhere: false,
             }
         })
         .collect()
@@ -1423,17 +1727,19 @@ mod tests {
             &self,
             builder: &Builder,
             jobs: &[BuildJob],
-            on_done: impl Fn() + Send + Sync + 'static,
+            on_done: impl Fn(usize, Duration) + Send + Sync + 'static,
         ) -> Vec<Result<String, BuildFailure>> {
             jobs.iter()
-                .map(|job| {
+                .enumerate()
+                .map(|(index, job)| {
+                    let started = Instant::now();
                     let out = Command::new(&builder.command.program)
                         .args(&builder.command.args)
                         .args(&builder.build_args)
                         .arg(job.tree.join(&job.overlay))
                         .current_dir(job.tree.as_path())
                         .output();
-                    on_done();
+                    on_done(index, started.elapsed());
                     match out {
                         Ok(out) if out.status.success() => {
                             Ok(String::from_utf8(out.stdout).unwrap())
@@ -1729,6 +2035,7 @@ mod tests {
             remote: BTreeSet::new(),
             blocked: blocked.map(str::to_string),
             app: None,
+            elsewhere: false,
         };
         let cm = |value: &str| {
             format!(

@@ -12,7 +12,7 @@ use crate::argocd::source::split_image;
 use crate::manifest::Resource;
 
 /// One image that runs somewhere else after the change.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct ImageChange {
     /// The repository, without tag or digest (the head's, unless the image was removed).
     pub image: String,

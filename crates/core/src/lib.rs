@@ -5,6 +5,7 @@
 
 pub mod applications;
 pub mod argocd;
+pub mod cache;
 pub mod comment;
 pub mod diff;
 pub mod engine;
@@ -19,3 +20,4 @@ pub mod process_group;
 pub mod promote;
 pub mod report;
 pub mod risk;
+pub mod shard;

@@ -16,7 +16,7 @@ pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-config
 
 /// Identifies a resource the way the API server does; the version is not part of it, so a move
 /// from `v1beta1` to `v1` is a modification, not a replacement.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub(crate) struct ResourceKey {
     pub(crate) group: String,
     pub(crate) kind: String,

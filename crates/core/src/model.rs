@@ -1,14 +1,14 @@
 //! The report model: what differs per overlay and per resource between two revisions. The
 //! pipeline produces it once per run; every renderer and publisher only reads it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::applications::{AppInfo, AppsReport};
 use crate::images::ImageChange;
 use crate::manifest::ResourceKey;
 use crate::risk::{Finding, Severity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Change {
     Added,
@@ -17,7 +17,7 @@ pub(crate) enum Change {
 }
 
 /// One resource that differs between base and head.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceDiff {
     /// The head's key, or the base's for a removed resource.
     pub(crate) key: ResourceKey,
@@ -56,7 +56,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OverlayStatus {
     Changed,
@@ -67,7 +67,7 @@ pub enum OverlayStatus {
 }
 
 /// The result for one overlay.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverlayDiff {
     pub path: String,
     pub status: OverlayStatus,
@@ -117,13 +117,13 @@ impl OverlayDiff {
 }
 
 /// A compared revision: what the user typed and the commit it resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
     pub name: String,
     pub sha: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Kustomization directories found (union of both refs).
     pub(crate) roots: usize,
@@ -138,10 +138,13 @@ pub struct Stats {
     pub(crate) risk_seconds: f64,
     /// This process's peak resident memory, where the OS tells it.
     pub(crate) peak_rss_kb: Option<u64>,
+    /// What the render cache did, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cache: Option<crate::cache::CacheStats>,
 }
 
 /// Everything a renderer needs; produced once per run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub base: Revision,
     pub head: Revision,
@@ -157,7 +160,7 @@ pub struct Report {
 }
 
 /// What a reader must know the report leaves out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filters {
     /// Fields left out of every diff and count (`ignore`), one rule each.
     pub ignored_fields: Vec<String>,

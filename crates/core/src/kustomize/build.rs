@@ -189,13 +189,13 @@ impl Default for Builder {
 /// builder's timeout and output caps.
 pub trait RunBuilds {
     /// Runs every job under `builder`'s settings, at most `builder.jobs` at once, and returns
-    /// one result per job in the jobs' order. `on_done` is called as each build finishes (for
-    /// progress display).
+    /// one result per job in the jobs' order. `on_done` is called as each build finishes, with
+    /// the job's index and how long it ran (for progress display and shard balancing).
     fn run_all(
         &self,
         builder: &Builder,
         jobs: &[BuildJob],
-        on_done: impl Fn() + Send + Sync + 'static,
+        on_done: impl Fn(usize, std::time::Duration) + Send + Sync + 'static,
     ) -> impl std::future::Future<Output = Vec<Result<String, BuildFailure>>> + Send;
 }
 

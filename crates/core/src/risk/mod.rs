@@ -20,7 +20,7 @@ use crate::diff::Pairing;
 use crate::manifest::{Resource, ResourceKey};
 
 /// How much a finding matters: `risk-level: high` fails the step on high findings only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     High,
@@ -150,8 +150,19 @@ impl Serialize for Rule {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        Rule::ALL
+            .iter()
+            .copied()
+            .find(|r| r.id() == id)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown risk rule {id:?}")))
+    }
+}
+
 /// One risk in one overlay.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub rule: Rule,
     pub(crate) key: ResourceKey,
