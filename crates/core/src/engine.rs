@@ -13,8 +13,8 @@ use anyhow::Context;
 use globset::GlobSet;
 
 use crate::applications::{self, AppOptions, AppsReport, Placement, Resolved, Scan, UnitSide};
-use crate::cache::{CacheSettings, CacheStats, Key, KeyBuilder, Lookup, RenderCache};
 use crate::argocd::source::{self, Overrides};
+use crate::cache::{CacheSettings, CacheStats, Key, KeyBuilder, Lookup, RenderCache};
 use crate::diff::{diff_paired, pair};
 use crate::git::{ExportReport, GitError, Repo, Snapshot, join_relative};
 use crate::globs::{GlobError, glob_set};
@@ -256,11 +256,11 @@ async fn execute(options: &DiffOptions, builds: &impl RunBuilds) -> Result<Done,
         None => vec![0; plan.len()],
     };
     let materialised = materialise(&repo, &plan, &sides, workspace.path())?;
-    let site = BuildSite {
+    let site = cache.as_ref().map(|cache| CacheSite {
         plan: &plan,
         sides: &sides,
-        cache: cache.as_ref(),
-    };
+        cache,
+    });
     let outcome = build(materialised.overlays, site, options, builds).await;
     let mut risk_time = Duration::ZERO;
     let review = Review {
@@ -537,12 +537,12 @@ fn materialise(
     Ok(Materialised { exports, overlays })
 }
 
-/// What the builds read besides the jobs: the plan and both sides (for cache keys), and the
-/// cache.
-struct BuildSite<'a> {
+/// The cache, and what its keys are made of: the plan (in the order of the prepared builds)
+/// and both sides.
+struct CacheSite<'a> {
     plan: &'a [Planned],
     sides: &'a [Loaded; 2],
-    cache: Option<&'a RenderCache>,
+    cache: &'a RenderCache,
 }
 
 /// The builds' results per plan entry, how many times kustomize ran, how long each entry's
@@ -568,19 +568,19 @@ struct Render {
 /// renders, and hands each output back to its overlay and side.
 async fn build(
     prepared: Vec<Option<Prepared>>,
-    site: BuildSite<'_>,
+    site: Option<CacheSite<'_>>,
     options: &DiffOptions,
     builds: &impl RunBuilds,
 ) -> Outcome {
-    let identity = site.cache.and_then(|_| command_identity(options));
-    let mut stats = site.cache.map(|_| CacheStats::default());
+    let identity = site.as_ref().and_then(|_| command_identity(options));
+    let mut stats = site.as_ref().map(|_| CacheStats::default());
     // Applications that render one directory alike at one side (no settings of their own)
     // share its build, and so do two builds with one cache key (an overlay both sides build
     // alike).
     let mut unique: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
     let mut by_key: BTreeMap<Key, usize> = BTreeMap::new();
     let mut renders: Vec<Render> = Vec::new();
-    for (p, prep) in site.plan.iter().zip(&prepared) {
+    for (i, prep) in prepared.iter().enumerate() {
         let Some(prep) = prep else {
             continue;
         };
@@ -592,9 +592,12 @@ async fn build(
             if unique.contains_key(&place) {
                 continue;
             }
-            let key = identity
-                .as_deref()
-                .and_then(|id| render_key(id, p, *side, &site.sides[*side as usize], job));
+            let key = site
+                .as_ref()
+                .zip(identity.as_deref())
+                .and_then(|(site, id)| {
+                    render_key(id, &site.plan[i], *side, &site.sides[*side as usize], job)
+                });
             if let Some(&i) = key.as_ref().and_then(|k| by_key.get(k)) {
                 unique.insert(place, i);
                 continue;
@@ -605,8 +608,8 @@ async fn build(
                 output: None,
                 took: Duration::ZERO,
             };
-            if let (Some(cache), Some(stats)) = (site.cache, stats.as_mut()) {
-                match render.key.as_ref().map(|k| cache.get(k)) {
+            if let (Some(site), Some(stats)) = (&site, stats.as_mut()) {
+                match render.key.as_ref().map(|k| site.cache.get(k)) {
                     None => stats.uncacheable += 1,
                     Some(Lookup::Hit(yaml, took)) => {
                         stats.hits += 1;
@@ -647,9 +650,9 @@ async fn build(
     let took = took.lock().expect("never poisoned").clone();
     for ((i, output), elapsed) in to_run.iter().zip(outputs).zip(took) {
         let render = &mut renders[*i];
-        if let (Some(cache), Some(key), Ok(yaml), Some(stats)) =
-            (site.cache, &render.key, &output, stats.as_mut())
-            && cache.put(key, yaml, elapsed).is_ok()
+        if let (Some(site), Some(key), Ok(yaml), Some(stats)) =
+            (&site, &render.key, &output, stats.as_mut())
+            && site.cache.put(key, yaml, elapsed).is_ok()
         {
             stats.written += 1;
         }
@@ -702,7 +705,8 @@ async fn build(
 }
 
 /// What identifies the build command in every cache key: the kustomize binary's content (its
-/// version, however it was installed), its arguments and the build args. `None` when renders
+/// version, however it was installed), its arguments (and the content of those that are
+/// files) and the build args. `None` when renders
 /// cannot be cached: the program is not found, or the args let a build run programs or read
 /// files outside its tree, which the key cannot cover.
 fn command_identity(options: &DiffOptions) -> Option<Vec<u8>> {
@@ -727,6 +731,13 @@ fn command_identity(options: &DiffOptions) -> Option<Vec<u8>> {
     identity.part(&(command.args.len() as u64).to_le_bytes());
     for arg in &args {
         identity.part(arg.as_bytes());
+    }
+    // A command such as `sh wrapper.sh` is the script as much as the shell.
+    for arg in &command.args {
+        let path = std::path::Path::new(arg);
+        if path.is_file() {
+            identity.part(crate::cache::hash_file(path).ok()?.as_bytes());
+        }
     }
     Some(identity.finish().as_str().as_bytes().to_vec())
 }
@@ -1779,6 +1790,8 @@ mod tests {
             ignore: IgnoreRules::default(),
             risks: RiskSettings::default(),
             apps: AppOptions::default(),
+            cache: None,
+            shard: None,
         }
     }
 
@@ -1909,6 +1922,17 @@ mod tests {
         );
     }
 
+    /// How many builds a materialised plan prepared.
+    fn jobs(materialised: &Materialised) -> usize {
+        materialised
+            .overlays
+            .iter()
+            .flatten()
+            .flat_map(|p| &p.sides)
+            .filter(|(_, job)| job.is_ok())
+            .count()
+    }
+
     #[test]
     fn materialising_exports_each_side_and_prepares_one_job_per_side() {
         let dir = repo_with(&[]);
@@ -1920,7 +1944,7 @@ mod tests {
 
         let materialised = materialise(&repo, &plan, &sides, workspace.path()).unwrap();
 
-        assert_eq!(materialised.builds(), 2);
+        assert_eq!(jobs(&materialised), 2);
         let [Some(app)] = &materialised.overlays[..] else {
             panic!("one built overlay")
         };
@@ -1946,7 +1970,7 @@ mod tests {
 
         let materialised = materialise(&repo, &plan, &sides, workspace.path()).unwrap();
 
-        assert_eq!(materialised.builds(), 0);
+        assert_eq!(jobs(&materialised), 0);
         assert!(materialised.overlays[0].is_none());
         assert!(!workspace.path().join("head/app").exists());
     }
@@ -1985,9 +2009,20 @@ mod tests {
             }),
         ];
 
-        let built = build(prepared, &options, &Sequential).await;
+        let outcome = build(prepared, None, &options, &Sequential).await;
+        assert_eq!(outcome.runs, 3);
+        assert!(outcome.cache.is_none());
+        assert_eq!(
+            outcome
+                .seconds
+                .iter()
+                .map(Option::is_some)
+                .collect::<Vec<_>>(),
+            [true, false, true]
+        );
 
-        let outputs: Vec<Option<Vec<(Side, String)>>> = built
+        let outputs: Vec<Option<Vec<(Side, String)>>> = outcome
+            .built
             .into_iter()
             .map(|b| {
                 b.map(|b| {
