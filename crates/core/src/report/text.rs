@@ -216,7 +216,10 @@ pub(crate) fn footer(report: &Report) -> String {
             c.written,
             match c.corrupt {
                 0 => String::new(),
-                n => format!(", {n} damaged entr{} replaced", if n == 1 { "y" } else { "ies" }),
+                n => format!(
+                    ", {n} damaged entr{} replaced",
+                    if n == 1 { "y" } else { "ies" }
+                ),
             },
             match c.uncacheable {
                 0 => String::new(),
