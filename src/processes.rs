@@ -225,7 +225,7 @@ mod tests {
             &format!("sleep 60 &\necho $! > '{}'\nwait\n", pidfile.display()),
             Duration::from_secs(1),
         );
-        let results = Processes.run_all(&builder, &[job], || {}).await;
+        let results = Processes.run_all(&builder, &[job], |_, _| {}).await;
         assert_eq!(
             results,
             [Err(BuildFailure::TimedOut(Duration::from_secs(1)))]
@@ -244,7 +244,7 @@ mod tests {
         );
         // Dropping the run part-way is what Ctrl-C does.
         let jobs = [job];
-        let run = Processes.run_all(&builder, &jobs, || {});
+        let run = Processes.run_all(&builder, &jobs, |_, _| {});
         assert!(
             tokio::time::timeout(Duration::from_millis(500), run)
                 .await
@@ -276,7 +276,7 @@ mod tests {
         let (mut builder, job) = scripted(dir.path(), "exec yes", Duration::from_secs(20));
         builder.max_render_bytes = 1 << 20;
         let started = std::time::Instant::now();
-        let results = Processes.run_all(&builder, &[job], || {}).await;
+        let results = Processes.run_all(&builder, &[job], |_, _| {}).await;
         assert_eq!(
             results,
             [Err(BuildFailure::Failed(
@@ -295,7 +295,7 @@ mod tests {
             "echo 'Error: the first line names the cause' >&2\nyes 'more noise' | head -c 1000000 >&2\nexit 1",
             Duration::from_secs(20),
         );
-        let results = Processes.run_all(&builder, &[job], || {}).await;
+        let results = Processes.run_all(&builder, &[job], |_, _| {}).await;
         let [Err(BuildFailure::Failed(message))] = &results[..] else {
             panic!("expected a failed build: {results:?}");
         };
