@@ -580,7 +580,8 @@ async fn build(
     let mut unique: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
     let mut by_key: BTreeMap<Key, usize> = BTreeMap::new();
     let mut renders: Vec<Render> = Vec::new();
-    for (p, prep) in site.plan.iter().zip(&prepared) {
+    // `prepared` has one entry per plan entry; the plan is read only for cache keys.
+    for (i, prep) in prepared.iter().enumerate() {
         let Some(prep) = prep else {
             continue;
         };
@@ -592,9 +593,10 @@ async fn build(
             if unique.contains_key(&place) {
                 continue;
             }
-            let key = identity
-                .as_deref()
-                .and_then(|id| render_key(id, p, *side, &site.sides[*side as usize], job));
+            let key = identity.as_deref().and_then(|id| {
+                let p = site.plan.get(i)?;
+                render_key(id, p, *side, &site.sides[*side as usize], job)
+            });
             if let Some(&i) = key.as_ref().and_then(|k| by_key.get(k)) {
                 unique.insert(place, i);
                 continue;
@@ -1779,6 +1781,20 @@ mod tests {
             ignore: IgnoreRules::default(),
             risks: RiskSettings::default(),
             apps: AppOptions::default(),
+            cache: None,
+            shard: None,
+        }
+    }
+
+    impl Materialised {
+        /// How many times kustomize runs.
+        fn builds(&self) -> usize {
+            self.overlays
+                .iter()
+                .flatten()
+                .flat_map(|p| &p.sides)
+                .filter(|(_, job)| job.is_ok())
+                .count()
         }
     }
 
@@ -1985,9 +2001,18 @@ mod tests {
             }),
         ];
 
-        let built = build(prepared, &options, &Sequential).await;
+        // Without a cache, the builds read neither the plan nor the sides.
+        let dir = repo_with(&[]);
+        let (_repo, sides) = sides_of(dir.path());
+        let site = BuildSite {
+            plan: &[],
+            sides: &sides,
+            cache: None,
+        };
+        let built = build(prepared, site, &options, &Sequential).await;
 
         let outputs: Vec<Option<Vec<(Side, String)>>> = built
+            .built
             .into_iter()
             .map(|b| {
                 b.map(|b| {

@@ -143,6 +143,7 @@ data:
                 seconds: 1.25,
                 risk_seconds: 0.0,
                 peak_rss_kb: Some(10_000),
+                cache: None,
             },
         }
     }
