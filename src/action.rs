@@ -46,12 +46,32 @@ pub(crate) async fn run() -> anyhow::Result<Outcome> {
     let mut inputs = ActionInputs::from_env().context("reading the action's inputs")?;
     runner.mask(inputs.github_token.expose_secret());
     let env = RunnerEnv::from_env().context("reading the runner's environment")?;
+    // Relative to the workspace, like every other path a workflow passes in.
+    if let Some(dir) = inputs.cache.as_mut() {
+        *dir = env.workspace.join(&*dir);
+    }
     inputs
         .apps
         .repo_url
         .get_or_insert_with(|| env.repository_url());
     inputs.apps.default_branch = default_branch(&env.event_path);
     let event = event::load(&env.event_name, &env.event_path)?;
+    if !matches!(event, Event::PullRequest(_)) {
+        let input = if inputs.shard.is_some() {
+            Some("shard")
+        } else if !inputs.merge_reports.is_empty() {
+            Some("merge-reports")
+        } else {
+            None
+        };
+        if let Some(input) = input {
+            anyhow::bail!(
+                "input `{input}`: only pull_request runs are sharded, and this run is for '{}'; \
+                 set it only in the jobs of a sharded pull_request run",
+                env.event_name
+            );
+        }
+    }
     let trust = event::trust(&env.event_name, &event);
     let run_url = env.run_url();
     let ctx = Run {
@@ -95,14 +115,87 @@ pub(crate) async fn run() -> anyhow::Result<Outcome> {
 }
 
 /// A push to the source branch promotes what it merged; a push to an Image Updater branch
-/// opens or updates that branch's PR; other pushes have nothing to do.
+/// opens or updates that branch's PR; other pushes have nothing to do. With a render cache,
+/// every push to a branch then renders the branch into it.
 async fn on_push(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Outcome> {
-    let source = ctx.inputs.promotion.source_branch();
     if push.deleted {
         ctx.runner
             .info(&format!("{} was deleted; nothing to do.", push.ref_));
         return Ok(Outcome::Success);
     }
+    let outcome = push_work(ctx, push).await;
+    if ctx.inputs.cache.is_some()
+        && let Some(branch) = push.ref_.strip_prefix("refs/heads/")
+    {
+        warm_cache(ctx, branch).await;
+    }
+    outcome
+}
+
+/// Fills the render cache with every render of the pushed commit, so that the next PR into
+/// `branch` (whose base is this commit) reads its base side instead of building it. Renders
+/// the cache already holds are read, not built: only overlays whose inputs changed build.
+/// Best effort: a failure is a warning, never the step's.
+async fn warm_cache(ctx: &Run, branch: &str) {
+    ctx.runner
+        .group(&format!("Rendering {branch} into the render cache"));
+    let warmed = warm(ctx, branch).await;
+    ctx.runner.end_group();
+    match warmed {
+        Ok(line) => ctx.runner.info(&line),
+        Err(e) => ctx.runner.warning(Annotation::message(format!(
+            "Could not render {branch} into the render cache (the next PRs into it build their \
+             base side): {e:#}"
+        ))),
+    }
+}
+
+async fn warm(ctx: &Run, branch: &str) -> anyhow::Result<String> {
+    let repo = Repo::open(&ctx.env.workspace.join(&ctx.inputs.working_directory))?;
+    let commit = git2::Oid::from_str(&ctx.env.sha)
+        .with_context(|| format!("GITHUB_SHA {:?} is not a commit id", ctx.env.sha))?;
+    // The pushed commit against itself: every overlay renders once, as a PR's base side would.
+    let mut options = ctx
+        .inputs
+        .builds()
+        .diff_options(repo.path(), commit, commit)?;
+    options.all = true;
+    // What a PR into this branch renders by application.
+    options.apps.branch = Some(branch.to_string());
+    let report = engine::run(&options, &crate::processes::Processes).await?;
+    Ok(format!(
+        "Render cache for {branch} at {}: {} ({} kustomize builds).",
+        short(&ctx.env.sha),
+        cache_line(report.stats.cache()),
+        report.stats.builds()
+    ))
+}
+
+/// What the render cache did, in one line of the log.
+fn cache_line(stats: Option<&crate::cache::CacheStats>) -> String {
+    let Some(c) = stats else {
+        return "no cache".to_string();
+    };
+    let mut line = format!(
+        "{} read from the cache, {} built and {} stored, {} evicted",
+        c.hits, c.misses, c.written, c.evicted
+    );
+    if c.uncacheable > 0 {
+        line.push_str(&format!(
+            ", {} not cacheable (remote bases, unparseable kustomizations, symlinks or \
+             privileged build args)",
+            c.uncacheable
+        ));
+    }
+    if c.corrupt > 0 {
+        line.push_str(&format!(", {} damaged entries built again", c.corrupt));
+    }
+    line
+}
+
+/// The push's own work: a promotion, an Image Updater PR, or nothing.
+async fn push_work(ctx: &Run, push: &crate::event::PushEvent) -> anyhow::Result<Outcome> {
+    let source = ctx.inputs.promotion.source_branch();
     let branch = push.ref_.strip_prefix("refs/heads/");
     match branch {
         Some(b) if b == source => Ok(promotion(ctx, Trigger::Push(push)).await?.0),
@@ -258,9 +351,24 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
     options.apps.branch = Some(pr.base_ref.clone());
     // A PR into the production branch changes production: its removals are production removals.
     options.risks.production.all |= pr.base_ref == ctx.inputs.promotion.target_branch();
-    ctx.runner.group("Rendering overlays");
-    let mut report = engine::run(&options, &crate::processes::Processes).await?;
-    ctx.runner.end_group();
+    if let Some(shard) = ctx.inputs.shard {
+        options.shard = Some(shard);
+        return Ok((shard_run(ctx, number, &options, &comparison).await?, None));
+    }
+    let mut report = if ctx.inputs.merge_reports.is_empty() {
+        ctx.runner.group("Rendering overlays");
+        let report = engine::run(&options, &crate::processes::Processes).await?;
+        ctx.runner.end_group();
+        if report.stats.cache().is_some() {
+            ctx.runner.info(&format!(
+                "Render cache: {}.",
+                cache_line(report.stats.cache())
+            ));
+        }
+        report
+    } else {
+        merge_partials(ctx, &comparison)?
+    };
     report.base.name = comparison.base_label.clone();
     report.head.name = comparison.head_label.clone();
 
@@ -325,6 +433,188 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         return Ok((Outcome::Failed, comment_url));
     }
     Ok((Outcome::Success, comment_url))
+}
+
+/// Renders this shard's part of the PR and writes its partial report for the job that runs
+/// `merge-reports`. Posts nothing and does not fail for an overlay that does not build: the
+/// merge job reports every overlay, this shard's failures with the rest.
+async fn shard_run(
+    ctx: &Run,
+    number: u64,
+    options: &engine::DiffOptions,
+    comparison: &Comparison,
+) -> anyhow::Result<Outcome> {
+    let shard = options.shard.expect("a shard run has a shard");
+    ctx.runner.group(&format!("Rendering shard {shard}"));
+    let partial = engine::run_partial(options, &crate::processes::Processes).await;
+    ctx.runner.end_group();
+    let mut partial = partial?;
+    // The merge job names them the same; set here too, so the file reads right on its own.
+    partial.report.base.name = comparison.base_label.clone();
+    partial.report.head.name = comparison.head_label.clone();
+    let dir = ctx.env.runner_temp.join("gitops-promote");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!(
+        "partial-{}-{}of{}.json",
+        ctx.inputs.comment_id, shard.index, shard.count
+    ));
+    std::fs::write(&path, partial.to_json())
+        .with_context(|| format!("writing {}", path.display()))?;
+    ctx.runner
+        .set_output("partial-report", &path.to_string_lossy())?;
+
+    let owned: Vec<&crate::model::OverlayDiff> = partial
+        .owners
+        .iter()
+        .zip(&partial.report.overlays)
+        .filter(|(owner, _)| **owner == shard.index)
+        .map(|(_, overlay)| overlay)
+        .collect();
+    let affected = partial.owners.iter().filter(|o| **o != 0).count();
+    let failed = owned
+        .iter()
+        .filter(|o| o.status == OverlayStatus::Error)
+        .count();
+    let mut line = format!(
+        "PR #{number}, shard {shard}: built {} of the {affected} affected overlays \
+         ({} kustomize builds",
+        owned.len(),
+        partial.report.stats.builds()
+    );
+    if let Some(cache) = partial.report.stats.cache() {
+        line.push_str(&format!("; render cache: {}", cache_line(Some(cache))));
+    }
+    line.push(')');
+    if failed > 0 {
+        line.push_str(&format!(
+            "; {failed} did not build, which the merge job reports"
+        ));
+    }
+    line.push('.');
+    ctx.runner.info(&line);
+    if ctx.inputs.summary {
+        ctx.runner.append_summary(&format!("{line}\n"))?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// Joins the shards' partial reports (`merge-reports`) into the report one job would have
+/// made, after checking that each compares what this run compares. A shard with no report
+/// shows as its overlays failing ("not compared"). With a render cache, the shards' build
+/// times are recorded there for the next run's balancing.
+fn merge_partials(ctx: &Run, comparison: &Comparison) -> anyhow::Result<Report> {
+    let patterns = &ctx.inputs.merge_reports;
+    let files = partial_report_files(&ctx.env.workspace, patterns)?;
+    if files.is_empty() {
+        anyhow::bail!(
+            "input `merge-reports`: no file matches {}; were the shards' partial reports \
+             downloaded to where these look?",
+            patterns.join(", ")
+        );
+    }
+    let (base, head) = (comparison.base.to_string(), comparison.head.to_string());
+    let mut inputs = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let read = std::fs::read(&file)
+            .map_err(|e| format!("cannot be read: {e}"))
+            .and_then(|bytes| crate::shard::Partial::from_json(&bytes));
+        if let Ok(partial) = &read
+            && (partial.report.base.sha != base || partial.report.head.sha != head)
+        {
+            anyhow::bail!(
+                "input `merge-reports`: {name} compares {}..{}, but this run compares {}..{} \
+                 (the PR or its base moved on between the shard jobs and this one); run the \
+                 whole workflow again",
+                short(&partial.report.base.sha),
+                short(&partial.report.head.sha),
+                short(&base),
+                short(&head)
+            );
+        }
+        inputs.push((name, read));
+    }
+    let merged = crate::shard::merge(inputs).context("input `merge-reports`")?;
+    for warning in &merged.warnings {
+        ctx.runner.warning(Annotation::message(warning.clone()));
+    }
+    if let Some(settings) = ctx.inputs.builds().cache {
+        let recorded = crate::cache::RenderCache::open(settings)
+            .map_err(anyhow::Error::new)
+            .and_then(|cache| {
+                cache.record_times(&merged.times)?;
+                // The shards' new renders were added beside the restored ones: keep the cap.
+                cache.evict()?;
+                Ok(())
+            });
+        if let Err(e) = recorded {
+            ctx.runner.warning(Annotation::message(format!(
+                "Could not record the shards' build times in the render cache (the next run \
+                 balances its shards by size): {e:#}"
+            )));
+        }
+    }
+    Ok(merged.report)
+}
+
+/// The files `patterns` name (newline-separated `merge-reports`), relative to `base` unless
+/// absolute, sorted and each once. A pattern without glob characters names one file, kept even
+/// when missing so the merge says it cannot be read; a glob matches the files below its
+/// leading directories that hold none (`*` stays within a directory, `**` crosses them).
+fn partial_report_files(base: &Path, patterns: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = std::collections::BTreeSet::new();
+    for pattern in patterns {
+        let path = Path::new(pattern);
+        let is_glob = |part: &str| part.contains(['*', '?', '[', '{']);
+        let parts: Vec<&str> = pattern.split('/').collect();
+        let Some(first_glob) = parts.iter().position(|p| is_glob(p)) else {
+            files.insert(base.join(path));
+            continue;
+        };
+        let fixed = parts[..first_glob].join("/");
+        let root = if fixed.is_empty() && pattern.starts_with('/') {
+            PathBuf::from("/")
+        } else {
+            base.join(&fixed)
+        };
+        let rest = parts[first_glob..].join("/");
+        let matcher = globset::GlobBuilder::new(&rest)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| anyhow::anyhow!("input `merge-reports`: '{pattern}': {}", e.kind()))?
+            .compile_matcher();
+        // `**` may reach any depth (within reason); otherwise one level per part.
+        let depth = if rest.contains("**") {
+            32
+        } else {
+            parts.len() - first_glob
+        };
+        let mut stack = vec![(root.clone(), 0)];
+        while let Some((dir, level)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let entry_path = entry.path();
+                if kind.is_dir() {
+                    if level + 1 < depth {
+                        stack.push((entry_path, level + 1));
+                    }
+                    continue;
+                }
+                let Ok(relative) = entry_path.strip_prefix(&root) else {
+                    continue;
+                };
+                if matcher.is_match(relative) {
+                    files.insert(entry_path);
+                }
+            }
+        }
+    }
+    Ok(files.into_iter().collect())
 }
 
 /// Fetches what actions/checkout left out and decides what to compare: the test-merge commit
@@ -824,6 +1114,64 @@ mod tests {
             "overlays/gone/kustomization.yaml"
         );
         assert_eq!(kustomization_file(repo.path(), "."), "kustomization.yaml");
+    }
+
+    #[test]
+    fn merge_reports_patterns_name_files_and_globs_below_their_fixed_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        for file in [
+            "shards/a/partial-default-1of2.json",
+            "shards/b/partial-default-2of2.json",
+            "shards/partial-default-9of9.json",
+            "shards/a/deeper/partial-x.json",
+            "shards/a/notes.txt",
+        ] {
+            let path = base.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let found = |patterns: &[&str]| -> Vec<String> {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            partial_report_files(base, &patterns)
+                .unwrap()
+                .iter()
+                .map(|p| p.strip_prefix(base).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            found(&["shards/*/partial-*.json"]),
+            [
+                "shards/a/partial-default-1of2.json",
+                "shards/b/partial-default-2of2.json"
+            ]
+        );
+        assert_eq!(
+            found(&["shards/**/*.json"]),
+            [
+                "shards/a/deeper/partial-x.json",
+                "shards/a/partial-default-1of2.json",
+                "shards/b/partial-default-2of2.json",
+                "shards/partial-default-9of9.json"
+            ]
+        );
+        // A plain path is kept as given, missing or not, and each file is listed once.
+        assert_eq!(
+            found(&[
+                "shards/missing.json",
+                "shards/*.json",
+                "shards/partial-default-9of9.json"
+            ]),
+            ["shards/missing.json", "shards/partial-default-9of9.json"]
+        );
+        // An absolute glob ignores the workspace.
+        let absolute = format!("{}/shards/b/*.json", base.display());
+        let other = tempfile::tempdir().unwrap();
+        assert_eq!(
+            partial_report_files(other.path(), &[absolute]).unwrap(),
+            [base.join("shards/b/partial-default-2of2.json")]
+        );
+        assert!(found(&["nowhere/*.json"]).is_empty());
     }
 
     #[test]

@@ -10,11 +10,13 @@ use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
 
 use crate::applications::AppOptions;
+use crate::cache::{CacheSettings, DEFAULT_MAX_BYTES};
 use crate::globs::{GlobError, glob_set};
 use crate::ignore::IgnoreRules;
 use crate::promote::plan::Reviewers;
 use crate::promote::settings::{Assignees, PromotionSettings};
 use crate::risk::{self, RiskSettings, Severity};
+use crate::shard::Shard;
 use serde::Deserialize;
 
 /// Every input the binary reads, in the dash form `action.yml` declares them.
@@ -26,6 +28,8 @@ pub const INPUT_NAMES: &[&str] = &[
     "body-template",
     "branch-template",
     "build-args",
+    "cache",
+    "cache-size",
     "comment-id",
     "comment-mode",
     "comment-on-no-changes",
@@ -48,6 +52,7 @@ pub const INPUT_NAMES: &[&str] = &[
     "kustomize",
     "labels",
     "max-comments",
+    "merge-reports",
     "paths",
     "pr-number",
     "production-paths",
@@ -55,6 +60,7 @@ pub const INPUT_NAMES: &[&str] = &[
     "reviewers",
     "risk-ignore",
     "risk-level",
+    "shard",
     "skip-labels",
     "source-branch",
     "summary",
@@ -369,6 +375,17 @@ pub struct ActionInputs {
     pub(crate) pr_number: Option<u64>,
     /// Argo CD Image Updater's write-back branches and the ChatOps branch deploys.
     pub(crate) image_updates: ImageUpdateInputs,
+    /// Where renders are kept by what they are built from (`cache`), so that a later run reads
+    /// them back instead of building again; `None`: no cache. Relative to the workspace until
+    /// the action resolves it.
+    pub(crate) cache: Option<PathBuf>,
+    /// How many bytes the cache may hold (`cache-size`, given in megabytes).
+    pub(crate) cache_max_bytes: u64,
+    /// `shard`: a PR run renders only this part of the overlays and writes a partial report.
+    pub(crate) shard: Option<Shard>,
+    /// `merge-reports`: paths or globs of the shards' partial reports, joined instead of
+    /// rendering.
+    pub(crate) merge_reports: Vec<String>,
 }
 
 /// Inputs for the branches Argo CD Image Updater writes and for `/deploy-branch`.
@@ -508,6 +525,8 @@ struct RawInputs {
     body_template: Option<String>,
     branch_template: Option<String>,
     build_args: Option<String>,
+    cache: Option<String>,
+    cache_size: Option<String>,
     comment_id: Option<String>,
     comment_mode: Option<String>,
     comment_on_no_changes: Option<String>,
@@ -528,9 +547,11 @@ struct RawInputs {
     kustomize: Option<String>,
     labels: Option<String>,
     max_comments: Option<String>,
+    merge_reports: Option<String>,
     paths: Option<String>,
     pr_number: Option<String>,
     reviewers: Option<String>,
+    shard: Option<String>,
     skip_labels: Option<String>,
     source_branch: Option<String>,
     summary: Option<String>,
@@ -554,7 +575,10 @@ impl ActionInputs {
             ignore: self.ignore.clone(),
             risks: self.risks.clone(),
             apps: self.apps.clone(),
-            cache: None,
+            cache: self.cache.as_ref().map(|dir| CacheSettings {
+                dir: dir.clone(),
+                max_bytes: self.cache_max_bytes,
+            }),
         }
     }
 
@@ -632,6 +656,10 @@ impl ActionInputs {
             .transpose()
             .map_err(|e| anyhow!("input `risk-level` {e}"))?
             .flatten();
+        let (shard, merge_reports) =
+            shard_inputs(raw.shard.as_deref(), raw.merge_reports.as_deref())?;
+        let cache_max_bytes = positive::<u64>(raw.cache_size.clone(), "cache-size", "megabytes")?
+            .map_or(DEFAULT_MAX_BYTES, |mb| mb.saturating_mul(1024 * 1024));
         let apps = AppOptions {
             mode: raw
                 .applications
@@ -688,8 +716,48 @@ impl ActionInputs {
             fail_on_conflict,
             pr_number,
             image_updates,
+            cache: raw.cache.map(PathBuf::from),
+            cache_max_bytes,
+            shard,
+            merge_reports,
         })
     }
+}
+
+/// `shard` and `merge-reports`, which belong to different jobs of one sharded run: the shards
+/// render their parts, one job joins them.
+fn shard_inputs(
+    shard: Option<&str>,
+    merge_reports: Option<&str>,
+) -> anyhow::Result<(Option<Shard>, Vec<String>)> {
+    let shard = shard
+        .map(str::parse::<Shard>)
+        .transpose()
+        .map_err(|e| anyhow!("input `shard`: {e}"))?;
+    let patterns: Vec<String> = merge_reports
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(shard) = shard
+        && !patterns.is_empty()
+    {
+        bail!(
+            "inputs `shard` ({shard}) and `merge-reports` are both set: a shard renders its part \
+             and writes a partial report, the merge job joins the partial reports; set one"
+        );
+    }
+    for pattern in &patterns {
+        globset::Glob::new(pattern).map_err(|e| {
+            anyhow!(
+                "input `merge-reports`: '{pattern}' is not a glob: {}",
+                e.kind()
+            )
+        })?;
+    }
+    Ok((shard, patterns))
 }
 
 /// Risk settings from `risk-ignore`, `kubernetes-version` and `production-paths` (lists as
@@ -836,6 +904,65 @@ mod tests {
         assert_eq!(i.timeout, 120);
         assert_eq!(i.jobs, None);
         assert!(!i.allow_remote);
+        assert_eq!(i.cache, None);
+        assert_eq!(i.cache_max_bytes, 512 * 1024 * 1024);
+        assert!(i.builds().cache.is_none());
+        assert_eq!(i.shard, None);
+        assert!(i.merge_reports.is_empty());
+    }
+
+    #[test]
+    fn cache_and_shard_inputs_are_read_and_each_error_names_its_input() {
+        let i = inputs(&[
+            ("INPUT_CACHE", "/runner/_temp/gitops-promote-cache"),
+            ("INPUT_CACHE_SIZE", "64"),
+            ("INPUT_SHARD", "2/4"),
+        ])
+        .unwrap();
+        let cache = i.builds().cache.unwrap();
+        assert_eq!(
+            cache.dir,
+            PathBuf::from("/runner/_temp/gitops-promote-cache")
+        );
+        assert_eq!(cache.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(i.shard, Some(Shard { index: 2, count: 4 }));
+
+        let i = inputs(&[(
+            "INPUT_MERGE_REPORTS",
+            "partials/*.json\n\n  /tmp/shard-1.json  \n",
+        )])
+        .unwrap();
+        assert_eq!(i.merge_reports, ["partials/*.json", "/tmp/shard-1.json"]);
+
+        for (key, value, expected) in [
+            (
+                "INPUT_CACHE_SIZE",
+                "0",
+                "input `cache-size` must be a positive whole number of megabytes (got '0')",
+            ),
+            (
+                "INPUT_CACHE_SIZE",
+                "1G",
+                "input `cache-size` must be a positive whole number of megabytes (got '1G')",
+            ),
+            (
+                "INPUT_SHARD",
+                "3/2",
+                "input `shard`: shard \"3/2\" is not I/N (e.g. 2/4, with 1 <= I <= N <= 256)",
+            ),
+            (
+                "INPUT_MERGE_REPORTS",
+                "partials/[.json",
+                "input `merge-reports`: 'partials/[.json' is not a glob: unclosed character class; missing ']'",
+            ),
+        ] {
+            assert_eq!(error(&[(key, value)]), expected, "{key}={value}");
+        }
+        let both = error(&[("INPUT_SHARD", "1/2"), ("INPUT_MERGE_REPORTS", "*.json")]);
+        assert!(
+            both.starts_with("inputs `shard` (1/2) and `merge-reports` are both set"),
+            "{both}"
+        );
     }
 
     #[test]

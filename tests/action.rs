@@ -9,6 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::GitRepo;
+use common::kustomize_counter;
 use serde_json::json;
 use support::runner::{
     FetchDepth, PullRequestShas, REPO, Step, StepResult, TOKEN, checkout_like_actions, git,
@@ -229,7 +230,13 @@ impl Scenario {
     }
 
     fn run(&self) -> StepResult {
+        self.run_with(&[])
+    }
+
+    /// A run with `extra` inputs besides the scenario's (a later one wins).
+    fn run_with(&self, extra: &[(&str, &str)]) -> StepResult {
         let (git_ref, sha) = self.run_ref();
+        let inputs = with_inputs(&self.inputs, extra);
         Step {
             fake: &self.fake,
             dir: self.runner.path(),
@@ -237,7 +244,39 @@ impl Scenario {
             event_name: self.event_name,
             sha: &sha,
             git_ref,
-            inputs: &self.inputs,
+            inputs: &inputs,
+        }
+        .run()
+    }
+
+    /// A `push` of `master` at its tip, as the workflow that runs on pushes sees it: its own
+    /// runner directory and the workspace actions/checkout makes for the branch.
+    fn run_push_of_master(&self, extra: &[(&str, &str)]) -> StepResult {
+        let dir = tempfile::Builder::new()
+            .prefix("gitops-promote-runner-")
+            .tempdir()
+            .unwrap();
+        let event = json!({
+            "ref": "refs/heads/master", "before": "0".repeat(40), "after": self.base,
+            "created": false, "deleted": false, "forced": false, "base_ref": null,
+            "compare": format!("https://github.com/{REPO}/compare/{}", &self.base[..12]),
+            "commits": [], "head_commit": {"id": self.base, "message": "merge"},
+            "repository": repository_json(),
+            "pusher": {"name": "octocat", "email": "octocat@example.com"},
+            "sender": {"login": "octocat", "id": 583231, "type": "User"}
+        });
+        fs::write(dir.path().join("event.json"), event.to_string()).unwrap();
+        let workspace =
+            checkout_like_actions(&self.fake, "refs/heads/master", &self.base, FetchDepth::One);
+        let inputs = with_inputs(&self.inputs, extra);
+        Step {
+            fake: &self.fake,
+            dir: dir.path(),
+            workspace: workspace.path(),
+            event_name: "push",
+            sha: &self.base,
+            git_ref: "refs/heads/master".into(),
+            inputs: &inputs,
         }
         .run()
     }
@@ -286,6 +325,12 @@ impl Scenario {
             .filter(|r| r.method == method && r.path.ends_with(path_suffix))
             .count()
     }
+}
+
+fn with_inputs(inputs: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut all = inputs.to_vec();
+    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    all
 }
 
 /// What GitHub computes as `refs/pull/N/merge`: `feature` merged into `master`.
@@ -1001,4 +1046,255 @@ fn a_pr_into_master_is_reported_by_the_applications_that_deploy_from_master() {
     let body = &s.ours()[0].body;
     assert!(body.contains("| Overlay | Added |"), "{body}");
     assert!(!body.contains("By Argo CD application"), "{body}");
+}
+
+/// A change to both overlays: each shard of two gets one.
+fn bump_staging_and_scale_production(repo: &GitRepo) {
+    bump_staging_image(repo);
+    repo.edit(
+        "overlays/production/kustomization.yaml",
+        "count: 3",
+        "count: 5",
+    );
+}
+
+/// Runs shard `shard` of the scenario's PR; returns the path of its partial report.
+fn run_shard(s: &Scenario, shard: &str) -> String {
+    let run = s.run_with(&[("shard", shard)]).ok();
+    let path = run.output("partial-report").to_string();
+    let (index, count) = shard.split_once('/').unwrap();
+    assert_eq!(
+        PathBuf::from(&path),
+        s.path(&format!(
+            "gitops-promote/partial-default-{index}of{count}.json"
+        ))
+    );
+    assert!(
+        run.summary.contains(&format!(
+            "shard {shard}: built 1 of the 2 affected overlays"
+        )),
+        "{}",
+        run.summary
+    );
+    for output in ["has-changes", "comment-url"] {
+        assert!(
+            !run.outputs.iter().any(|(name, _)| name == output),
+            "a shard sets no {output}: {:?}",
+            run.outputs
+        );
+    }
+    path
+}
+
+/// The overlays a partial report says shard `index` renders.
+fn owned_by(partial: &str, index: u64) -> Vec<String> {
+    let partial: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(partial).unwrap()).unwrap();
+    let overlays = partial["report"]["overlays"].as_array().unwrap();
+    partial["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(overlays)
+        .filter(|(owner, _)| owner.as_u64() == Some(index))
+        .map(|(_, o)| o["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two shards render their halves and post nothing; the merge job posts the comment a single
+/// job posts for the same PR, byte for byte, with the same outputs and job summary.
+#[test]
+fn a_sharded_pr_posts_the_comment_one_job_posts() {
+    let s = Scenario::new(bump_staging_and_scale_production);
+    let first = run_shard(&s, "1/2");
+    let second = run_shard(&s, "2/2");
+    let mut halves = [owned_by(&first, 1), owned_by(&second, 2)].concat();
+    halves.sort();
+    assert_eq!(halves, ["overlays/production", "overlays/staging"]);
+    assert!(s.comments().is_empty(), "{:#?}", s.comments());
+
+    let partials = format!(
+        "{}/gitops-promote/partial-*.json",
+        s.runner.path().display()
+    );
+    let merged = s.run_with(&[("merge-reports", &partials)]).ok();
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1, "{:#?}", s.comments());
+    assert_eq!(s.requests("POST", &format!("/issues/{PR}/comments")), 1);
+    let sharded = ours[0].body.clone();
+    assert!(
+        sharded.contains("+        image: nginx:1.26.0"),
+        "{sharded}"
+    );
+    assert!(sharded.contains("+  replicas: 5"), "{sharded}");
+
+    let single = s.run().ok();
+    let ours = s.ours();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        ours[0].body, sharded,
+        "the merged comment is the single job's"
+    );
+    for output in [
+        "has-changes",
+        "affected-overlays",
+        "image-changes",
+        "risks",
+        "report-file",
+        "comment-url",
+    ] {
+        assert_eq!(merged.output(output), single.output(output), "{output}");
+    }
+    assert_eq!(merged.summary, single.summary);
+    s.assert_no_violations();
+}
+
+/// A shard whose job failed leaves no report: its overlays are errors in the comment, never
+/// "no changes", and the step fails as for an overlay that does not build.
+#[test]
+fn a_missing_shard_shows_its_overlays_failing_and_fails_the_step() {
+    let s = Scenario::new(bump_staging_and_scale_production);
+    let first = run_shard(&s, "1/2");
+    let [lost] = <[String; 1]>::try_from(owned_by(&first, 2)).unwrap();
+    let [kept] = <[String; 1]>::try_from(owned_by(&first, 1)).unwrap();
+
+    let run = s.run_with(&[("merge-reports", &first)]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let body = &s.ours()[0].body;
+    assert!(
+        body.contains(&format!("`{lost}`")) && body.contains("not compared: shard 2/2"),
+        "{body}"
+    );
+    assert!(!body.contains("No rendered changes"), "{body}");
+    assert!(
+        body.contains(&format!("`{kept}`")) && body.contains("```diff"),
+        "the other shard's overlay is still shown: {body}"
+    );
+    assert!(
+        run.stdout
+            .contains("::warning::shard 2/2: no report; its overlays are shown as not compared"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("::error file={lost}/kustomization.yaml")),
+        "{}",
+        run.stdout
+    );
+    let affected: Vec<String> = serde_json::from_str(run.output("affected-overlays")).unwrap();
+    assert!(affected.contains(&lost), "{affected:?}");
+
+    // No partial report at all is an error of its own, and changes nothing.
+    let before = s.ours()[0].body.clone();
+    let nothing = format!("{}/nowhere/*.json", s.runner.path().display());
+    let run = s.run_with(&[("merge-reports", &nothing)]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stdout
+            .contains("input `merge-reports`: no file matches"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(s.ours()[0].body, before);
+}
+
+/// The render cache's statistics in the JSON report written beside `report-file`.
+fn cache_stats(run: &StepResult) -> serde_json::Value {
+    let json = PathBuf::from(run.output("report-file")).with_extension("json");
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(json).unwrap()).unwrap();
+    let cache = &report["stats"]["cache"];
+    json!({"hits": cache["hits"], "misses": cache["misses"], "written": cache["written"]})
+}
+
+/// With `cache`, the next push to the PR builds only what changed: the base side, rendered by
+/// the run before, is read back.
+#[test]
+fn with_a_render_cache_the_next_run_builds_only_what_changed() {
+    let counter = kustomize_counter();
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = Scenario::new(bump_staging_image)
+        .input("kustomize", counter.command())
+        .input("cache", cache.path().to_str().unwrap());
+    let run = s.run().ok();
+    assert_eq!(counter.builds(), 2, "staging at both sides");
+    assert_eq!(
+        cache_stats(&run),
+        json!({"hits": 0, "misses": 2, "written": 2})
+    );
+
+    s.push(bump_staging_image_again);
+    let run = s.run().ok();
+    assert_eq!(counter.builds(), 3, "only the new head side is built");
+    assert_eq!(
+        cache_stats(&run),
+        json!({"hits": 1, "misses": 1, "written": 1})
+    );
+    assert!(
+        run.stdout
+            .contains("Render cache: 1 read from the cache, 1 built and 1 stored"),
+        "{}",
+        run.stdout
+    );
+    let body = &s.ours()[0].body;
+    assert!(body.contains("-        image: nginx:1.25.0"), "{body}");
+    assert!(body.contains("+        image: nginx:1.27.0"), "{body}");
+}
+
+/// A push renders its branch into the cache, so the next PR into it reads its base side; a
+/// second push of the same content builds nothing. Warming is best effort, and `shard` on a
+/// push is a mistake the step names.
+#[test]
+fn a_push_renders_its_branch_into_the_cache_for_the_next_pr() {
+    let counter = kustomize_counter();
+    let cache = tempfile::tempdir().unwrap();
+    let s = Scenario::new(bump_staging_image)
+        .input("kustomize", counter.command())
+        .input("cache", cache.path().to_str().unwrap());
+    let push = s.run_push_of_master(&[]).ok();
+    assert_eq!(counter.builds(), 2, "master's two overlays, once each");
+    let line = format!(
+        "Render cache for master at {}: 0 read from the cache, 2 built and 2 stored",
+        &s.base[..7]
+    );
+    assert!(push.stdout.contains(&line), "{}", push.stdout);
+    let again = s.run_push_of_master(&[]).ok();
+    assert_eq!(counter.builds(), 2, "nothing changed, nothing built");
+    assert!(
+        again.stdout.contains("2 read from the cache, 0 built"),
+        "{}",
+        again.stdout
+    );
+
+    let run = s.run().ok();
+    assert_eq!(counter.builds(), 3, "only the PR's head side is built");
+    assert_eq!(
+        cache_stats(&run),
+        json!({"hits": 1, "misses": 1, "written": 1})
+    );
+    assert!(s.ours()[0].body.contains("+        image: nginx:1.26.0"));
+
+    let file = cache.path().join("not-a-directory");
+    fs::write(&file, "").unwrap();
+    let unusable = s
+        .run_push_of_master(&[("cache", file.to_str().unwrap())])
+        .ok();
+    assert!(
+        unusable
+            .stdout
+            .contains("::warning::Could not render master into the render cache"),
+        "{}",
+        unusable.stdout
+    );
+
+    let wrong = s.run_push_of_master(&[("shard", "1/2")]);
+    assert_ne!(wrong.code, 0);
+    assert!(
+        wrong
+            .stdout
+            .contains("input `shard`: only pull_request runs are sharded"),
+        "{}",
+        wrong.stdout
+    );
 }

@@ -14,6 +14,8 @@ const MUSL_TRIPLES: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-l
 /// The placeholder owner/name the workflows, examples and README use for this repository.
 const ACTION: &str = "gitops-promote/gitops-promote@v1";
 const REUSABLE: &str = "gitops-promote/gitops-promote/.github/workflows/gitops-promote.yml@v1";
+/// The action's inputs the reusable workflow's jobs set themselves (from `shards`).
+const JOB_SET: [&str; 2] = ["shard", "merge-reports"];
 
 fn read(rel: &str) -> String {
     let path = Path::new(ROOT).join(rel);
@@ -158,36 +160,47 @@ fn reusable_workflow_mirrors_the_action() {
         assert!(text.contains(grant), "the header documents {grant:?}");
     }
 
-    // Inputs: action.yml's, minus github-token (the optional secret `token` stands for it).
+    // Inputs: action.yml's, minus github-token (the optional secret `token` stands for it) and
+    // the two the jobs set (`shard`, `merge-reports`), plus `shards`, which decides the jobs.
     let inputs = map(&call["inputs"], "workflow_call inputs");
     let names: BTreeSet<&str> = inputs.keys().map(String::as_str).collect();
-    let expected: BTreeSet<&str> = action_inputs
+    let mirrored = |name: &&str| *name != "github-token" && !JOB_SET.contains(name);
+    let mut expected: BTreeSet<&str> = action_inputs
         .keys()
         .map(String::as_str)
-        .filter(|n| *n != "github-token")
+        .filter(mirrored)
         .collect();
+    expected.insert("shards");
     assert_eq!(names, expected, "inputs differ from action.yml's");
-    let from_code: BTreeSet<&str> = gitops_promote::config::INPUT_NAMES
+    let mut from_code: BTreeSet<&str> = gitops_promote::config::INPUT_NAMES
         .iter()
         .copied()
-        .filter(|n| *n != "github-token")
+        .filter(mirrored)
         .collect();
+    from_code.insert("shards");
     assert_eq!(names, from_code, "inputs differ from config::INPUT_NAMES");
 
     for (name, spec) in inputs {
-        let action_spec = &action_inputs[name];
         let ty = spec["type"].as_str().unwrap_or("");
         let default = spec.get("default").map(scalar).unwrap_or_default();
-        assert_eq!(
-            default,
-            scalar(&action_spec["default"]),
-            "input {name}: default differs from action.yml's"
-        );
-        assert_eq!(
-            spec["required"].as_bool().unwrap_or(false),
-            action_spec["required"].as_bool().unwrap_or(false),
-            "input {name}: required differs from action.yml's"
-        );
+        match name.as_str() {
+            // Whether to keep a render cache; the jobs pass the action its directory.
+            "cache" => assert_eq!((ty, default.as_str()), ("boolean", "true"), "input cache"),
+            "shards" => assert_eq!((ty, default.as_str()), ("number", "1"), "input shards"),
+            _ => {
+                let action_spec = &action_inputs[name];
+                assert_eq!(
+                    default,
+                    scalar(&action_spec["default"]),
+                    "input {name}: default differs from action.yml's"
+                );
+                assert_eq!(
+                    spec["required"].as_bool().unwrap_or(false),
+                    action_spec["required"].as_bool().unwrap_or(false),
+                    "input {name}: required differs from action.yml's"
+                );
+            }
+        }
         match ty {
             "string" => {}
             "boolean" => assert!(
@@ -211,59 +224,203 @@ fn reusable_workflow_mirrors_the_action() {
     );
     assert_eq!(secrets["token"]["required"], Value::Bool(false));
 
-    // One job: checkout at depth 1, then the action with every input passed through.
+    // The jobs: one for every event and unsharded PRs; plan, shards and merge for the others.
     let jobs = map(&workflow["jobs"], "jobs");
-    assert_eq!(jobs.len(), 1, "the reusable workflow has one job");
-    let (job_name, job) = jobs.iter().next().unwrap();
-    let steps = steps(job);
-    let checkout = steps
-        .iter()
-        .find(|s| uses(s).starts_with("actions/checkout@"))
-        .expect("a checkout step");
-    assert_eq!(scalar(&checkout["with"]["fetch-depth"]), "1");
-    let action_step = steps
-        .iter()
-        .find(|s| uses(s) == ACTION)
-        .unwrap_or_else(|| panic!("no step uses {ACTION}"));
-    let with = map(&action_step["with"], "the action step's with");
     assert_eq!(
-        with["github-token"], "${{ secrets.token || github.token }}",
-        "github-token falls back to GITHUB_TOKEN"
+        jobs.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["gitops-promote", "plan", "shard", "merge"])
     );
-    for name in &names {
+    let job = |name: &str| &jobs[name];
+    assert_eq!(
+        job("gitops-promote")["if"],
+        "github.event_name != 'pull_request' || inputs.shards <= 1"
+    );
+    assert_eq!(
+        job("plan")["if"],
+        "github.event_name == 'pull_request' && inputs.shards > 1",
+        "plan runs exactly when the single job does not"
+    );
+
+    // Every job that runs the action checks out at depth 1, then passes every input through,
+    // the cache's directory when `cache` is on, and its own part: a shard, or the reports.
+    let cache_dir = "${{ inputs.cache && format('{0}/gitops-promote-cache', runner.temp) || '' }}";
+    let runs_action = |name: &str| -> &Value {
+        let steps = steps(job(name));
+        let checkout = steps
+            .iter()
+            .find(|s| uses(s).starts_with("actions/checkout@"))
+            .unwrap_or_else(|| panic!("job {name} checks out"));
+        assert_eq!(scalar(&checkout["with"]["fetch-depth"]), "1", "job {name}");
+        let action_step = steps
+            .iter()
+            .find(|s| uses(s) == ACTION)
+            .unwrap_or_else(|| panic!("job {name}: no step uses {ACTION}"));
+        let with = map(&action_step["with"], "the action step's with");
         assert_eq!(
-            with.get(*name).map(scalar).as_deref(),
-            Some(format!("${{{{ inputs.{name} }}}}").as_str()),
-            "input {name} is not passed to the action"
+            with["github-token"], "${{ secrets.token || github.token }}",
+            "job {name}: github-token falls back to GITHUB_TOKEN"
+        );
+        assert_eq!(with["cache"], cache_dir, "job {name}: cache");
+        for input in names.iter().filter(|n| !matches!(**n, "cache" | "shards")) {
+            assert_eq!(
+                with.get(*input).map(scalar).as_deref(),
+                Some(format!("${{{{ inputs.{input} }}}}").as_str()),
+                "job {name}: input {input} is not passed to the action"
+            );
+        }
+        action_step
+    };
+    let single = runs_action("gitops-promote");
+    // Every input but `shards`, `github-token` and `cache`.
+    assert_eq!(map(&single["with"], "with").len(), names.len());
+    let sharded = runs_action("shard");
+    assert_eq!(
+        sharded["with"]["shard"],
+        "${{ matrix.shard }}/${{ inputs.shards }}"
+    );
+    assert_eq!(map(&sharded["with"], "with").len(), names.len() + 1);
+    let merging = runs_action("merge");
+    assert_eq!(map(&merging["with"], "with").len(), names.len() + 1);
+    assert!(steps(job("plan")).iter().all(|s| uses(s) != ACTION));
+
+    // The render cache: one path everywhere (it is part of an actions/cache entry's identity),
+    // keyed by branch and run, restored by branch.
+    let key = "gitops-promote-render-${{ github.base_ref || github.ref_name }}-${{ github.run_id }}-${{ github.run_attempt }}";
+    let prefix = "gitops-promote-render-${{ github.base_ref || github.ref_name }}-";
+    assert!(key.starts_with(prefix));
+    let cache_steps = |name: &str, action: &str| -> Vec<&Value> {
+        steps(job(name))
+            .iter()
+            .filter(|s| uses(s) == action)
+            .inspect(|s| {
+                assert_eq!(
+                    s["with"]["path"], "${{ runner.temp }}/gitops-promote-cache",
+                    "job {name}: {action}'s path"
+                )
+            })
+            .collect()
+    };
+    let one = |name: &str, action: &str| -> &Value {
+        let found = cache_steps(name, action);
+        assert_eq!(found.len(), 1, "job {name}: one {action}");
+        found[0]
+    };
+    assert!(
+        jobs.keys()
+            .all(|name| cache_steps(name, "actions/cache@v4").is_empty()),
+        "restore and save are separate steps, so a failed run still saves"
+    );
+    let restore = one("gitops-promote", "actions/cache/restore@v4");
+    assert_eq!(restore["if"], "inputs.cache");
+    assert_eq!(restore["with"]["key"], key);
+    assert_eq!(restore["with"]["restore-keys"], prefix);
+    for name in ["gitops-promote", "merge"] {
+        let save = one(name, "actions/cache/save@v4");
+        assert_eq!(save["if"], "always() && inputs.cache", "job {name}");
+        assert_eq!(save["with"]["key"], key, "job {name}");
+    }
+    // The plan looks the cache up once; every shard and the merge restore exactly that one.
+    let lookup = one("plan", "actions/cache/restore@v4");
+    assert_eq!(lookup["with"]["key"], key);
+    assert_eq!(lookup["with"]["restore-keys"], prefix);
+    assert_eq!(lookup["with"]["lookup-only"], Value::Bool(true));
+    let lookup_id = lookup["id"].as_str().expect("the lookup has an id");
+    assert_eq!(
+        job("plan")["outputs"]["cache-key"],
+        format!("${{{{ steps.{lookup_id}.outputs.cache-matched-key }}}}")
+    );
+    for name in ["shard", "merge"] {
+        let restore = one(name, "actions/cache/restore@v4");
+        assert_eq!(
+            restore["with"]["key"], "${{ needs.plan.outputs.cache-key }}",
+            "job {name}"
+        );
+        assert!(
+            restore.get("restore-keys").is_none() && restore["with"].get("restore-keys").is_none()
         );
     }
     assert_eq!(
-        with.len(),
-        names.len() + 1,
-        "the action gets only the inputs"
+        one("shard", "actions/cache/restore@v4")["with"]["fail-on-cache-miss"],
+        Value::Bool(true),
+        "a shard without the planned cache would place the overlays its own way"
     );
 
-    // Outputs: the action's, through the job.
-    let step_id = action_step["id"]
-        .as_str()
-        .expect("the action step has an id");
+    // The matrix: one job per shard from the plan; a failed one does not stop the others, and
+    // the merge runs after a failed shard too.
+    let shard = job("shard");
+    assert_eq!(shard["needs"], "plan");
+    assert_eq!(shard["strategy"]["fail-fast"], Value::Bool(false));
+    assert_eq!(
+        shard["strategy"]["matrix"]["shard"],
+        "${{ fromJSON(needs.plan.outputs.shards) }}"
+    );
+    let list = steps(job("plan"))
+        .iter()
+        .find(|s| run(s).contains("seq -s, 1 \"$SHARDS\""))
+        .expect("the plan lists the shards with seq");
+    assert_eq!(
+        job("plan")["outputs"]["shards"],
+        format!(
+            "${{{{ steps.{}.outputs.list }}}}",
+            list["id"].as_str().unwrap()
+        )
+    );
+    let merge = job("merge");
+    assert_eq!(merge["needs"], serde_json::json!(["plan", "shard"]));
+    assert_eq!(
+        merge["if"],
+        "${{ !cancelled() && needs.plan.result == 'success' }}"
+    );
+    // What a shard uploads, the merge downloads, and the action reads.
+    let upload = steps(shard)
+        .iter()
+        .find(|s| uses(s) == "actions/upload-artifact@v4")
+        .expect("a shard uploads its partial report");
+    assert_eq!(
+        upload["with"]["name"],
+        "gitops-promote-shard-${{ inputs.comment-id }}-${{ matrix.shard }}"
+    );
+    assert!(upload["if"].as_str().unwrap().starts_with("always() &&"));
+    let download = steps(merge)
+        .iter()
+        .find(|s| uses(s) == "actions/download-artifact@v4")
+        .expect("the merge downloads the partial reports");
+    assert_eq!(
+        download["with"]["pattern"],
+        "gitops-promote-shard-${{ inputs.comment-id }}-*"
+    );
+    assert_eq!(download["with"]["merge-multiple"], Value::Bool(true));
+    let downloaded = download["with"]["path"].as_str().unwrap();
+    assert_eq!(
+        merging["with"]["merge-reports"],
+        format!("{downloaded}/partial-*.json")
+    );
+
+    // Outputs: the action's (but the shards' `partial-report`), from whichever job ran.
     let outputs = map(&call["outputs"], "workflow_call outputs");
     let output_names: BTreeSet<String> = outputs.keys().cloned().collect();
+    let mut expected_outputs = action_outputs.clone();
+    assert!(expected_outputs.remove("partial-report"));
     assert_eq!(
-        output_names, action_outputs,
+        output_names, expected_outputs,
         "outputs differ from action.yml's"
     );
-    for name in &action_outputs {
+    for name in &expected_outputs {
         assert_eq!(
             outputs[name]["value"],
-            format!("${{{{ jobs.{job_name}.outputs.{name} }}}}"),
+            format!("${{{{ jobs.gitops-promote.outputs.{name} || jobs.merge.outputs.{name} }}}}"),
             "output {name}"
         );
-        assert_eq!(
-            job["outputs"][name],
-            format!("${{{{ steps.{step_id}.outputs.{name} }}}}"),
-            "job output {name}"
-        );
+        for (job_name, action_step) in [("gitops-promote", single), ("merge", merging)] {
+            let step_id = action_step["id"]
+                .as_str()
+                .expect("the action step has an id");
+            assert_eq!(
+                job(job_name)["outputs"][name],
+                format!("${{{{ steps.{step_id}.outputs.{name} }}}}"),
+                "job {job_name}: output {name}"
+            );
+        }
     }
 }
 

@@ -143,6 +143,18 @@ pub struct Stats {
     pub(crate) cache: Option<crate::cache::CacheStats>,
 }
 
+impl Stats {
+    /// Kustomize invocations.
+    pub fn builds(&self) -> usize {
+        self.builds
+    }
+
+    /// What the render cache did, when there was one.
+    pub fn cache(&self) -> Option<&crate::cache::CacheStats> {
+        self.cache.as_ref()
+    }
+}
+
 /// Everything a renderer needs; produced once per run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
