@@ -194,11 +194,11 @@ impl RenderCache {
     /// Stores `render` under `key`, replacing whatever is there, atomically.
     pub fn put(&self, key: &Key, render: &str, took: Duration) -> std::io::Result<()> {
         let path = self.path(key);
-        let dir = path.parent().expect("an entry is inside the renders directory");
+        let dir = path
+            .parent()
+            .expect("an entry is inside the renders directory");
         std::fs::create_dir_all(dir)?;
-        let mut file = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)?;
+        let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
         write!(
             file,
             "{HEADER} {} {}\n{render}",

@@ -13,8 +13,8 @@ use anyhow::Context;
 use globset::GlobSet;
 
 use crate::applications::{self, AppOptions, AppsReport, Placement, Resolved, Scan, UnitSide};
-use crate::cache::{CacheSettings, CacheStats, Key, KeyBuilder, Lookup, RenderCache};
 use crate::argocd::source::{self, Overrides};
+use crate::cache::{CacheSettings, CacheStats, Key, KeyBuilder, Lookup, RenderCache};
 use crate::diff::{diff_paired, pair};
 use crate::git::{ExportReport, GitError, Repo, Snapshot, join_relative};
 use crate::globs::{GlobError, glob_set};

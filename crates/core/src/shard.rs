@@ -63,10 +63,7 @@ pub(crate) fn assign(work: &[Work], count: usize) -> Vec<usize> {
     } else {
         1.0
     };
-    let estimate = |w: &Work| {
-        w.seconds
-            .unwrap_or_else(|| w.size.max(1) as f64 * per_file)
-    };
+    let estimate = |w: &Work| w.seconds.unwrap_or_else(|| w.size.max(1) as f64 * per_file);
     let mut order: Vec<usize> = (0..work.len()).collect();
     order.sort_by(|&a, &b| {
         estimate(&work[b])
@@ -188,7 +185,12 @@ pub fn merge(inputs: Vec<(String, Result<Partial, String>)>) -> Result<Merged, M
                 p.report.base.sha, p.report.head.sha, first.report.base.sha, first.report.head.sha
             )));
         }
-        let paths = |r: &Report| r.overlays.iter().map(|o| o.path.clone()).collect::<Vec<_>>();
+        let paths = |r: &Report| {
+            r.overlays
+                .iter()
+                .map(|o| o.path.clone())
+                .collect::<Vec<_>>()
+        };
         if paths(&p.report) != paths(&first.report) {
             return Err(mismatch(
                 "it plans other overlays than the rest (different options?)".into(),

@@ -20,7 +20,9 @@ use crate::diff::Pairing;
 use crate::manifest::{Resource, ResourceKey};
 
 /// How much a finding matters: `risk-level: high` fails the step on high findings only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     High,
