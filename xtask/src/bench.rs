@@ -1,6 +1,7 @@
 //! `cargo run --release -p xtask -- bench`: generates many overlays over shared bases and times
 //! `diff` against the naive approach (build every root at both refs, then `diff -ru`), measured
-//! in the same run.
+//! in the same run; then, for the shared-base change, the render cache (cold and warm) and a
+//! simulated 4-job matrix of shards against the same naive run.
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 use gitops_promote_core::kustomize::KustomizeCommand;
 use gitops_promote_core::kustomize::build::find_on_path;
+use gitops_promote_core::shard::Partial;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -33,6 +35,11 @@ pub(crate) struct BenchArgs {
     /// Keep the generated repository in this directory instead of a temp dir.
     #[arg(long)]
     pub(crate) keep: Option<PathBuf>,
+    /// Measure only the naive render of the shared-base change and the cache and shards
+    /// section, for a large repository without the other sections' minutes, e.g.
+    /// `bench --overlays 2000 --only-scale`.
+    #[arg(long)]
+    pub(crate) only_scale: bool,
 }
 
 /// The branch every scenario starts from.
@@ -70,6 +77,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         args.overlays
     );
     println!("repository: {}", bench.repo.display());
+    if args.only_scale {
+        let scenario = shared_base(bench.overlays);
+        let naive = measure_naive(&bench, &scenario, jobs)?;
+        let tool = run_tool(&bench, &scenario, jobs, &[])?;
+        let scale = measure_scale(&bench, jobs, naive, tool.measurement)?;
+        print!("{}", render_scale(&scale));
+        return Ok(());
+    }
     let naive = measure_baselines(&bench, jobs)?;
     match measure_tool(&bench, jobs) {
         Ok(tool) => {
@@ -78,6 +93,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
             print!("{}", render_risks(&risks));
             let apps = measure_applications(&dir, &kustomize, jobs)?;
             print!("{}", render_applications(&apps));
+            let scale = measure_scale(&bench, jobs, naive.naive_base, tool.base.measurement)?;
+            print!("{}", render_scale(&scale));
             print!("{}", render_verdicts(&naive, &tool, &risks, &apps));
             Ok(())
         }
@@ -137,9 +154,10 @@ struct Baselines {
 
 struct ToolMeasurement {
     measurement: Measurement,
-    /// Risks in the report, and the seconds the tool spent finding them.
+    /// Risks in the report.
     risks: usize,
-    risk_seconds: f64,
+    /// The report's own statistics: seconds spent finding risks, builds, what the cache did.
+    stats: ToolStats,
     /// Max RSS of the tool's process tree at wait time, kustomize grandchildren included.
     tree_peak_rss_kb: u64,
 }
@@ -985,11 +1003,25 @@ struct ToolApplications {
     not_deployed: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone, Copy)]
 struct ToolStats {
     peak_rss_kb: u64,
     #[serde(default)]
     risk_seconds: f64,
+    /// Overlays the change affects, and the kustomize runs the tool made for them.
+    #[serde(default)]
+    affected: usize,
+    #[serde(default)]
+    builds: usize,
+    /// Present with `--cache`.
+    #[serde(default)]
+    cache: Option<ToolCacheStats>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct ToolCacheStats {
+    hits: usize,
+    written: usize,
 }
 
 #[derive(Deserialize)]
@@ -1012,65 +1044,87 @@ fn run_tool(
         scenario.label,
         extra.join(" ")
     );
-    let exe = product_binary()?;
     let json = bench.dir.join(format!("tool-{}.json", scenario.head));
-    let log_path = bench.dir.join(format!("tool-{}.log", scenario.head));
-    let log =
-        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut command = diff_command(bench, scenario.head, jobs)?;
+    command
+        .args(["--format", "json", "--output"])
+        .arg(&json)
+        .args(extra);
+    let log = bench.dir.join(format!("tool-{}.log", scenario.head));
+    let timed = run_timed(bench, command, &log, scenario.label)?;
+
+    let report = read_tool_report(&json)?;
+    check_tool_report(&report, scenario)?;
+    let measurement = Measurement {
+        wall: timed.wall,
+        kustomize_runs: timed.kustomize_runs,
+        peak_rss_kb: report.stats.peak_rss_kb,
+    };
+    Ok(ToolMeasurement {
+        measurement,
+        risks: report.overlays.iter().map(|o| o.risks.len()).sum(),
+        stats: report.stats,
+        tree_peak_rss_kb: timed.tree_peak_rss_kb,
+    })
+}
+
+/// `gitops-promote diff` of `head` against the base branch in the generated repository, through
+/// the counting wrapper; the caller adds the output options.
+fn diff_command(bench: &Workspace, head: &str, jobs: usize) -> Result<Command> {
     let wrapper = quote(&bench.wrapper.script.to_string_lossy())?;
-    let mut command = Command::new(&exe);
+    let mut command = Command::new(product_binary()?);
     command
         .arg("diff")
         .arg("--repo")
         .arg(&bench.repo)
-        .args([
-            "--base",
-            BASE_REF,
-            "--head",
-            scenario.head,
-            "--format",
-            "json",
-            "--output",
-        ])
-        .arg(&json)
+        .args(["--base", BASE_REF, "--head", head])
         .args([
             "--jobs",
             &jobs.to_string(),
             "--kustomize",
             &wrapper,
             "--quiet",
-        ])
-        .args(extra)
-        .stdout(log.try_clone().context("sharing the tool's log file")?)
-        .stderr(log);
+        ]);
+    Ok(command)
+}
 
+/// One timed run of the product binary.
+struct Timed {
+    wall: Duration,
+    kustomize_runs: usize,
+    /// Max RSS of its process tree at wait time, kustomize grandchildren included.
+    tree_peak_rss_kb: u64,
+}
+
+/// Runs `command` with its output in `log` and times it; fails with that output, under `label`,
+/// if it fails.
+fn run_timed(bench: &Workspace, mut command: Command, log: &Path, label: &str) -> Result<Timed> {
+    let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    command
+        .stdout(file.try_clone().context("sharing the tool's log file")?)
+        .stderr(file);
     bench.wrapper.reset()?;
     let started = Instant::now();
     let child = command
         .spawn()
-        .with_context(|| format!("running {} diff", exe.display()))?;
+        .with_context(|| format!("{label}: running {:?}", command.get_program()))?;
     let (status, tree_peak_rss_kb) = wait_with_peak_rss(child)?;
     let wall = started.elapsed();
     if !status.success() {
-        let output = fs::read_to_string(&log_path).unwrap_or_default();
+        let output = fs::read_to_string(log).unwrap_or_default();
+        let subcommand = command
+            .get_args()
+            .next()
+            .unwrap_or_default()
+            .to_string_lossy();
         bail!(
-            "{}: gitops-promote diff failed ({status}):\n{}",
-            scenario.label,
+            "{label}: gitops-promote {subcommand} failed ({status}):\n{}",
             output.trim()
         );
     }
-
-    let report = read_tool_report(&json)?;
-    check_tool_report(&report, scenario)?;
-    let measurement = Measurement {
+    Ok(Timed {
         wall,
         kustomize_runs: bench.wrapper.count()?,
-        peak_rss_kb: report.stats.peak_rss_kb,
-    };
-    Ok(ToolMeasurement {
-        measurement,
-        risks: report.overlays.iter().map(|o| o.risks.len()).sum(),
-        risk_seconds: report.stats.risk_seconds,
         tree_peak_rss_kb,
     })
 }
@@ -1159,7 +1213,7 @@ fn walls(runs: &[ToolMeasurement]) -> String {
 
 fn render_risks(risks: &RiskRuns) -> String {
     let in_process: f64 =
-        risks.with.iter().map(|r| r.risk_seconds).sum::<f64>() / risks.with.len() as f64;
+        risks.with.iter().map(|r| r.stats.risk_seconds).sum::<f64>() / risks.with.len() as f64;
     format!(
         "\n{SHARED_BASE} risk check: {} risks; wall s with: {} (median {:.2}), without \
          (--risk-ignore all): {} (median {:.2}); finding them took {:.3} s in-process\n",
@@ -1260,6 +1314,247 @@ fn render_applications(apps: &AppRuns) -> String {
         RiskRuns::median(&apps.directory).as_secs_f64(),
         apps.directory[0].measurement.kustomize_runs,
     )
+}
+
+/// The shards a simulated matrix splits scenario (b) into.
+const SHARDS: usize = 4;
+
+/// Scenario (b) as CI could run it at scale: with the render cache and as a matrix of shards,
+/// each against the naive full render of the same run.
+struct ScaleRuns {
+    naive: Measurement,
+    uncached: Measurement,
+    cold: ToolMeasurement,
+    /// A push to the base branch rendering every overlay into the cache: not in the PR's time.
+    warm_up: ToolMeasurement,
+    warm: ToolMeasurement,
+    /// One per shard, run one after the other as if each were its own matrix job, with the
+    /// overlays it built.
+    shards: Vec<(Timed, usize)>,
+    merge: Timed,
+}
+
+impl ScaleRuns {
+    /// What a matrix of the shards takes: its slowest job, then the job that merges.
+    fn matrix(&self) -> Measurement {
+        let slowest = self.shards.iter().map(|(t, _)| t.wall).max();
+        Measurement {
+            wall: slowest.unwrap_or_default() + self.merge.wall,
+            kustomize_runs: self.shards.iter().map(|(t, _)| t.kustomize_runs).sum(),
+            peak_rss_kb: 0,
+        }
+    }
+}
+
+/// Measures scenario (b) with a cold cache, with a warm one (which must build only the head
+/// side) and as [`SHARDS`] shards joined by `merge-reports` (whose markdown must be the single
+/// job's); `naive` and `uncached` are the same scenario's runs, measured before.
+fn measure_scale(
+    bench: &Workspace,
+    jobs: usize,
+    naive: Measurement,
+    uncached: Measurement,
+) -> Result<ScaleRuns> {
+    let scenario = shared_base(bench.overlays);
+    let cold_dir = cache_dir(bench, "cache-cold")?;
+    let cold = run_tool(bench, &scenario, jobs, &["--cache", &cold_dir])?;
+
+    let warm_dir = cache_dir(bench, "cache-warm")?;
+    let push = Scenario {
+        label: "(b) cache warm-up",
+        head: BASE_REF,
+        changed_overlays: 0,
+        changed_roots: 0,
+    };
+    let warm_up = run_tool(bench, &push, jobs, &["--all", "--cache", &warm_dir])?;
+    let warm = run_tool(bench, &scenario, jobs, &["--cache", &warm_dir])?;
+    check_warm(&warm.stats, bench.overlays)?;
+
+    let mut shards = Vec::new();
+    let mut parts = Vec::new();
+    for index in 1..=SHARDS {
+        let part = bench.dir.join(format!("shard-{index}.json"));
+        shards.push(run_shard(bench, &scenario, jobs, index, &part)?);
+        parts.push(part);
+    }
+    let merged = bench.dir.join("merged.json");
+    let merge = run_merge(bench, &parts, "json", &merged)?;
+    check_tool_report(&read_tool_report(&merged)?, &scenario)?;
+    check_merged_markdown(bench, &scenario, jobs, &parts)?;
+    Ok(ScaleRuns {
+        naive,
+        uncached,
+        cold,
+        warm_up,
+        warm,
+        shards,
+        merge,
+    })
+}
+
+/// A cache directory that does not exist yet, as the argument of `--cache`.
+fn cache_dir(bench: &Workspace, name: &str) -> Result<String> {
+    let dir = bench.dir.join(name);
+    ensure!(!dir.exists(), "{} is not a fresh cache", dir.display());
+    dir.into_os_string()
+        .into_string()
+        .map_err(|dir| anyhow::anyhow!("{} is not UTF-8", dir.display()))
+}
+
+/// The issue's criterion: with the base side cached by the push, a PR builds only its head side.
+fn check_warm(stats: &ToolStats, overlays: usize) -> Result<()> {
+    let hits = stats.cache.map_or(0, |c| c.hits);
+    ensure!(
+        stats.affected == overlays && stats.builds == stats.affected && hits == stats.affected,
+        "{SHARED_BASE} warm cache: {} builds and {hits} cache hits for {} affected overlays \
+         (expected {overlays} of each: only the head side built, the base side read back)",
+        stats.builds,
+        stats.affected,
+    );
+    Ok(())
+}
+
+/// `diff --shard INDEX/SHARDS` of the scenario without cache, its partial report in `part`,
+/// timed; returns the time and how many overlays the shard built.
+fn run_shard(
+    bench: &Workspace,
+    scenario: &Scenario,
+    jobs: usize,
+    index: usize,
+    part: &Path,
+) -> Result<(Timed, usize)> {
+    let shard = format!("{index}/{SHARDS}");
+    eprintln!(
+        "bench: {} gitops-promote diff --shard {shard}",
+        scenario.label
+    );
+    let mut command = diff_command(bench, scenario.head, jobs)?;
+    command.args(["--shard", &shard, "--output"]).arg(part);
+    let label = format!("{} shard {shard}", scenario.label);
+    let timed = run_timed(bench, command, &part.with_extension("log"), &label)?;
+    let bytes = fs::read(part).with_context(|| format!("reading {}", part.display()))?;
+    let partial =
+        Partial::from_json(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", part.display()))?;
+    let overlays = partial.owners.iter().filter(|&&o| o == index).count();
+    Ok((timed, overlays))
+}
+
+/// `merge-reports PARTS --format FORMAT --output OUTPUT`, timed.
+fn run_merge(bench: &Workspace, parts: &[PathBuf], format: &str, output: &Path) -> Result<Timed> {
+    eprintln!("bench: {SHARED_BASE} gitops-promote merge-reports --format {format}");
+    let mut command = Command::new(product_binary()?);
+    command
+        .arg("merge-reports")
+        .args(parts)
+        .args(["--format", format, "--quiet", "--output"])
+        .arg(output);
+    let log = output.with_extension("log");
+    run_timed(
+        bench,
+        command,
+        &log,
+        &format!("{SHARED_BASE} merge-reports"),
+    )
+}
+
+/// Joined shards must say what one job says: their markdown is the single job's, byte for byte.
+fn check_merged_markdown(
+    bench: &Workspace,
+    scenario: &Scenario,
+    jobs: usize,
+    parts: &[PathBuf],
+) -> Result<()> {
+    let merged = bench.dir.join("merged.md");
+    run_merge(bench, parts, "markdown", &merged)?;
+    eprintln!(
+        "bench: {} gitops-promote diff --format markdown",
+        scenario.label
+    );
+    let single = bench.dir.join("single.md");
+    let mut command = diff_command(bench, scenario.head, jobs)?;
+    command
+        .args(["--format", "markdown", "--output"])
+        .arg(&single);
+    run_timed(
+        bench,
+        command,
+        &single.with_extension("log"),
+        scenario.label,
+    )?;
+    let read = |path: &Path| fs::read(path).with_context(|| format!("reading {}", path.display()));
+    ensure!(
+        read(&merged)? == read(&single)?,
+        "{}: the merged shards' markdown differs from the single job's (see diff {} {})",
+        scenario.label,
+        single.display(),
+        merged.display()
+    );
+    Ok(())
+}
+
+fn render_scale(scale: &ScaleRuns) -> String {
+    let naive = scale.naive.wall.as_secs_f64();
+    let matrix = scale.matrix();
+    let shards_case = format!("{SHARDS} shards (matrix)");
+    let rows = [
+        ("naive full render", scale.naive),
+        ("gitops-promote", scale.uncached),
+        ("cold cache", scale.cold.measurement),
+        ("warm cache", scale.warm.measurement),
+        (shards_case.as_str(), matrix),
+    ];
+    let mut out = format!(
+        "\n{SHARED_BASE}, cache and shards\n{:<18}  {:>8}  {:>14}  {:>8}\n",
+        "case", "wall s", "kustomize runs", "speed-up"
+    );
+    for (case, m) in rows {
+        let _ = writeln!(
+            out,
+            "{case:<18}  {:>8.2}  {:>14}  {:>7.2}x",
+            m.wall.as_secs_f64(),
+            m.kustomize_runs,
+            naive / m.wall.as_secs_f64(),
+        );
+    }
+    let written = |run: &ToolMeasurement| run.stats.cache.map_or(0, |c| c.written);
+    let _ = writeln!(
+        out,
+        "speed-up: naive wall / the case's wall.\n\
+         cold cache: an empty --cache dir; {} entries written.\n\
+         warm-up, as a push to {BASE_REF} would (diff --base {BASE_REF} --head {BASE_REF} --all \
+         --cache), not in the PR's time: {:.2} s, {} builds, {} entries written.\n\
+         warm cache: the PR with that cache: {} builds (only the head side), {} cache hits, {} \
+         affected overlays.",
+        written(&scale.cold),
+        scale.warm_up.measurement.wall.as_secs_f64(),
+        scale.warm_up.stats.builds,
+        written(&scale.warm_up),
+        scale.warm.stats.builds,
+        scale.warm.stats.cache.map_or(0, |c| c.hits),
+        scale.warm.stats.affected,
+    );
+    let shards: Vec<String> = scale
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, (t, overlays))| {
+            format!(
+                "{}/{SHARDS} {:.2} s ({overlays} overlays)",
+                i + 1,
+                t.wall.as_secs_f64()
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "{SHARDS} shards, one after the other, each as its own matrix job would run: {}.\n\
+         merge-reports {:.2} s; matrix wall = slowest shard + merge = {:.2} s; the merged \
+         markdown is the single job's, byte for byte.",
+        shards.join(", "),
+        scale.merge.wall.as_secs_f64(),
+        matrix.wall.as_secs_f64(),
+    );
+    out
 }
 
 fn render_verdicts(naive: &Baselines, tool: &ToolRuns, risks: &RiskRuns, apps: &AppRuns) -> String {
@@ -1395,11 +1690,28 @@ mod tests {
     }
 
     #[test]
+    fn a_warm_cache_must_read_the_base_side_back() {
+        let stats = |builds, cache: Option<(usize, usize)>| ToolStats {
+            affected: 3,
+            builds,
+            cache: cache.map(|(hits, written)| ToolCacheStats { hits, written }),
+            ..ToolStats::default()
+        };
+        assert!(check_warm(&stats(3, Some((3, 3))), 3).is_ok());
+        // Both sides built, the base side built anyway, or no cache at all.
+        assert!(check_warm(&stats(6, Some((0, 6))), 3).is_err());
+        assert!(check_warm(&stats(3, Some((0, 3))), 3).is_err());
+        assert!(check_warm(&stats(3, None), 3).is_err());
+        // Fewer affected overlays than the shared base has is a wrong plan, not a fast one.
+        assert!(check_warm(&stats(3, Some((3, 3))), 4).is_err());
+    }
+
+    #[test]
     fn a_wrong_count_of_changed_overlays_fails() {
         let report = ToolReport {
             stats: ToolStats {
                 peak_rss_kb: 1,
-                risk_seconds: 0.0,
+                ..ToolStats::default()
             },
             applications: None,
             overlays: vec![
