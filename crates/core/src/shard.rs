@@ -208,16 +208,36 @@ pub fn merge(inputs: Vec<(String, Result<Partial, String>)>) -> Result<Merged, M
     let missing: Vec<usize> = (1..=count).filter(|i| !by_index.contains_key(i)).collect();
 
     let mut report = first.report.clone();
+    let mut disagreed = 0usize;
     for (j, slot) in report.overlays.iter_mut().enumerate() {
         let owned = by_index
             .values()
             .find(|p| p.owners[j] == p.shard.index)
             .map(|p| p.report.overlays[j].clone());
+        // Shards that planned with different build times (they read different caches) may
+        // each leave an overlay to another: then nobody rendered it, and blaming a shard that
+        // did report would send the reader to the wrong job.
+        let unclaimed = || {
+            by_index
+                .values()
+                .any(|p| p.owners[j] != 0 && by_index.contains_key(&p.owners[j]))
+        };
         *slot = match (owned, first.owners[j]) {
             (Some(o), _) => o,
             (None, 0) => slot.clone(),
+            (None, _) if unclaimed() => {
+                disagreed += 1;
+                not_placed(slot)
+            }
             (None, owner) => not_compared(slot, owner, count),
         };
+    }
+    if disagreed > 0 {
+        warnings.push(format!(
+            "the shards placed the overlays differently (they read different render caches): \
+             {disagreed} overlay(s) rendered by none of them are shown as not compared; give \
+             every shard the same cache, or none"
+        ));
     }
     if let Some(apps) = report.applications.as_mut() {
         for (k, change) in apps.manifests.iter_mut().enumerate() {
@@ -276,9 +296,24 @@ fn not_compared(placeholder: &OverlayDiff, owner: usize, count: usize) -> Overla
     }
 }
 
+/// The entry of an overlay every shard left to another.
+fn not_placed(placeholder: &OverlayDiff) -> OverlayDiff {
+    OverlayDiff {
+        error: Some(
+            "not compared: no shard rendered it, because the shards placed the overlays \
+             differently (they read different render caches, so different build times); give \
+             every shard the same cache, or none, and rerun"
+                .into(),
+        ),
+        application: placeholder.application.clone(),
+        ..OverlayDiff::new(placeholder.path.clone(), OverlayStatus::Error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Filters, Revision, Stats};
 
     #[test]
     fn shards_parse_as_a_matrix_counts_them() {
@@ -335,5 +370,86 @@ mod tests {
         backward.reverse();
         assert_eq!(forward, backward);
         assert!((1..=4).all(|s| forward.contains(&s)));
+    }
+
+    /// Shard `index` of 2 that built the overlays `owners` gives it; the others are
+    /// placeholders (unchanged), as `diff --shard` writes them.
+    fn partial(index: usize, owners: &[usize]) -> (String, Result<Partial, String>) {
+        let overlays = owners
+            .iter()
+            .enumerate()
+            .map(|(j, &owner)| {
+                let status = if owner == index {
+                    OverlayStatus::Changed
+                } else {
+                    OverlayStatus::Unchanged
+                };
+                OverlayDiff::new(format!("overlays/o{j}"), status)
+            })
+            .collect();
+        let revision = |name: &str| Revision {
+            name: name.into(),
+            sha: format!("{name}-sha"),
+        };
+        let report = Report {
+            base: revision("base"),
+            head: revision("head"),
+            merge_base: false,
+            overlays,
+            applications: None,
+            filters: Filters::default(),
+            stats: Stats::default(),
+        };
+        let partial = Partial {
+            format: FORMAT.into(),
+            shard: Shard { index, count: 2 },
+            owners: owners.to_vec(),
+            times: BTreeMap::new(),
+            report,
+        };
+        (format!("shard-{index}.json"), Ok(partial))
+    }
+
+    fn outcome(o: &OverlayDiff) -> (OverlayStatus, Option<&str>) {
+        (
+            o.status,
+            o.error
+                .as_deref()
+                .map(|e| &e[..e.find(',').unwrap_or(e.len())]),
+        )
+    }
+
+    #[test]
+    fn an_overlay_each_shard_left_to_the_other_is_not_compared_and_names_the_cause() {
+        // o0: both agree on shard 1; o1: each says "the other"; o2: both say shard 2; o3: each
+        // says "mine" (built twice, the first is kept).
+        let merged = merge(vec![partial(1, &[1, 2, 2, 1]), partial(2, &[1, 1, 2, 2])]).unwrap();
+        let got: Vec<_> = merged.report.overlays.iter().map(outcome).collect();
+        assert_eq!(got[0], (OverlayStatus::Changed, None));
+        assert_eq!(got[2], (OverlayStatus::Changed, None));
+        assert_eq!(got[3], (OverlayStatus::Changed, None));
+        let (status, error) = got[1];
+        assert_eq!(status, OverlayStatus::Error);
+        assert!(error.unwrap().contains("no shard rendered it"), "{error:?}");
+        assert!(merged.missing.is_empty());
+        assert_eq!(merged.warnings.len(), 1, "{:?}", merged.warnings);
+        assert!(
+            merged.warnings[0].contains("1 overlay(s)"),
+            "{:?}",
+            merged.warnings
+        );
+    }
+
+    #[test]
+    fn an_overlay_of_a_missing_shard_blames_that_shard() {
+        let merged = merge(vec![partial(1, &[1, 2])]).unwrap();
+        assert_eq!(merged.missing, [2]);
+        let (status, error) = outcome(&merged.report.overlays[1]);
+        assert_eq!(status, OverlayStatus::Error);
+        assert_eq!(error, Some("not compared: shard 2/2"));
+        assert_eq!(
+            outcome(&merged.report.overlays[0]),
+            (OverlayStatus::Changed, None)
+        );
     }
 }
