@@ -166,31 +166,12 @@ async fn warm(ctx: &Run, branch: &str) -> anyhow::Result<String> {
     Ok(format!(
         "Render cache for {branch} at {}: {} ({} kustomize builds).",
         short(&ctx.env.sha),
-        cache_line(report.stats.cache()),
+        report
+            .stats
+            .cache()
+            .map_or_else(|| "no cache".to_string(), ToString::to_string),
         report.stats.builds()
     ))
-}
-
-/// What the render cache did, in one line of the log.
-fn cache_line(stats: Option<&crate::cache::CacheStats>) -> String {
-    let Some(c) = stats else {
-        return "no cache".to_string();
-    };
-    let mut line = format!(
-        "{} read from the cache, {} built and {} stored, {} evicted",
-        c.hits, c.misses, c.written, c.evicted
-    );
-    if c.uncacheable > 0 {
-        line.push_str(&format!(
-            ", {} not cacheable (remote bases, unparseable kustomizations, symlinks or \
-             privileged build args)",
-            c.uncacheable
-        ));
-    }
-    if c.corrupt > 0 {
-        line.push_str(&format!(", {} damaged entries built again", c.corrupt));
-    }
-    line
 }
 
 /// The push's own work: a promotion, an Image Updater PR, or nothing.
@@ -359,11 +340,8 @@ async fn pull_request(ctx: &Run, pr: &PrTarget) -> anyhow::Result<(Outcome, Opti
         ctx.runner.group("Rendering overlays");
         let report = engine::run(&options, &crate::processes::Processes).await?;
         ctx.runner.end_group();
-        if report.stats.cache().is_some() {
-            ctx.runner.info(&format!(
-                "Render cache: {}.",
-                cache_line(report.stats.cache())
-            ));
+        if let Some(cache) = report.stats.cache() {
+            ctx.runner.info(&format!("Render cache: {cache}."));
         }
         report
     } else {
@@ -482,7 +460,7 @@ async fn shard_run(
         partial.report.stats.builds()
     );
     if let Some(cache) = partial.report.stats.cache() {
-        line.push_str(&format!("; render cache: {}", cache_line(Some(cache))));
+        line.push_str(&format!("; render cache: {cache}"));
     }
     line.push(')');
     if failed > 0 {

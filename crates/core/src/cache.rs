@@ -67,6 +67,29 @@ impl CacheStats {
     }
 }
 
+/// One line for a log or a report: what was read back, built and kept.
+impl std::fmt::Display for CacheStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} read from the cache, {} built and {} stored, {} evicted",
+            self.hits, self.misses, self.written, self.evicted
+        )?;
+        if self.uncacheable > 0 {
+            write!(
+                f,
+                ", {} not cacheable (remote bases, unparseable kustomizations, symlinks or \
+                 privileged build args)",
+                self.uncacheable
+            )?;
+        }
+        if self.corrupt > 0 {
+            write!(f, ", {} damaged entries built again", self.corrupt)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("render cache {dir}: {action}: {source}")]

@@ -209,23 +209,7 @@ pub(crate) fn footer(report: &Report) -> String {
         s.seconds
     );
     if let Some(c) = &s.cache {
-        let _ = write!(
-            out,
-            "\nRender cache: {} read back, {} built and kept{}{}",
-            c.hits,
-            c.written,
-            match c.corrupt {
-                0 => String::new(),
-                n => format!(
-                    ", {n} damaged entr{} replaced",
-                    if n == 1 { "y" } else { "ies" }
-                ),
-            },
-            match c.uncacheable {
-                0 => String::new(),
-                n => format!(", {n} not cacheable (inputs outside the repository)"),
-            }
-        );
+        let _ = write!(out, "\nRender cache: {c}");
     }
     let filters = &report.filters;
     if !filters.ignored_fields.is_empty() {
