@@ -493,10 +493,7 @@ fn merge_partials(ctx: &Run, comparison: &Comparison) -> anyhow::Result<Report> 
     let (base, head) = (comparison.base.to_string(), comparison.head.to_string());
     let mut inputs = Vec::new();
     for file in files {
-        let name = file.display().to_string();
-        let read = std::fs::read(&file)
-            .map_err(|e| format!("cannot be read: {e}"))
-            .and_then(|bytes| crate::shard::Partial::from_json(&bytes));
+        let (name, read) = crate::shard::Partial::read(&file);
         if let Ok(partial) = &read
             && (partial.report.base.sha != base || partial.report.head.sha != head)
         {

@@ -446,12 +446,7 @@ fn run_merge(args: MergeArgs) -> ExitCode {
     let inputs = args
         .files
         .iter()
-        .map(|file| {
-            let read = std::fs::read(file)
-                .map_err(|e| format!("cannot be read: {e}"))
-                .and_then(|bytes| crate::shard::Partial::from_json(&bytes));
-            (file.display().to_string(), read)
-        })
+        .map(|file| crate::shard::Partial::read(file))
         .collect();
     let merged = match crate::shard::merge(inputs) {
         Ok(merged) => merged,

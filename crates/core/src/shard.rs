@@ -103,6 +103,15 @@ pub struct Partial {
 pub const FORMAT: &str = "gitops-promote partial report v1";
 
 impl Partial {
+    /// Reads a partial report from `path`, as `merge` takes it: named, and read or the reason
+    /// it could not be.
+    pub fn read(path: &std::path::Path) -> (String, Result<Partial, String>) {
+        let read = std::fs::read(path)
+            .map_err(|e| format!("cannot be read: {e}"))
+            .and_then(|bytes| Partial::from_json(&bytes));
+        (path.display().to_string(), read)
+    }
+
     /// Reads a partial report from its JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Partial, String> {
         #[derive(Deserialize)]
