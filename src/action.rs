@@ -564,28 +564,17 @@ fn partial_report_files(base: &Path, patterns: &[String]) -> anyhow::Result<Vec<
         } else {
             parts.len() - first_glob
         };
-        let mut stack = vec![(root.clone(), 0)];
-        while let Some((dir, level)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                let entry_path = entry.path();
-                if kind.is_dir() {
-                    if level + 1 < depth {
-                        stack.push((entry_path, level + 1));
-                    }
-                    continue;
-                }
-                let Ok(relative) = entry_path.strip_prefix(&root) else {
-                    continue;
-                };
-                if matcher.is_match(relative) {
-                    files.insert(entry_path);
-                }
+        let found = walkdir::WalkDir::new(&root)
+            .min_depth(1)
+            .max_depth(depth)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|entry| !entry.file_type().is_dir());
+        for entry in found {
+            if let Ok(relative) = entry.path().strip_prefix(&root)
+                && matcher.is_match(relative)
+            {
+                files.insert(entry.into_path());
             }
         }
     }
