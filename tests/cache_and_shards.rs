@@ -12,25 +12,18 @@ use serde_json::Value;
 /// The repository of `base_and_two_overlays` with `extra` more overlays on the shared base, and
 /// a change to that base committed on `develop`: every overlay is affected.
 fn shared_base_change(extra: usize) -> GitRepo {
-    let repo = GitRepo::new();
-    repo.write("README.md", README)
-        .write("base/kustomization.yaml", BASE_KUSTOMIZATION)
-        .write("base/deployment.yaml", BASE_DEPLOYMENT)
-        .write("base/service.yaml", BASE_SERVICE)
-        .write("overlays/staging/kustomization.yaml", STAGING_KUSTOMIZATION)
-        .write(
-            "overlays/production/kustomization.yaml",
-            PRODUCTION_KUSTOMIZATION,
-        );
-    for i in 0..extra {
-        repo.write(
-            &format!("overlays/team-{i:02}/kustomization.yaml"),
-            &overlay_kustomization(&format!("team-{i:02}"), "1.25.0", 1 + i as u32 % 3),
-        );
-    }
-    repo.commit("initial layout");
-    repo.branch("develop");
-    repo.checkout("develop");
+    let teams: Vec<(String, String)> = (0..extra)
+        .map(|i| {
+            let name = format!("team-{i:02}");
+            let kustomization = overlay_kustomization(&name, "1.25.0", 1 + i as u32 % 3);
+            (format!("overlays/{name}/kustomization.yaml"), kustomization)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = teams
+        .iter()
+        .map(|(path, content)| (path.as_str(), content.as_str()))
+        .collect();
+    let repo = GitRepo::base_and_two_overlays_with(&files);
     repo.edit("base/service.yaml", "port: 80", "port: 8080");
     repo.commit("base: serve on 8080");
     repo
@@ -57,18 +50,12 @@ fn cache_stat(report: &Report, name: &str) -> u64 {
 
 /// Every entry file of a cache directory.
 fn entries(cache: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&Path::new(cache).join("renders"), &mut found);
+    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(Path::new(cache).join("renders"))
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| !e.file_type().is_dir())
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     found.sort();
     found
 }
@@ -280,16 +267,21 @@ mod shards {
         Outcome::of(&mut cmd, args)
     }
 
-    /// Runs every shard of `count` into `dir`, each with its own kustomize counter; returns the
-    /// partial reports' paths and each shard's builds.
-    fn run_shards(repo: &GitRepo, dir: &Path, count: usize) -> (Vec<String>, Vec<usize>) {
+    /// Runs every shard of `count` into `dir` with `extra` arguments, each with its own
+    /// kustomize counter; returns the partial reports' paths and each shard's builds.
+    fn run_shards(
+        repo: &GitRepo,
+        dir: &Path,
+        count: usize,
+        extra: &[&str],
+    ) -> (Vec<String>, Vec<usize>) {
         let mut files = Vec::new();
         let mut builds = Vec::new();
         for i in 1..=count {
             let file = dir.join(format!("part-{i}.json")).display().to_string();
             let counter = kustomize_counter();
             let shard = format!("{i}/{count}");
-            repo.run_diff(&[
+            let args = [
                 "--base",
                 "master",
                 "--head",
@@ -300,8 +292,8 @@ mod shards {
                 &file,
                 "--kustomize",
                 counter.command(),
-            ])
-            .assert_code(0);
+            ];
+            repo.run_diff(&[&args[..], extra].concat()).assert_code(0);
             files.push(file);
             builds.push(counter.builds());
         }
@@ -329,7 +321,7 @@ mod shards {
             .report();
 
         let dir = tempfile::tempdir().unwrap();
-        let (mut files, builds) = run_shards(&repo, dir.path(), 3);
+        let (mut files, builds) = run_shards(&repo, dir.path(), 3, &[]);
         assert_eq!(builds.iter().sum::<usize>(), single_builds, "{builds:?}");
         assert!(
             builds.iter().all(|&b| b > 0),
@@ -354,7 +346,7 @@ mod shards {
     fn a_missing_shard_shows_its_overlays_as_not_compared() {
         let repo = shared_base_change(3);
         let dir = tempfile::tempdir().unwrap();
-        let (files, _) = run_shards(&repo, dir.path(), 2);
+        let (files, _) = run_shards(&repo, dir.path(), 2, &[]);
         let partial: Value =
             serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
         let overlays = partial["report"]["overlays"].as_array().unwrap();
@@ -401,7 +393,7 @@ mod shards {
     fn an_unreadable_partial_counts_as_missing_and_none_is_an_error() {
         let repo = shared_base_change(1);
         let dir = tempfile::tempdir().unwrap();
-        let (files, _) = run_shards(&repo, dir.path(), 2);
+        let (files, _) = run_shards(&repo, dir.path(), 2, &[]);
         let damaged = dir.path().join("damaged.json");
         let text = std::fs::read_to_string(&files[1]).unwrap();
         std::fs::write(&damaged, &text[..text.len() / 2]).unwrap();
@@ -436,12 +428,12 @@ mod shards {
     fn partials_of_different_runs_are_refused() {
         let repo = shared_base_change(1);
         let dir = tempfile::tempdir().unwrap();
-        let (files, _) = run_shards(&repo, dir.path(), 2);
+        let (files, _) = run_shards(&repo, dir.path(), 2, &[]);
         repo.edit("base/service.yaml", "port: 8080", "port: 9090");
         repo.commit("base: serve on 9090");
         let newer = dir.path().join("newer");
         std::fs::create_dir(&newer).unwrap();
-        let (newer_files, _) = run_shards(&repo, &newer, 2);
+        let (newer_files, _) = run_shards(&repo, &newer, 2, &[]);
         let out = merge(&repo, &[&files[0], &newer_files[1]]).assert_code(2);
         assert!(
             out.stderr.contains("part-2.json is from another run"),
@@ -462,26 +454,15 @@ mod shards {
             r#"{"overlays":{"overlays/staging":100.0,"overlays/production":1.0,"overlays/team-00":1.0,"overlays/team-01":1.0}}"#,
         )
         .unwrap();
-        let mut owners = Vec::new();
-        for i in 1..=2 {
-            let file = dir.path().join(format!("part-{i}.json"));
-            repo.run_diff(&[
-                "--base",
-                "master",
-                "--head",
-                "develop",
-                "--shard",
-                &format!("{i}/2"),
-                "--cache",
-                &cache,
-                "--output",
-                file.to_str().unwrap(),
-            ])
-            .assert_code(0);
-            let partial: Value =
-                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            owners.push(partial["owners"].clone());
-        }
+        let (files, _) = run_shards(&repo, dir.path(), 2, &["--cache", &cache]);
+        let owners: Vec<Value> = files
+            .iter()
+            .map(|file| {
+                let partial: Value =
+                    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+                partial["owners"].clone()
+            })
+            .collect();
         assert_eq!(owners[0], owners[1], "both shards place alike");
         // Overlays in path order: production, staging, team-00, team-01.
         assert_eq!(owners[0], serde_json::json!([2, 1, 2, 2]));
